@@ -1,0 +1,1 @@
+"""Integrator client applications and their credentials."""

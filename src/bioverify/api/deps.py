@@ -1,0 +1,147 @@
+"""The wired services of one app, and the request dependencies that reach them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from bioverify.accounts import service as accounts
+from bioverify.accounts.models import Client
+from bioverify.accounts.throttle import FailureThrottle
+from bioverify.api.errors import describe_validation
+from bioverify.config import Settings
+from bioverify.errors import BadRequest, Unauthorized
+from bioverify.sessions.service import SessionService
+from bioverify.storage.database import transaction
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Called with (request, reason, client id header) on every rejected credential.
+AuthFailureHook = Callable[[Request, str, str], None]
+
+
+@dataclass
+class Services:
+    """Everything a route needs, built once by ``create_app``."""
+
+    settings: Settings
+    db_engine: Engine
+    factory: sessionmaker[Session]
+    sessions: SessionService
+    throttle: FailureThrottle
+    clock: Callable[[], dt.datetime]
+    on_auth_failure: AuthFailureHook | None = None
+    readiness_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+# Declared so that /docs shows how to authenticate; checked by `integrator` below.
+api_key_header = APIKeyHeader(name="x_api_key", auto_error=False,
+                              description="Identifies the account (also accepted as x-api-key).")
+client_id_header = APIKeyHeader(name="clientID", auto_error=False,
+                                description="The client application's public id.")
+client_secret_header = APIKeyHeader(name="clientSecret", auto_error=False,
+                                    description="The client's secret (or send SLC instead).")
+slc_header = APIKeyHeader(name="SLC", auto_error=False,
+                          description="Per-request Ed25519 signature, base64url, over "
+                                      "METHOD\\nPATH?QUERY\\nX-Timestamp\\nX-Request-ID\\n"
+                                      "hex(SHA-256(body)).")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _path_with_query(request: Request) -> str:
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    query: bytes = request.scope.get("query_string", b"")
+    text = raw_path.decode("latin-1")
+    return f"{text}?{query.decode('latin-1')}" if query else text
+
+
+async def authenticate(request: Request) -> Client:
+    """The authenticated integrator client, or 401/429 (API.md section 3)."""
+    svc = services(request)
+    address_key = f"ip:{client_address(request)}"
+    claimed_client = request.headers.get("clientid", "")[:64]
+    client_key = f"client:{claimed_client}" if claimed_client else None
+    svc.throttle.check(address_key)
+    if client_key:
+        svc.throttle.check(client_key)
+    body = await request.body()
+    facts = accounts.RequestFacts(method=request.method, path_with_query=_path_with_query(request),
+                                  headers=request.headers, body=body)
+
+    def check() -> Client:
+        with transaction(svc.factory) as db:
+            return accounts.authenticate(db, facts, now=svc.clock(),
+                                         slc_window_s=svc.settings.slc_window_s)
+
+    try:
+        client = await run_in_threadpool(check)
+    except Unauthorized as exc:
+        svc.throttle.record_failure(address_key)
+        if client_key:
+            svc.throttle.record_failure(client_key)
+        if svc.on_auth_failure is not None:
+            svc.on_auth_failure(request, getattr(exc, "reason", "rejected"), claimed_client)
+        raise
+    request.state.client = client
+    return client
+
+
+async def integrator(
+    request: Request,
+    _key: str | None = Depends(api_key_header),
+    _client_id: str | None = Depends(client_id_header),
+    _secret: str | None = Depends(client_secret_header),
+    _slc: str | None = Depends(slc_header),
+) -> Client:
+    """Route dependency: the authenticated client (the header params document /docs)."""
+    return await authenticate(request)
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    """Parse the body into ``model``: 400 naming the field on any problem."""
+    body = await request.body()
+    if not body.strip():
+        raise BadRequest("The request body is empty; send a JSON object")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise BadRequest(describe_validation(exc.errors())) from None
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body that the route parses itself.
+
+    Routes read the raw body themselves (SLC signs it, idempotency hashes it, and
+    FastAPI would turn a 413 raised mid-read into a 400).
+    """
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+
+
+__all__ = [
+    "Services",
+    "authenticate",
+    "client_address",
+    "integrator",
+    "json_body",
+    "read_json",
+    "services",
+]

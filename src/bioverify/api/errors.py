@@ -1,0 +1,144 @@
+"""The one place that maps exceptions to HTTP answers (by exception class).
+
+Domain errors carry their status and codes; framework errors (validation, 404,
+405) are rewritten into the envelope; anything else is a 500 that is logged with
+the request id and reported to the ``on_server_error`` hook (audit and alerts),
+never shown to the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bioverify.api.envelope import envelope_response
+from bioverify.api.middleware import current_request_id
+from bioverify.errors import (
+    BadRequest,
+    BioverifyError,
+    InternalError,
+    NotFound,
+)
+
+log = structlog.get_logger("bioverify.api")
+
+ServerErrorHook = Callable[[Request, BaseException], None]
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        if part.isdigit():
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def describe_validation(problems: Sequence[Any]) -> str:
+    """One sentence naming the field and what is wrong with it (the first problem)."""
+    if not problems:
+        return "The request is not valid"
+    first = problems[0]
+    kind = first.get("type", "")
+    field = _field(first.get("loc", ()))
+    if kind == "json_invalid":
+        return "The request body is not valid JSON"
+    if kind in {"model_type", "model_attributes_type", "dict_type"} and not field:
+        return "The request body must be a JSON object"
+    if kind == "missing":
+        return f"{field} is required"
+    if kind == "extra_forbidden":
+        return f"{field} is not a known field"
+    message = str(first.get("msg", "is not valid"))
+    message = message.removeprefix("Value error, ")
+    return f"{field}: {message}" if field else message
+
+
+_STATUS_MESSAGES = {404: "No such route", 405: "Method not allowed on this route"}
+
+
+def install_error_handlers(app: FastAPI, *, on_server_error: ServerErrorHook | None = None) -> None:
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BioverifyError)
+        if isinstance(exc, InternalError):
+            _report(request, exc)
+        return envelope_response(exc, current_request_id())
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return envelope_response(BadRequest(describe_validation(exc.errors())),
+                                 current_request_id())
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        message = _STATUS_MESSAGES.get(exc.status_code, "Request failed")
+        error = NotFound(message) if exc.status_code == 404 else BioverifyError(message)
+        response = envelope_response(error, current_request_id(), status_code=exc.status_code)
+        if exc.status_code == 405 and exc.headers:
+            response.headers["allow"] = exc.headers.get("Allow", "")
+        return response
+
+    def _report(request: Request, exc: BaseException) -> None:
+        report_server_error(request.scope, exc, on_server_error)
+
+    app.add_exception_handler(BioverifyError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_middleware(ServerErrorEnvelopeMiddleware, on_server_error=on_server_error)
+
+
+def report_server_error(scope: Scope, exc: BaseException,
+                        hook: ServerErrorHook | None) -> None:
+    """Log a 500 with the request id, then tell the audit/alert hook."""
+    log.error("server_error", path=scope.get("path"), method=scope.get("method"),
+              error_type=type(exc).__name__, exc_info=exc)
+    if hook is not None:
+        try:
+            hook(Request(scope), exc)
+        except Exception:
+            log.exception("server_error_hook_failed")
+
+
+class ServerErrorEnvelopeMiddleware:
+    """Turns anything unexpected into the 500 envelope.
+
+    Starlette's own ServerErrorMiddleware re-raises after answering, which makes
+    the server drop the keep-alive connection; this one answers and stops there.
+    """
+
+    def __init__(self, app: ASGIApp, *, on_server_error: ServerErrorHook | None) -> None:
+        self.app = app
+        self.hook = on_server_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            report_server_error(scope, exc, self.hook)
+            if started:
+                raise
+            response = envelope_response(InternalError(), current_request_id())
+            await response(scope, receive, send)
+
+
+__all__ = ["describe_validation", "install_error_handlers"]

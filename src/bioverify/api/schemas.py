@@ -1,0 +1,133 @@
+"""Request and response models of the integrator routes (they drive /docs too)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=128,
+                                              pattern=r"^[A-Za-z0-9._:@-]+$")]
+ShortText = Annotated[str, StringConstraints(max_length=128)]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are 400 (API.md); types are not coerced ("true" is not a bool).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Callback(_Strict):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
+        description="https URL that receives the final webhook (http only to hosts the "
+                    "operator allows).")
+    headers: dict[str, Annotated[str, StringConstraints(max_length=1024)]] | None = Field(
+        default=None, description="Up to 20 extra headers added to every webhook POST.")
+
+    @field_validator("headers")
+    @classmethod
+    def _few_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and len(value) > 20:
+            raise ValueError("at most 20 headers")
+        return value
+
+
+class CreateSessionRequest(_Strict):
+    """Body of ``POST /v2/verification-session``."""
+
+    type: Literal["ENROLL", "REGISTER", "VERIFY", "SIGN-IN"] = Field(
+        description="ENROLL (alias REGISTER), VERIFY (1:1) or SIGN-IN (1:N).")
+    customerId: CustomerId | None = Field(
+        default=None, description="Your user id: required for VERIFY, optional for ENROLL, "
+                                  "not used by SIGN-IN.")
+    callback: Callback | None = None
+    redirectURL: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+        default=None, description="Where the hosted page sends the user at the end; "
+                                  "\"\" means absent.")
+    sessionExpiry: int = Field(default=900, ge=60, le=86400, description="TTL in seconds.")
+    enableDesktop: bool = True
+    bindDevice: bool = False
+    maxAttempts: int = Field(default=3, ge=1, le=10)
+    liveness: Literal["active", "passive"] = "active"
+    requirements: list[Literal["face", "identity_document"]] = Field(
+        default_factory=lambda: ["face"],  # type: ignore[arg-type]
+        min_length=1, max_length=2)
+    sendImages: bool = False
+    deviceInfo: dict[str, Any] | None = None
+    transactionID: ShortText | None = None
+    locale: Annotated[str, StringConstraints(max_length=35)] | None = None
+    sendEventWebhooks: bool = False
+    productGroupId: ShortText | None = None
+    uuid: ShortText | None = None
+
+
+class CreateSessionResponse(BaseModel):
+    sessionId: str
+    launchUrl: str
+    expiresAt: str
+    status: Literal["PENDING"]
+    type: str
+    customerId: str | None = None
+    puid: str | None = None
+    transactionID: str | None = None
+
+
+class SessionError(BaseModel):
+    code: int
+    name: str
+    kind: Literal["fatal", "diagnostic"]
+    message: str
+    at: str | None = None
+
+
+class SessionView(BaseModel):
+    """A session as the integrator sees it."""
+
+    sessionId: str
+    type: str
+    status: Literal["PENDING", "IN_PROGRESS", "SUCCESS", "FAILED"]
+    customerId: str | None
+    puid: str | None
+    transactionID: str | None
+    productGroupId: str | None = None
+    uuid: str | None = None
+    createdAt: str
+    expiresAt: str
+    completedAt: str | None
+    attemptsLeft: int
+    errorCodes: list[int]
+    errors: list[SessionError]
+    message: str
+    result: dict[str, Any]
+
+
+class ErrorEnvelope(BaseModel):
+    """Every non-2xx answer, on every route."""
+
+    status: Literal["error"]
+    message: str = Field(description="Human-readable; never internals.")
+    errorCodes: list[int] = Field(description="Codes from the catalogue (docs/errors.md).")
+    requestId: str = Field(description="Echo of X-Request-ID, or a generated id.")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": text}
+    for status, text in {
+        400: "Malformed JSON, missing or invalid field, unknown field.",
+        401: "Missing or invalid credentials.",
+        404: "Unknown session or customer for this client.",
+        409: "Idempotency-Key reused with another body, or session already ended.",
+        413: "Body larger than the configured limit.",
+        429: "Too many failed authentication attempts; see Retry-After.",
+        500: "Transient server fault (audited and alerted).",
+        503: "Not ready or store unavailable; see Retry-After.",
+    }.items()
+}
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "Callback",
+    "CreateSessionRequest",
+    "CreateSessionResponse",
+    "ErrorEnvelope",
+    "SessionView",
+]

@@ -1,0 +1,71 @@
+"""``bioverify serve``, ``bioverify worker`` and ``bioverify migrate``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from bioverify.api.app import create_app
+from bioverify.api.deps import Services
+from bioverify.cli._context import console, migrated_engine, settings
+from bioverify.config import Settings
+from bioverify.observability import configure_logging
+from bioverify.worker import Worker
+
+HostOption = Annotated[str, typer.Option("--host", envvar="BIOVERIFY_HOST",
+                                         help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option("--port", envvar="BIOVERIFY_PORT",
+                                         help="Port to listen on.")]
+
+
+def run_server(cfg: Settings, *, host: str, port: int, with_worker: bool) -> None:
+    configure_logging(cfg.log_level)
+    if not cfg.public_url_set:
+        cfg = cfg.with_overrides(public_url=f"http://{host}:{port}")
+    engine = migrated_engine(cfg)
+    app = create_app(cfg, db_engine=engine, run_worker=with_worker, worker_factory=Worker)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
+                proxy_headers=False, server_header=False)
+
+
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    no_worker: Annotated[bool, typer.Option(
+        "--no-worker", help="API only; run `bioverify worker` processes separately.")] = False,
+) -> None:
+    """Serve the API (with the embedded worker unless --no-worker)."""
+    run_server(settings(), host=host, port=port, with_worker=not no_worker)
+
+
+def worker() -> None:
+    """Run the dispatcher, expiry sweeper and checkpointer without the API."""
+    cfg = settings()
+    configure_logging(cfg.log_level)
+    engine = migrated_engine(cfg)
+    app = create_app(cfg, db_engine=engine)
+    services: Services = app.state.services
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        console.print("bioverify worker running; Ctrl-C to stop.")
+        await Worker(services).run(stop)
+
+    asyncio.run(main())
+
+
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    cfg = settings()
+    migrated_engine(cfg)
+    console.print("Schema is up to date.")
+
+
+__all__ = ["migrate", "run_server", "serve", "worker"]

@@ -1,0 +1,153 @@
+"""Typed, frozen settings read once from the environment (``BIOVERIFY_*``).
+
+A bad value fails at start-up with the variable's name. Secrets are wrapped in
+:class:`Secret` so that they never print.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+
+from bioverify.errors import BioverifyError
+
+T = TypeVar("T")
+
+
+class ConfigError(BioverifyError):
+    """A ``BIOVERIFY_*`` variable holds a value we cannot use."""
+
+
+class Secret:
+    """A string that never shows itself in ``repr``/``str`` (logs, tracebacks)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
+def _parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("expected a positive integer")
+    return value
+
+
+def _parse_positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("expected a positive number")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    #: False when BIOVERIFY_PUBLIC_URL is unset: `serve` then derives it from --host/--port.
+    public_url_set: bool = False
+    allow_private_callbacks: bool = False
+    master_key: Secret | None = None
+    redis_url: str = ""
+    max_body_bytes: int = 16 * 1024 * 1024
+    # Auth throttle: this many failures within the window locks the client / address out.
+    auth_failure_limit: int = 10
+    auth_failure_window_s: int = 300
+    sweep_interval_s: float = 5.0
+    idempotency_ttl_s: int = 24 * 3600
+    slc_window_s: int = 300
+    engine_workers: int = 0
+    webhook_test_schedule: bool = False
+    checkpoint_every_entries: int = 256
+    checkpoint_every_s: float = 10.0
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'bioverify.sqlite3').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``BIOVERIFY_*`` variables; raise :class:`ConfigError` naming the bad one."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str, parse: Callable[[str], T], default: T) -> T:
+            key = f"BIOVERIFY_{name}"
+            raw = env.get(key)
+            if raw is None:
+                return default
+            try:
+                return parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{key}={raw!r} is not valid: {exc}") from None
+
+        master = env.get("BIOVERIFY_MASTER_KEY")
+        public_url = get("PUBLIC_URL", str, "http://127.0.0.1:8000").rstrip("/")
+        if not public_url.startswith(("http://", "https://")):
+            raise ConfigError("BIOVERIFY_PUBLIC_URL must start with http:// or https://")
+        return cls(
+            data_dir=Path(get("DATA_DIR", str, "./data")),
+            database_url=get("DATABASE_URL", str, ""),
+            public_url=public_url,
+            public_url_set="BIOVERIFY_PUBLIC_URL" in env,
+            allow_private_callbacks=get("ALLOW_PRIVATE_CALLBACKS", _parse_bool, False),
+            master_key=Secret(master) if master else None,
+            redis_url=get("REDIS_URL", str, ""),
+            max_body_bytes=get("MAX_BODY_BYTES", _parse_positive_int, cls.max_body_bytes),
+            auth_failure_limit=get("AUTH_FAILURE_LIMIT", _parse_positive_int,
+                                   cls.auth_failure_limit),
+            auth_failure_window_s=get("AUTH_FAILURE_WINDOW", _parse_positive_int,
+                                      cls.auth_failure_window_s),
+            sweep_interval_s=get("SWEEP_INTERVAL", _parse_positive_float, cls.sweep_interval_s),
+            engine_workers=get("ENGINE_WORKERS", int, cls.engine_workers),
+            webhook_test_schedule=get("WEBHOOK_TEST_SCHEDULE", _parse_bool, False),
+            checkpoint_every_entries=get("CHECKPOINT_EVERY", _parse_positive_int,
+                                         cls.checkpoint_every_entries),
+            checkpoint_every_s=get("CHECKPOINT_SECONDS", _parse_positive_float,
+                                   cls.checkpoint_every_s),
+            log_level=get("LOG_LEVEL", str, "info"),
+        )
+
+
+__all__ = ["ConfigError", "Secret", "Settings"]

@@ -1,0 +1,1 @@
+"""Verification sessions: persistence and the transactions that move them."""

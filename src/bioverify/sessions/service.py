@@ -1,0 +1,253 @@
+"""Session transactions: create, read, end, expire.
+
+Ending a session is one transaction: its status and codes, and whatever the
+:class:`SessionEffects` add in the same transaction (the outbox row of the final
+webhook, the audit entry, alerts). A crash can therefore never leave a session
+ended without its webhook, or the other way round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bioverify import errors
+from bioverify.accounts.models import Client
+from bioverify.domain import session as sm
+from bioverify.sessions import tokens, views
+from bioverify.sessions.models import Enrolment, IdempotencyKey, SessionRow
+from bioverify.storage.base import new_id
+from bioverify.storage.database import transaction
+
+Clock = Callable[[], dt.datetime]
+
+
+class SessionEffects(Protocol):
+    """What else happens, in the same transaction, when a session moves."""
+
+    def session_created(self, db: Session, row: SessionRow) -> None: ...
+
+    def code_recorded(self, db: Session, row: SessionRow, code: int) -> None: ...
+
+    def session_ended(self, db: Session, row: SessionRow) -> None: ...
+
+
+class NoEffects:
+    """Effects that do nothing (unit tests of the session logic alone)."""
+
+    def session_created(self, db: Session, row: SessionRow) -> None:
+        return None
+
+    def code_recorded(self, db: Session, row: SessionRow, code: int) -> None:
+        return None
+
+    def session_ended(self, db: Session, row: SessionRow) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """A validated create request (the API layer validated types and ranges)."""
+
+    type: sm.SessionType
+    customer_id: str | None = None
+    callback_url: str | None = None
+    callback_headers: Mapping[str, str] | None = None
+    redirect_url: str | None = None
+    session_expiry: int = 900
+    enable_desktop: bool = True
+    bind_device: bool = False
+    max_attempts: int = 3
+    liveness: str = "active"
+    requirements: tuple[str, ...] = ("face",)
+    send_images: bool = False
+    device_info: Mapping[str, Any] | None = None
+    transaction_id: str | None = None
+    locale: str | None = None
+    send_event_webhooks: bool = False
+    product_group_id: str | None = None
+    external_uuid: str | None = None
+
+
+def new_puid() -> str:
+    """A pseudonymous user id for an enrolment (PrivateID's ``puid``)."""
+    return "puid_" + secrets.token_hex(12)
+
+
+class SessionService:
+    """Session transactions over the store."""
+
+    def __init__(self, factory: sessionmaker[Session], *, public_url: str,
+                 effects: SessionEffects | None = None, clock: Clock | None = None,
+                 idempotency_ttl_s: int = 24 * 3600) -> None:
+        self._factory = factory
+        self._public_url = public_url.rstrip("/")
+        self.effects: SessionEffects = effects or NoEffects()
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._idempotency_ttl = dt.timedelta(seconds=idempotency_ttl_s)
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    # ------------------------------------------------------------------ create
+
+    def create(self, client: Client, spec: NewSession, *, idempotency_key: str | None = None,
+               body: bytes = b"") -> tuple[int, dict[str, Any]]:
+        """Create a session; ``(status_code, response body)``, replayed for a known key."""
+        body_hash = hashlib.sha256(body).digest()
+        now = self.now()
+        try:
+            with transaction(self._factory) as db:
+                if idempotency_key is not None:
+                    replay = self._idempotent_replay(db, client.id, idempotency_key,
+                                                     body_hash, now)
+                    if replay is not None:
+                        return replay
+                response = self._create(db, client, spec, now)
+                if idempotency_key is not None:
+                    db.add(IdempotencyKey(client_id=client.id, key=idempotency_key,
+                                          body_hash=body_hash, status_code=201,
+                                          response=response, created_at=now))
+                return 201, response
+        except IntegrityError:
+            # Two concurrent creates with one key: the loser answers as a replay.
+            if idempotency_key is None:
+                raise
+            with transaction(self._factory) as db:
+                replay = self._idempotent_replay(db, client.id, idempotency_key, body_hash, now)
+            if replay is None:
+                raise
+            return replay
+
+    def _idempotent_replay(self, db: Session, client_id: str, key: str, body_hash: bytes,
+                           now: dt.datetime) -> tuple[int, dict[str, Any]] | None:
+        db.execute(delete(IdempotencyKey).where(
+            IdempotencyKey.created_at < now - self._idempotency_ttl))
+        found = db.scalar(select(IdempotencyKey).where(
+            IdempotencyKey.client_id == client_id, IdempotencyKey.key == key))
+        if found is None:
+            return None
+        if found.body_hash != body_hash:
+            raise errors.Conflict("This Idempotency-Key was already used with a different "
+                                  "request body; use a new key for a new request")
+        return found.status_code, dict(found.response)
+
+    def _create(self, db: Session, client: Client, spec: NewSession,
+                now: dt.datetime) -> dict[str, Any]:
+        puid: str | None = None
+        if spec.type is sm.SessionType.VERIFY:
+            enrolment = db.scalar(select(Enrolment).where(
+                Enrolment.client_id == client.id, Enrolment.customer_id == spec.customer_id))
+            if enrolment is None:
+                raise errors.NotFound(f"No enrolled customer {spec.customer_id!s} for this "
+                                      "client: enrol them with an ENROLL session first")
+            puid = enrolment.puid
+        elif spec.type is sm.SessionType.ENROLL:
+            puid = new_puid()
+        state = sm.new_state(spec.max_attempts)
+        row = SessionRow(
+            id=new_id(), client_id=client.id, type=str(spec.type),
+            customer_id=spec.customer_id, puid=puid, transaction_id=spec.transaction_id,
+            callback_url=spec.callback_url, callback_headers=dict(spec.callback_headers or {}),
+            redirect_url=spec.redirect_url, enable_desktop=spec.enable_desktop,
+            bind_device=spec.bind_device, max_attempts=spec.max_attempts,
+            liveness=spec.liveness, requirements=list(spec.requirements),
+            send_images=spec.send_images, send_event_webhooks=spec.send_event_webhooks,
+            device_info=dict(spec.device_info) if spec.device_info is not None else None,
+            locale=spec.locale, product_group_id=spec.product_group_id,
+            external_uuid=spec.external_uuid, created_at=now,
+            expires_at=now + dt.timedelta(seconds=spec.session_expiry),
+            token_hash=b"", codes=[],
+        )
+        views.store_state(row, state)
+        token, token_hash = tokens.issue(row.id)
+        row.token_hash = token_hash
+        db.add(row)
+        db.flush()
+        self.effects.session_created(db, row)
+        response: dict[str, Any] = {
+            "sessionId": row.id,
+            "launchUrl": f"{self._public_url}/capture/{token}",
+            "expiresAt": views.rfc3339(row.expires_at),
+            "status": row.status,
+            "type": row.type,
+        }
+        if row.customer_id is not None:
+            response["customerId"] = row.customer_id
+        if row.puid is not None:
+            response["puid"] = row.puid
+        if row.transaction_id is not None:
+            response["transactionID"] = row.transaction_id
+        return response
+
+    # ------------------------------------------------------------------ read
+
+    def get_for_client(self, client: Client, session_id: str) -> dict[str, Any]:
+        """The integrator's view; expires the session first if its TTL has passed."""
+        with transaction(self._factory) as db:
+            row = self.locked_row_for_client(db, client, session_id)
+            self.expire_if_due(db, row, self.now())
+            return views.integrator_view(row)
+
+    def locked_row_for_client(self, db: Session, client: Client, session_id: str) -> SessionRow:
+        """The session row, locked for update; another client's session is unknown (404)."""
+        if not tokens.looks_like_uuid(session_id):
+            raise errors.NotFound(f"No session {session_id}")
+        row = db.scalar(select(SessionRow).where(SessionRow.id == session_id.lower())
+                        .with_for_update())
+        if row is None or row.client_id != client.id:
+            raise errors.NotFound(f"No session {session_id}")
+        return row
+
+    # ------------------------------------------------------------------ transitions
+
+    def apply(self, db: Session, row: SessionRow, transition: sm.Transition,
+              code: int | None = None) -> None:
+        """Store a transition and run its effects in the caller's transaction."""
+        if not transition.changed:
+            return
+        views.store_state(row, transition.state)
+        if code is not None:
+            self.effects.code_recorded(db, row, code)
+        if transition.ended:
+            self.effects.session_ended(db, row)
+
+    def record_code(self, db: Session, row: SessionRow, code: int) -> sm.Transition:
+        transition = sm.record(views.state_of(row), code, self.now())
+        self.apply(db, row, transition, code=errors.canonical(code))
+        return transition
+
+    def expire_if_due(self, db: Session, row: SessionRow, now: dt.datetime) -> bool:
+        """End an overdue session with -8; True if it is (now) expired."""
+        state = views.state_of(row)
+        if state.ended or not sm.is_expired(row.expires_at, now):
+            return False
+        self.apply(db, row, sm.record(state, errors.SESSION_EXPIRED, now),
+                   code=errors.SESSION_EXPIRED)
+        return True
+
+    def sweep_expired(self, *, batch: int = 200) -> int:
+        """End every overdue open session with -8 (the expiry sweeper). Returns the count."""
+        now = self.now()
+        ended = 0
+        with transaction(self._factory) as db:
+            rows = db.scalars(
+                select(SessionRow)
+                .where(SessionRow.status.in_([sm.Status.PENDING, sm.Status.IN_PROGRESS]),
+                       SessionRow.expires_at <= now)
+                .order_by(SessionRow.expires_at).limit(batch)
+                .with_for_update(skip_locked=True)).all()
+            for row in rows:
+                ended += int(self.expire_if_due(db, row, now))
+        return ended
+
+
+__all__ = ["NewSession", "NoEffects", "SessionEffects", "SessionService", "new_puid"]

@@ -1,0 +1,154 @@
+"""Shared test helpers: backends, clocks, credentials, envelope assertions."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+
+from bioverify.accounts import service as accounts
+from bioverify.storage.database import make_engine, session_factory, transaction
+from bioverify.storage.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get("BIOVERIFY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def postgres_reachable() -> str | None:
+    """None when the test server answers, else the reason it does not."""
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}".splitlines()[0]
+
+
+def fresh_database_url(kind: str, tmp_path: Path) -> str:
+    """A migrated, empty store of ``kind`` ("sqlite" or "postgres") for one test."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'bioverify.sqlite3'}"
+    reason = postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    schema = "t_" + secrets.token_hex(6)
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    base = PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+def drop_schema_of(url: str) -> None:
+    if "search_path%3D" not in url:
+        return
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def migrated(url: str) -> Engine:
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
+
+
+class FakeClock:
+    """An injectable UTC clock that only moves when a test moves it."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self._now = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dt.datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += dt.timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Creds:
+    api_key: str
+    client_id: str
+    client_secret: str | None
+    webhook_secret: str
+
+    def headers(self) -> dict[str, str]:
+        out = {"x_api_key": self.api_key, "clientID": self.client_id}
+        if self.client_secret:
+            out["clientSecret"] = self.client_secret
+        return out
+
+
+def make_client(engine: Engine, *, name: str = "test", public_key_pem: str | None = None,
+                key_only: bool = False) -> Creds:
+    with transaction(session_factory(engine)) as db:
+        _, issued = accounts.create_client(db, name=name, public_key_pem=public_key_pem,
+                                           key_only=key_only)
+    return Creds(issued.api_key, issued.client_id, issued.client_secret,
+                 issued.webhook_secret)
+
+
+def assert_envelope(response: Any, status: int, codes: list[int] | None = None) -> dict[str, Any]:
+    """The answer is the API.md error envelope with this status (and codes)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["status"] == "error"
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["errorCodes"], list)
+    assert body["requestId"] == response.headers["x-request-id"]
+    if codes is not None:
+        assert body["errorCodes"] == codes
+    for leak in ("Traceback", "sqlalchemy", "File \"", "/work/", "psycopg"):
+        assert leak not in body["message"]
+    return dict(body)
+
+
+class LiveServer:
+    """A real uvicorn serving ``app`` on an ephemeral loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run,
+                                        kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+        self._sock.close()
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[httpx.Client]:
+    """An httpx client talking to ``app`` over real HTTP on loopback."""
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
