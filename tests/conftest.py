@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from bioverify.api.app import create_app
 from bioverify.config import Settings
+from bioverify.crypto.keyring import KeyRing
+from bioverify.engine.interfaces import Engine as BioEngine
+from bioverify.engine.pool import PoolEngine
 from support import (
     Creds,
     FakeClock,
@@ -51,13 +57,42 @@ def clock() -> FakeClock:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
                     public_url="http://testserver", allow_private_callbacks=True,
-                    auth_failure_limit=5, auth_failure_window_s=60, max_body_bytes=64 * 1024)
+                    auth_failure_limit=5, auth_failure_window_s=60, max_body_bytes=2 * 1024 * 1024)
+
+
+@pytest.fixture(scope="session")
+def keyring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    """One key ring for the run (RSA-3072 generation is slow); tests never rotate it."""
+    return KeyRing.load_or_create(tmp_path_factory.mktemp("keys") / "keys")
+
+
+@pytest.fixture(scope="session")
+def bio_engine() -> Iterator[BioEngine]:
+    """The real models (YuNet + SFace), loaded once, inference in a thread."""
+    engine = PoolEngine(workers=0)
+    yield engine
+    asyncio.run(engine.close())
 
 
 @pytest.fixture
-def app_client(settings: Settings, db_engine: Engine, clock: FakeClock) -> Iterator[httpx.Client]:
+def make_app(settings: Settings, db_engine: Engine, clock: FakeClock, keyring: KeyRing,
+             bio_engine: BioEngine) -> Callable[..., FastAPI]:
+    """Build the real app with the test's store, clock, keys and engine (overridable)."""
+
+    def build(**overrides: Any) -> FastAPI:
+        options: dict[str, Any] = {"db_engine": db_engine, "clock": clock, "keyring": keyring,
+                                   "bio_engine": bio_engine}
+        options.update(overrides)
+        cfg = options.pop("settings", settings)
+        return create_app(cfg, **options)
+
+    return build
+
+
+@pytest.fixture
+def app_client(make_app: Callable[..., FastAPI]) -> Iterator[httpx.Client]:
     """The real app over real HTTP (uvicorn on loopback)."""
-    app = create_app(settings, db_engine=db_engine, clock=clock)
+    app = make_app()
     with serve(app) as client:
         yield client
 

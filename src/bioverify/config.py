@@ -86,11 +86,16 @@ class Settings:
     sweep_interval_s: float = 5.0
     idempotency_ttl_s: int = 24 * 3600
     slc_window_s: int = 300
-    engine_workers: int = 0
+    #: Engine processes; -1 = one per core (default), 0 = one in-process thread.
+    engine_workers: int = -1
     webhook_test_schedule: bool = False
     checkpoint_every_entries: int = 256
     checkpoint_every_s: float = 10.0
     log_level: str = "info"
+    #: The audit log's name in its signed checkpoints; keep it stable for a deployment.
+    audit_origin: str = "bioverify/audit"
+    alert_webhook_url: str = ""
+    alert_rules_file: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +152,9 @@ class Settings:
             checkpoint_every_s=get("CHECKPOINT_SECONDS", _parse_positive_float,
                                    cls.checkpoint_every_s),
             log_level=get("LOG_LEVEL", str, "info"),
+            audit_origin=get("AUDIT_ORIGIN", str, "bioverify/audit"),
+            alert_webhook_url=get("ALERT_WEBHOOK_URL", str, ""),
+            alert_rules_file=get("ALERT_RULES_FILE", str, ""),
         )
 
 

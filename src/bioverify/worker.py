@@ -10,13 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
+from bioverify.accounts.models import Client
+from bioverify.alerts.rules import Signal
+from bioverify.api.audit import AUDIT_KEY_NAME
 from bioverify.api.deps import Services
+from bioverify.audit.events import AuditEvent
+from bioverify.audit.service import AuditLog
+from bioverify.crypto.keyring import KeyRing
+from bioverify.sessions.effects import ServiceEffects
+from bioverify.storage.database import transaction
+from bioverify.webhooks.dispatcher import Dispatcher
+from bioverify.webhooks.egress import EgressGuard
+from bioverify.webhooks.models import WebhookMessage
+from bioverify.webhooks.outbox import MessageView
+from bioverify.webhooks.retry import RetryPolicy
 
 log = structlog.get_logger("bioverify.worker")
 
@@ -35,29 +52,149 @@ async def every(interval_s: float, stop: asyncio.Event, name: str,
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
 
+class ReceiptCompleter:
+    """Fills in the audit receipt of final webhooks when they are first claimed.
+
+    The session-ending transaction records the entry's index; the checkpoint and
+    inclusion proof are made here, once per batch, so no session end waits for a
+    signature. The completed payload is stored, so retries send the same body.
+    """
+
+    def __init__(self, services: Services, audit: AuditLog, keyring: KeyRing) -> None:
+        self._factory = services.factory
+        self._audit = audit
+        self._keyring = keyring
+        self._origin = services.settings.audit_origin
+
+    def __call__(self, items: list[tuple[str, str]]) -> dict[str, str]:
+        pending: dict[str, dict[str, Any]] = {}
+        for message_id, text in items:
+            payload = json.loads(text)
+            receipt = payload.get("audit") if isinstance(payload, dict) else None
+            if isinstance(receipt, dict) and "checkpoint" not in receipt:
+                pending[message_id] = payload
+        if not pending:
+            return {}
+        changed: dict[str, str] = {}
+        signer: Ed25519PrivateKey = self._keyring.signing_key().private_key
+        with transaction(self._factory) as db:
+            for message_id, payload in pending.items():
+                payload["audit"] = self._audit.receipt_with_fresh_checkpoint(
+                    db, int(payload["audit"]["index"]), signer=signer,
+                    key_name=AUDIT_KEY_NAME, origin=self._origin)
+                text = json.dumps(payload, separators=(",", ":"))
+                db.execute(update(WebhookMessage).where(WebhookMessage.id == message_id)
+                           .values(payload=text))
+                changed[message_id] = text
+        return changed
+
+
+def webhook_secrets(services: Services) -> Callable[[str], Sequence[str]]:
+    """The ``whsec_`` secrets a client's webhooks are signed with (current first)."""
+
+    def lookup(client_id: str) -> Sequence[str]:
+        operator = services.extras.get("operator_webhook_secret")
+        if client_id == "operator" and operator:
+            return [str(operator)]
+        with transaction(services.factory) as db:
+            found = db.scalar(select(Client.webhook_secrets).where(Client.id == client_id))
+        return list(found or [])
+
+    return lookup
+
+
+def build_dispatcher(services: Services) -> Dispatcher:
+    settings = services.settings
+    keyring: KeyRing | None = services.extras.get("keyring")
+    audit: AuditLog | None = services.extras.get("audit")
+    effects: ServiceEffects | None = services.extras.get("effects")
+    guard: EgressGuard = services.extras["egress"]
+    policy = RetryPolicy.for_tests() if settings.webhook_test_schedule else RetryPolicy()
+
+    def dead(message: MessageView) -> None:
+        if effects is None:
+            return
+        with transaction(services.factory) as db:
+            effects.record(db, AuditEvent.WEBHOOK_DEAD_LETTERED,
+                           client_id=None if message.client_id == "operator"
+                           else message.client_id,
+                           session_id=message.session_id if len(message.session_id) == 36
+                           else None, details={"webhookId": message.id})
+            effects.alerts.observe(db, Signal.WEBHOOK_DEAD, keys={"message": message.id},
+                                   details={"webhookId": message.id})
+
+    def delivered(message: MessageView) -> None:
+        hook = services.extras.get("on_webhook_delivered")
+        if hook is not None:
+            hook(message)
+
+    return Dispatcher(
+        services.db_engine, secrets_for=webhook_secrets(services),
+        signing_keys=(lambda: [keyring.signing_key().private_key]) if keyring else (lambda: []),
+        policy=policy, guard=guard, clock=services.clock, on_dead=dead, on_delivered=delivered,
+        prepare=ReceiptCompleter(services, audit, keyring) if audit and keyring else None)
+
+
 @dataclass
 class Worker:
     """The jobs of one worker process."""
 
     services: Services
     jobs: list[Job] = field(default_factory=list)
+    dispatcher: Dispatcher | None = None
 
     def __post_init__(self) -> None:
-        sessions = self.services.sessions
-        interval = self.services.settings.sweep_interval_s
+        svc = self.services
+        sessions = svc.sessions
+        settings = svc.settings
 
         async def sweep() -> None:
             ended = await run_in_threadpool(sessions.sweep_expired)
             if ended:
                 log.info("sessions_expired", count=ended)
+                if self.dispatcher is not None:
+                    self.dispatcher.wake()
 
         async def sweeper(stop: asyncio.Event) -> None:
-            await every(interval, stop, "sweeper", sweep)
+            await every(settings.sweep_interval_s, stop, "sweeper", sweep)
 
         self.jobs.insert(0, sweeper)
+        audit: AuditLog | None = svc.extras.get("audit")
+        keyring: KeyRing | None = svc.extras.get("keyring")
+        if audit is not None and keyring is not None:
+            self.jobs.append(self._checkpointer(audit, keyring))
+            self.dispatcher = build_dispatcher(svc)
+            svc.extras["dispatcher"] = self.dispatcher
+            effects: ServiceEffects | None = svc.extras.get("effects")
+            if effects is not None:
+                effects.wake = self.dispatcher.wake
+            self.jobs.append(self.dispatcher.run)
+
+    def _checkpointer(self, audit: AuditLog, keyring: KeyRing) -> Job:
+        svc = self.services
+        settings = svc.settings
+
+        def step() -> None:
+            with transaction(svc.factory) as db:
+                if audit.due(db, settings.checkpoint_every_entries,
+                             settings.checkpoint_every_s, svc.clock()):
+                    audit.checkpoint(db, signer=keyring.signing_key().private_key,
+                                     key_name=AUDIT_KEY_NAME, origin=settings.audit_origin)
+
+        def warm() -> None:
+            # Hash the tree once now, so the first receipt does not pay for it.
+            with transaction(svc.factory) as db:
+                audit.warm(db)
+
+        async def job(stop: asyncio.Event) -> None:
+            await run_in_threadpool(warm)
+            interval = min(settings.checkpoint_every_s, 5.0)
+            await every(interval, stop, "checkpointer", lambda: run_in_threadpool(step))
+
+        return job
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(job(stop) for job in self.jobs))
 
 
-__all__ = ["Worker", "every"]
+__all__ = ["ReceiptCompleter", "Worker", "build_dispatcher", "every"]

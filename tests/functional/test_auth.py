@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Engine
 
-from support import Creds, assert_envelope, make_client
+from support import Creds, FakeClock, assert_envelope, make_client
 
 CREATE = "/v2/verification-session"
 BODY = b'{"type": "ENROLL"}'
@@ -98,10 +98,11 @@ def test_slc_signed_by_another_key_is_401(app_client: httpx.Client, db_engine: E
     assert_envelope(app_client.post(CREATE, content=BODY, headers=headers), 401, [])
 
 
-def test_slc_stale_timestamp_is_401(app_client: httpx.Client, db_engine: Engine) -> None:
+def test_slc_stale_timestamp_is_401(app_client: httpx.Client, db_engine: Engine,
+                                    clock: FakeClock) -> None:
     creds, key = _slc_client(db_engine)
     headers = _signed(creds, key, BODY, request_id=str(uuid.uuid4()),
-                      timestamp=int(time.time()) - 301)
+                      timestamp=int(clock().timestamp()) - 301)
     assert_envelope(app_client.post(CREATE, content=BODY, headers=headers), 401, [])
 
 

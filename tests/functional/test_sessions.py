@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
-from bioverify.api.app import create_app
 from bioverify.config import Settings
 from bioverify.sessions.models import SessionRow
 from bioverify.storage.database import session_factory
@@ -94,10 +95,11 @@ def test_bad_callback_urls_are_refused(app_client: httpx.Client, creds: Creds, u
     assert "callback.url" in assert_envelope(response, 400)["message"]
 
 
-def test_private_callbacks_are_refused_unless_allowed(settings: Settings, db_engine: Engine,
-                                                      clock: FakeClock, creds: Creds) -> None:
+def test_private_callbacks_are_refused_unless_allowed(settings: Settings,
+                                                      make_app: Callable[..., FastAPI],
+                                                      creds: Creds) -> None:
     strict = settings.with_overrides(allow_private_callbacks=False)
-    with serve(create_app(strict, db_engine=db_engine, clock=clock)) as client:
+    with serve(make_app(settings=strict)) as client:
         for url in ("https://127.0.0.1/hook", "https://10.0.0.1/hook",
                     "https://169.254.169.254/latest", "http://example.test/hook"):
             response = client.post(CREATE, json={"type": "ENROLL", "callback": {"url": url}},
@@ -117,10 +119,10 @@ def test_session_reads_failed_expired_after_ttl(app_client: httpx.Client, creds:
 
 
 def test_the_sweeper_expires_sessions_nobody_calls(settings: Settings, db_engine: Engine,
+                                                   make_app: Callable[..., FastAPI],
                                                    clock: FakeClock, creds: Creds) -> None:
     fast = settings.with_overrides(sweep_interval_s=0.05)
-    app = create_app(fast, db_engine=db_engine, clock=clock, run_worker=True,
-                     worker_factory=Worker)
+    app = make_app(settings=fast, run_worker=True, worker_factory=Worker)
     factory = session_factory(db_engine)
     with serve(app) as client:
         made = create(client, creds, sessionExpiry=60)

@@ -1,1 +1,1 @@
-"""alerts."""
+"""Alerts: rules over security and reliability signals, deduplicated, and their sinks."""

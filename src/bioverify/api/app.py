@@ -11,24 +11,45 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+import structlog
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
-from bioverify.api import health, sessions
-from bioverify.api.deps import Services
+from bioverify.alerts.rules import Signal, load_rules
+from bioverify.alerts.service import AlertService
+from bioverify.api import audit as audit_routes
+from bioverify.api import capture, customers, health, keys, sessions, webhooks
+from bioverify.api.deps import Services, client_address
 from bioverify.api.errors import ServerErrorHook, install_error_handlers
 from bioverify.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from bioverify.api.schemas import CreateSessionRequest, ErrorEnvelope
+from bioverify.api.schemas import CreateSessionRequest, EnvelopeBody, ErrorEnvelope
+from bioverify.audit.events import AuditEvent
+from bioverify.audit.service import AuditLog
 from bioverify.config import Settings
+from bioverify.crypto.datakeys import TemplateCipher
+from bioverify.crypto.keyring import KeyRing
+from bioverify.crypto.sqlstore import SqlDataKeyStore
+from bioverify.engine.gallery import MemoryGallery
+from bioverify.engine.interfaces import Engine as BioEngine
+from bioverify.engine.interfaces import EngineUnavailable
+from bioverify.engine.matcher import load_thresholds
+from bioverify.engine.pool import PoolEngine
+from bioverify.errors import BioverifyError
+from bioverify.sessions.biometrics import Biometrics
+from bioverify.sessions.capture import CaptureService
+from bioverify.sessions.effects import ServiceEffects
 from bioverify.sessions.service import SessionEffects, SessionService
-from bioverify.storage.database import make_engine, session_factory
+from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.webhooks.egress import EgressGuard
 
 Clock = Callable[[], dt.datetime]
+log = structlog.get_logger("bioverify.app")
 
 DESCRIPTION = """\
 Self-hosted biometric verification Session API (ENROLL, VERIFY 1:1, SIGN-IN 1:N).
@@ -59,6 +80,8 @@ def create_app(
     throttle: FailureThrottle | None = None,
     effects: SessionEffects | None = None,
     egress: EgressGuard | None = None,
+    keyring: KeyRing | None = None,
+    bio_engine: BioEngine | None = None,
     on_server_error: ServerErrorHook | None = None,
     run_worker: bool = False,
     worker_factory: Callable[[Services], Any] | None = None,
@@ -79,19 +102,24 @@ def create_app(
     )
     svc.extras["check_callback"] = guard.check_url
     svc.extras["egress"] = guard
+    ring = keyring or _load_keyring(settings)
+    svc.extras["keyring"] = ring
+    svc.readiness_checks["keys"] = lambda: ring is not None
+    if ring is not None:
+        _wire_audit(svc, ring, custom_effects=effects)
+    _wire_capture(svc, ring=ring, bio_engine=bio_engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task: asyncio.Task[None] | None = None
+        tasks = [asyncio.create_task(_watch_keys(svc, stop))]
         if run_worker and worker_factory is not None:
-            task = asyncio.create_task(worker_factory(svc).run(stop))
+            tasks.append(asyncio.create_task(worker_factory(svc).run(stop)))
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                await task
+            await asyncio.gather(*tasks)
             if db_engine is None:
                 engine.dispose()
 
@@ -100,13 +128,109 @@ def create_app(
     app.state.services = svc
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(capture.router)
+    app.include_router(keys.router)
+    app.include_router(customers.router)
+    app.include_router(audit_routes.router)
+    app.include_router(webhooks.router)
     # add_middleware prepends: the request id is outermost, then the body limit, then
     # the 500 net (installed with the handlers), then the routes.
-    install_error_handlers(app, on_server_error=on_server_error)
+    install_error_handlers(app, on_server_error=on_server_error
+                           or svc.extras.get("on_server_error"))
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    _document_bodies(app, [CreateSessionRequest, ErrorEnvelope])
+    _document_bodies(app, [CreateSessionRequest, ErrorEnvelope, EnvelopeBody])
     return app
+
+
+async def _watch_keys(svc: Services, stop: asyncio.Event, interval_s: float = 2.0) -> None:
+    """Pick up keys rotated by ``bioverify keys rotate`` (another process) while serving."""
+    ring: KeyRing | None = svc.extras.get("keyring")
+    if ring is None:
+        return
+    while not stop.is_set():
+        try:
+            if await run_in_threadpool(ring.reload_if_changed):
+                log.info("keyring_reloaded", capture_kid=ring.current_capture_kid)
+        except BioverifyError:
+            log.exception("keyring_reload_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
+def _load_keyring(settings: Settings) -> KeyRing | None:
+    master = settings.master_key.reveal() if settings.master_key else None
+    try:
+        return KeyRing.load_or_create(settings.keys_dir, master_key_b64=master)
+    except BioverifyError:
+        # Readiness reports it; capture routes answer 503 until it is fixed.
+        log.exception("keyring_unavailable", keys_dir=str(settings.keys_dir))
+        return None
+
+
+def _load_engine(settings: Settings) -> BioEngine | None:
+    try:
+        workers = settings.engine_workers if settings.engine_workers >= 0 else None
+        return PoolEngine(workers=workers)
+    except EngineUnavailable:
+        # No silent fallback: /readyz fails and captures answer 503 with -20.
+        log.exception("engine_unavailable")
+        return None
+
+
+def _wire_audit(svc: Services, ring: KeyRing, *, custom_effects: SessionEffects | None) -> None:
+    """Audit log, alert rules and the effects that tie them to session transitions."""
+    settings = svc.settings
+    audit = AuditLog()
+    alerts = AlertService(load_rules(Path(settings.alert_rules_file)
+                                     if settings.alert_rules_file else None), clock=svc.clock)
+    effects = ServiceEffects(audit=audit, keyring=ring, alerts=alerts, clock=svc.clock,
+                             operator_webhook_url=settings.alert_webhook_url or None)
+    svc.extras.update(audit=audit, alerts=alerts, effects=effects)
+    if custom_effects is None:
+        svc.sessions.effects = effects
+
+    def on_auth_failure(request: Request, reason: str, claimed_client: str) -> None:
+        address = ring.keyed_hash(client_address(request), "address")
+        with transaction(svc.factory) as db:
+            effects.record(db, AuditEvent.AUTH_REJECTED, client_id=None,
+                           subjects={"address": address},
+                           details={"reason": reason[:64], "path": request.url.path[:128]})
+
+    def on_server_error(request: Request, exc: BaseException) -> None:
+        with transaction(svc.factory) as db:
+            effects.record(db, AuditEvent.SERVER_ERROR, client_id=None,
+                           details={"path": request.url.path[:128],
+                                    "errorType": type(exc).__name__[:64]})
+            alerts.observe(db, Signal.SERVER_ERROR, keys={},
+                           details={"path": request.url.path[:128]})
+
+    svc.on_auth_failure = on_auth_failure
+    svc.extras["on_server_error"] = on_server_error
+
+
+def _wire_capture(svc: Services, *, ring: KeyRing | None,
+                  bio_engine: BioEngine | None) -> None:
+    """Biometric engine, template store and the capture service."""
+    engine = bio_engine if bio_engine is not None else _load_engine(svc.settings)
+    svc.extras["engine"] = engine
+    svc.readiness_checks["models"] = lambda: engine is not None and engine.ready()
+    if ring is None:
+        return
+    biometrics = None
+    if engine is not None:
+        biometrics = Biometrics(
+            cipher=TemplateCipher(ring, SqlDataKeyStore(svc.factory)),
+            gallery=MemoryGallery(), thresholds=load_thresholds(),
+            model_version=engine.model_version)
+        with transaction(svc.factory) as db:
+            biometrics.rebuild(db)
+    svc.extras["biometrics"] = biometrics
+    effects = svc.extras.get("effects")
+    svc.extras["capture"] = CaptureService(
+        svc.sessions, svc.factory, keyring=ring, engine=engine, biometrics=biometrics,
+        on_security_event=effects.security_event if effects is not None else None)
+    svc.extras["capture_load"] = capture.load
 
 
 def _document_bodies(app: FastAPI, models: list[type[Any]]) -> None:

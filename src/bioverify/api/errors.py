@@ -8,8 +8,7 @@ never shown to the client.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import structlog
 from fastapi import FastAPI, Request
@@ -26,41 +25,11 @@ from bioverify.errors import (
     InternalError,
     NotFound,
 )
+from bioverify.validation import describe_validation
 
 log = structlog.get_logger("bioverify.api")
 
 ServerErrorHook = Callable[[Request, BaseException], None]
-
-
-def _field(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    out = ""
-    for part in parts:
-        if part.isdigit():
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-def describe_validation(problems: Sequence[Any]) -> str:
-    """One sentence naming the field and what is wrong with it (the first problem)."""
-    if not problems:
-        return "The request is not valid"
-    first = problems[0]
-    kind = first.get("type", "")
-    field = _field(first.get("loc", ()))
-    if kind == "json_invalid":
-        return "The request body is not valid JSON"
-    if kind in {"model_type", "model_attributes_type", "dict_type"} and not field:
-        return "The request body must be a JSON object"
-    if kind == "missing":
-        return f"{field} is required"
-    if kind == "extra_forbidden":
-        return f"{field} is not a known field"
-    message = str(first.get("msg", "is not valid"))
-    message = message.removeprefix("Value error, ")
-    return f"{field}: {message}" if field else message
 
 
 _STATUS_MESSAGES = {404: "No such route", 405: "Method not allowed on this route"}

@@ -131,3 +131,49 @@ __all__ = [
     "ErrorEnvelope",
     "SessionView",
 ]
+
+
+class EnvelopeBody(BaseModel):
+    """Every capture POST body: AES-256-GCM plaintext, key wrapped with RSA-OAEP-SHA256."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encryptedKey: str = Field(description="RSA-OAEP(SHA-256) wrapped AES-256 key, base64.")
+    encryptedMessage: str = Field(description="AES-256-GCM ciphertext without tag, base64.")
+    iv: str = Field(description="12-byte GCM nonce, base64.")
+    gcmTag: str = Field(description="16-byte GCM tag, base64.")
+    gcmAad: str = Field(description="base64 of bioverify:v1:{sessionId}:{route}.")
+    kid: str = Field(description="The /public-key kid the key was wrapped to.")
+
+
+class ChallengeView(BaseModel):
+    id: str
+    steps: list[Literal["TURN_LEFT", "TURN_RIGHT", "NOD", "MOVE_CLOSER"]]
+    expiresAt: str
+
+
+class CaptureLoadView(BaseModel):
+    """The session as the capture client sees it (load with a capture token)."""
+
+    sessionId: str
+    type: str
+    status: Literal["PENDING", "IN_PROGRESS", "SUCCESS", "FAILED"]
+    requirements: list[str]
+    enableDesktop: bool
+    locale: str | None
+    expiresAt: str
+    attemptsLeft: int
+    liveness: Literal["active", "passive"]
+    errorCodes: list[int]
+    challenge: ChallengeView | None = None
+
+
+class CustomerView(BaseModel):
+    """Enrolment status of one customer (no template data, ever)."""
+
+    customerId: str
+    enrolled: bool
+    puid: str
+    enrolledAt: str | None
+    deviceBound: bool
+    modelVersion: str

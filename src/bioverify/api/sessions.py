@@ -12,6 +12,7 @@ from bioverify.accounts.models import Client
 from bioverify.api.deps import authenticate, integrator, json_body, read_json, services
 from bioverify.api.schemas import (
     ERROR_RESPONSES,
+    CaptureLoadView,
     CreateSessionRequest,
     CreateSessionResponse,
     SessionView,
@@ -79,7 +80,7 @@ async def create_session(
 
 
 @router.get(
-    "/v2/verification-session/{sessionId}", response_model=SessionView,
+    "/v2/verification-session/{sessionId}", response_model=SessionView | CaptureLoadView,
     responses=ERROR_RESPONSES, summary="Read a session (integrator) or load it (capture token)",
     description="With a session id (UUID) and integrator credentials: the session as the "
                 "integrator sees it. With a capture token: the capture client's load "

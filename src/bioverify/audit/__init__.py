@@ -1,16 +1,16 @@
 """Tamper-evident audit log: RFC 9162 Merkle tree, C2SP checkpoints, receipts.
 
 Pure parts (``merkle``, ``note``, ``receipt``) need no database and are what the
-client SDK imports; ``service`` and ``verify`` work on the store.
+client SDK imports; they load eagerly. The store-backed parts (``events``,
+``service``, ``verify``) load on first use, so ``import bioverify.audit.receipt``
+never pulls in SQLAlchemy.
 """
 
-from bioverify.audit.events import (
-    AuditEntryError,
-    AuditEvent,
-    build_entry,
-    canonical_bytes,
-    code_event,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from bioverify.audit.merkle import (
     CompactRange,
     ProofError,
@@ -29,8 +29,32 @@ from bioverify.audit.note import (
     sign_checkpoint,
 )
 from bioverify.audit.receipt import ReceiptError, verify_receipt
-from bioverify.audit.service import AuditLog, SignedCheckpoint
-from bioverify.audit.verify import LogRows, VerifyReport, verify_log
+
+if TYPE_CHECKING:
+    from bioverify.audit.events import (
+        AuditEntryError,
+        AuditEvent,
+        build_entry,
+        canonical_bytes,
+        code_event,
+    )
+    from bioverify.audit.service import AuditLog, SignedCheckpoint
+    from bioverify.audit.verify import LogRows, VerifyReport, verify_log
+
+_LAZY = {
+    "AuditEntryError": "events", "AuditEvent": "events", "build_entry": "events",
+    "canonical_bytes": "events", "code_event": "events",
+    "AuditLog": "service", "SignedCheckpoint": "service",
+    "LogRows": "verify", "VerifyReport": "verify", "verify_log": "verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bioverify.audit' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"bioverify.audit.{module}"), name)
+
 
 __all__ = [
     "AuditEntryError",

@@ -17,8 +17,8 @@ class AuditEntry(Base):
 
     # autoincrement=False: the log assigns indexes under its own lock, densely.
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     event: Mapped[str] = mapped_column(String(64))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))

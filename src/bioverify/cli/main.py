@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from bioverify.cli import clients, demo, serve
+from bioverify.cli import capture_cmd, clients, demo, keys, serve
 from bioverify.cli._context import console
 from bioverify.errors import BioverifyError
 
@@ -18,7 +18,9 @@ app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("migrate")(serve.migrate)
 app.command("demo")(demo.demo)
+app.command("capture")(capture_cmd.capture)
 app.add_typer(clients.app, name="clients")
+app.add_typer(keys.app, name="keys")
 
 _verbose = False
 

@@ -103,15 +103,4 @@ class Enrolment(Base):
     enrolled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class DataKey(Base):
-    """A tenant's template data key, wrapped by the master key."""
-
-    __tablename__ = "data_keys"
-
-    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(36), index=True)
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-__all__ = ["CaptureNonce", "DataKey", "Enrolment", "IdempotencyKey", "SessionRow"]
+__all__ = ["CaptureNonce", "Enrolment", "IdempotencyKey", "SessionRow"]

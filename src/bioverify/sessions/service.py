@@ -35,9 +35,13 @@ class SessionEffects(Protocol):
 
     def session_created(self, db: Session, row: SessionRow) -> None: ...
 
+    def session_loaded(self, db: Session, row: SessionRow) -> None: ...
+
     def code_recorded(self, db: Session, row: SessionRow, code: int) -> None: ...
 
     def session_ended(self, db: Session, row: SessionRow) -> None: ...
+
+    def customer_erased(self, db: Session, client_id: str, customer_id: str) -> None: ...
 
 
 class NoEffects:
@@ -46,10 +50,16 @@ class NoEffects:
     def session_created(self, db: Session, row: SessionRow) -> None:
         return None
 
+    def session_loaded(self, db: Session, row: SessionRow) -> None:
+        return None
+
     def code_recorded(self, db: Session, row: SessionRow, code: int) -> None:
         return None
 
     def session_ended(self, db: Session, row: SessionRow) -> None:
+        return None
+
+    def customer_erased(self, db: Session, client_id: str, customer_id: str) -> None:
         return None
 
 

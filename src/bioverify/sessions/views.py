@@ -72,4 +72,69 @@ def integrator_view(row: SessionRow) -> dict[str, Any]:
     }
 
 
-__all__ = ["errors_of", "integrator_view", "message_of", "rfc3339", "state_of", "store_state"]
+def _epoch_ms(value: dt.datetime | None) -> str | None:
+    return None if value is None else str(int(value.timestamp() * 1000))
+
+
+def webhook_payload(row: SessionRow, *, audit_index: int | None = None) -> dict[str, Any]:
+    """The final webhook body (API.md section 5); the receipt is completed at send time."""
+    result = {k: v for k, v in (row.result or {}).items()
+              if k not in {"riskEvaluation", "auditIndex"}}
+    payload: dict[str, Any] = {
+        "sessionId": row.id,
+        "type": row.type,
+        "status": row.status,
+        "customerId": row.customer_id,
+        "puid": row.puid,
+        "transactionID": row.transaction_id,
+        "productGroupId": row.product_group_id,
+        "uuid": row.external_uuid,
+        "message": message_of(row),
+        "errorCodes": [int(item["code"]) for item in row.codes],
+        "errors": [{k: v for k, v in e.items() if k != "at"} for e in errors_of(row)],
+        "result": result,
+        "riskEvaluation": (row.result or {}).get("riskEvaluation") or _default_risk(row),
+        "completedAt": rfc3339(row.completed_at),
+        "timestamp": _epoch_ms(row.completed_at),
+    }
+    if row.indicators:
+        payload["indicators"] = row.indicators
+    if audit_index is not None:
+        payload["audit"] = {"index": audit_index}
+    return payload
+
+
+def _default_risk(row: SessionRow) -> dict[str, Any]:
+    codes = {int(item["code"]) for item in row.codes}
+    flags = [errors.lookup(code).name for code in sorted(codes)
+             if code in {errors.SPOOF, errors.UNAUTHORIZED_CALLBACK, errors.TOKEN_ALREADY_USED,
+                         errors.DEVICE_MISMATCH}]
+    if flags:
+        return {"score": 90, "level": "HIGH", "recommendation": "DENY", "flags": flags}
+    return {"score": 0, "level": "LOW", "recommendation": "ALLOW", "flags": []}
+
+
+def event_payload(row: SessionRow, event: str, *, code: int | None,
+                  at: dt.datetime) -> dict[str, Any]:
+    """An event webhook body (``session.loaded``, ``attempt.failed``)."""
+    payload: dict[str, Any] = {
+        "event": event, "sessionId": row.id, "type": row.type, "status": "IN_PROGRESS",
+        "customerId": row.customer_id, "transactionID": row.transaction_id,
+        "attemptsLeft": row.attempts_left, "timestamp": _epoch_ms(at),
+    }
+    if code is not None:
+        payload["errorCodes"] = [code]
+        payload["errors"] = errors.describe([code])
+    return payload
+
+
+__all__ = [
+    "errors_of",
+    "event_payload",
+    "integrator_view",
+    "message_of",
+    "rfc3339",
+    "state_of",
+    "store_state",
+    "webhook_payload",
+]

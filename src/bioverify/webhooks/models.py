@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import secrets
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bioverify.storage.base import Base
@@ -56,7 +56,9 @@ class WebhookMessage(Base):
     url: Mapped[str] = mapped_column(Text)
     headers: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[dt.datetime]
-    next_attempt_at: Mapped[dt.datetime]  # indexed with status, below
+    # When it is due: the retry time, or while ``delivering`` the end of the lease,
+    # so "due" is one range scan on one partial index for both cases.
+    next_attempt_at: Mapped[dt.datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Attempts made before the current retry schedule began (a redelivery restarts it).
     schedule_base: Mapped[int] = mapped_column(Integer, default=0)
@@ -66,11 +68,15 @@ class WebhookMessage(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(200))
     delivered_at: Mapped[dt.datetime | None]
+    # Per-session order: a message waits while an earlier one of its session is
+    # pending, so events (enqueued while the session runs) precede the final one.
     sequence: Mapped[int] = mapped_column(Integer, default=1)
 
     __table_args__ = (
         Index("ix_webhook_outbox_session_sequence", "session_id", "sequence"),
-        Index("ix_webhook_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_webhook_outbox_due", "next_attempt_at",
+              postgresql_where=text("status IN ('pending', 'delivering')"),
+              sqlite_where=text("status IN ('pending', 'delivering')")),
     )
 
 

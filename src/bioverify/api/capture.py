@@ -1,0 +1,72 @@
+"""Capture routes (hosted page and capture SDK): the capture token is the credential."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from bioverify.api.deps import services
+from bioverify.api.schemas import ERROR_RESPONSES
+from bioverify.errors import BadRequest, ServiceUnavailable
+from bioverify.sessions.capture import CaptureService, DeviceFacts
+
+router = APIRouter(tags=["capture"])
+
+_ENVELOPE_DOC = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/EnvelopeBody"}}}}}
+
+
+def capture_service(request: Request) -> CaptureService:
+    service: CaptureService | None = services(request).extras.get("capture")
+    if service is None:
+        raise ServiceUnavailable("Capture is not available: the key ring did not load",
+                                 retry_after=30)
+    return service
+
+
+def device_facts(request: Request) -> DeviceFacts:
+    return DeviceFacts(user_agent=request.headers.get("user-agent", "")[:512],
+                       device_header=request.headers.get("x-device-info", "")[:1024])
+
+
+async def envelope_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON; send an encrypted envelope") \
+            from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object (an encrypted envelope)")
+    return body
+
+
+async def load(request: Request, token: str) -> dict[str, Any]:
+    """Capture load, reached through ``GET /v2/verification-session/{token}``."""
+    service = capture_service(request)
+    result: dict[str, Any] = await run_in_threadpool(service.load, token, device_facts(request))
+    return result
+
+
+@router.post("/v2/verification-session/{token}/events", responses=ERROR_RESPONSES,
+             openapi_extra=_ENVELOPE_DOC, summary="Report client-side codes (encrypted)")
+async def post_events(request: Request, token: str) -> dict[str, Any]:
+    service = capture_service(request)
+    body = await envelope_body(request)
+    result: dict[str, Any] = await run_in_threadpool(service.events, token, body,
+                                                     device_facts(request))
+    return result
+
+
+@router.post("/v2/verification-session/{token}/capture", responses=ERROR_RESPONSES,
+             openapi_extra=_ENVELOPE_DOC, summary="Submit frames (encrypted)")
+async def post_capture(request: Request, token: str) -> dict[str, Any]:
+    service = capture_service(request)
+    body = await envelope_body(request)
+    return await service.capture(token, body, device_facts(request))
+
+
+__all__ = ["load", "router"]

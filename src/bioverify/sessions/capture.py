@@ -1,0 +1,449 @@
+"""The capture protocol: session load, client event reports, and frame submission.
+
+Every call starts with the same guard (token, secret, ended, expired, desktop,
+device) inside one locked transaction. A guard failure that ends the session
+(-14, -8, -5, -16, -15) is committed first and raised after, so the session's end,
+its webhook and its audit entry are durable before the client hears about it.
+Frame analysis runs outside any transaction; its outcome is applied in a second
+transaction that re-checks the session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from bioverify import errors
+from bioverify.crypto.envelope import EnvelopeError, check_freshness, open_envelope
+from bioverify.crypto.keyring import KeyRing
+from bioverify.domain import device as devices
+from bioverify.domain import session as sm
+from bioverify.engine.interfaces import (
+    Analysis,
+    Challenge,
+    ChallengeStep,
+    Engine,
+    LivenessMode,
+    Outcome,
+    new_challenge,
+)
+from bioverify.sessions import tokens, views
+from bioverify.sessions.biometrics import Biometrics
+from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext, parse_plaintext
+from bioverify.sessions.models import CaptureNonce, SessionRow
+from bioverify.sessions.service import SessionService
+from bioverify.storage.database import transaction
+
+MAX_PASSIVE_FRAMES = 5
+MAX_ACTIVE_FRAMES = 24
+CHALLENGE_TTL = dt.timedelta(minutes=5)
+
+_OUTCOME_CODES = {Outcome.LOW_LIGHT: errors.LOW_LIGHT,
+                  Outcome.MULTIPLE_FACES: errors.MULTIPLE_FACES,
+                  Outcome.SPOOF: errors.SPOOF}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFacts:
+    """What the request says about the device (headers, and deviceInfo when sent)."""
+
+    user_agent: str
+    device_header: str
+    device_info: Mapping[str, Any] | None = None
+
+    def with_info(self, info: Mapping[str, Any] | None) -> DeviceFacts:
+        return DeviceFacts(self.user_agent, self.device_header, info or self.device_info)
+
+
+SecurityHook = Callable[[Session, str, SessionRow | None, Mapping[str, object]], None]
+
+
+class CaptureService:
+    """The three capture routes' logic."""
+
+    def __init__(self, sessions: SessionService, factory: sessionmaker[Session], *,
+                 keyring: KeyRing, engine: Engine | None, biometrics: Biometrics | None,
+                 on_security_event: SecurityHook | None = None,
+                 freshness_window_s: int = 300) -> None:
+        self.sessions = sessions
+        self._factory = factory
+        self.keyring = keyring
+        self.engine = engine
+        self.biometrics = biometrics
+        self._security = on_security_event
+        self._window = freshness_window_s
+
+    # ------------------------------------------------------------------ guard
+
+    def _security_event(self, db: Session, kind: str, row: SessionRow | None,
+                        **details: object) -> None:
+        if self._security is not None:
+            self._security(db, kind, row, details)
+
+    def device_hash(self, facts: DeviceFacts) -> str:
+        material = devices.fingerprint_material(facts.device_header, facts.user_agent)
+        return self.keyring.keyed_hash(material, "device")
+
+    def _fail(self, db: Session, row: SessionRow, code: int) -> errors.BioverifyError:
+        """End ``row`` with ``code`` (in this transaction); the error to raise after commit."""
+        self.sessions.record_code(db, row, code)
+        return errors.session_error(code, session_id=row.id)
+
+    @staticmethod
+    def _ended_error(row: SessionRow) -> errors.BioverifyError:
+        state = views.state_of(row)
+        if row.token_consumed:
+            return errors.Conflict("This capture link was already used; start a new session",
+                                   codes=[errors.TOKEN_ALREADY_USED], session_id=row.id)
+        if state.outcome_code == errors.SESSION_EXPIRED:
+            return errors.session_error(errors.SESSION_EXPIRED, session_id=row.id)
+        return errors.Conflict("This session has already ended", codes=state.error_codes,
+                               session_id=row.id)
+
+    def _guard(self, db: Session, token: str, facts: DeviceFacts,
+               now: dt.datetime) -> tuple[SessionRow | None, errors.BioverifyError | None]:
+        parsed = tokens.parse(token)
+        row = None
+        if parsed is not None:
+            row = db.scalar(select(SessionRow).where(SessionRow.id == parsed[0])
+                            .with_for_update())
+        if parsed is None or row is None:
+            self._security_event(db, "capture_token_rejected", None)
+            return None, errors.Unauthorized("This capture link is not valid",
+                                             codes=[errors.UNAUTHORIZED_CALLBACK])
+        if not tokens.secret_matches(parsed[1], row.token_hash):
+            self._security_event(db, "capture_token_rejected", row)
+            if views.state_of(row).ended:
+                return row, errors.Unauthorized("This capture link is not valid",
+                                                codes=[errors.UNAUTHORIZED_CALLBACK])
+            return row, self._fail(db, row, errors.UNAUTHORIZED_CALLBACK)
+        if views.state_of(row).ended:
+            return row, self._ended_error(row)
+        if self.sessions.expire_if_due(db, row, now):
+            return row, errors.session_error(errors.SESSION_EXPIRED, session_id=row.id)
+        if not row.enable_desktop and devices.is_desktop(facts.user_agent, facts.device_info):
+            return row, self._fail(db, row, errors.DESKTOP)
+        fingerprint = self.device_hash(facts)
+        if row.device_hash is None:
+            row.device_hash = fingerprint
+        elif not hmac.compare_digest(row.device_hash, fingerprint):
+            return row, self._fail(db, row, errors.DEVICE_MISMATCH)
+        return row, None
+
+    def _locked(self, token: str, facts: DeviceFacts,
+                body: Callable[[Session, SessionRow, dt.datetime], Any]) -> Any:
+        """Run ``body`` under the guard; raise guard (or body) errors after commit."""
+        failure: errors.BioverifyError | None = None
+        result: Any = None
+        with transaction(self._factory) as db:
+            now = self.sessions.now()
+            row, failure = self._guard(db, token, facts, now)
+            if failure is None and row is not None:
+                try:
+                    result = body(db, row, now)
+                except _Deferred as deferred:
+                    failure = deferred.error
+        if failure is not None:
+            raise failure
+        return result
+
+    # ------------------------------------------------------------------ load
+
+    def load(self, token: str, facts: DeviceFacts) -> dict[str, Any]:
+        """``GET /v2/verification-session/{token}``: bind the device, issue a challenge."""
+
+        def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
+            if row.bind_device and row.type == sm.SessionType.VERIFY and \
+                    self.biometrics is not None and row.customer_id is not None:
+                enrolment = self.biometrics.enrolment(db, row.client_id, row.customer_id)
+                if enrolment is not None and enrolment.device_hash is not None and \
+                        not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
+                    raise _Deferred(self._fail(db, row, errors.DEVICE_MISMATCH))
+            transition = sm.load(views.state_of(row))
+            self.sessions.apply(db, row, transition)
+            if transition.changed:
+                self.sessions.effects.session_loaded(db, row)
+            view: dict[str, Any] = {
+                "sessionId": row.id, "type": row.type, "status": row.status,
+                "requirements": row.requirements, "enableDesktop": row.enable_desktop,
+                "locale": row.locale, "expiresAt": views.rfc3339(row.expires_at),
+                "attemptsLeft": row.attempts_left, "liveness": row.liveness,
+                "errorCodes": [int(c["code"]) for c in row.codes],
+            }
+            if row.liveness == LivenessMode.ACTIVE:
+                challenge = new_challenge()
+                expires = min(now + CHALLENGE_TTL, row.expires_at)
+                row.challenge = {"id": challenge.id, "steps": [str(s) for s in challenge.steps],
+                                 "expiresAt": expires.isoformat()}
+                view["challenge"] = {"id": challenge.id,
+                                     "steps": [str(s) for s in challenge.steps],
+                                     "expiresAt": views.rfc3339(expires)}
+            return view
+
+        result: dict[str, Any] = self._locked(token, facts, body)
+        return result
+
+    # ------------------------------------------------------------------ envelopes
+
+    def _open(self, db: Session, row: SessionRow, envelope: Mapping[str, object],
+              route: str, now: dt.datetime) -> dict[str, object]:
+        """Decrypt, check freshness, and spend the nonce (a replay ends the session)."""
+        try:
+            plaintext = open_envelope(envelope, keyring=self.keyring, session_id=row.id,
+                                      route=route)  # type: ignore[arg-type]
+        except EnvelopeError as exc:
+            if exc.crypto_failure:
+                self._security_event(db, "envelope_rejected", row, route=route)
+            raise _Deferred(exc) from None
+        try:
+            nonce, _ = check_freshness(plaintext, now=now.timestamp(), window=self._window)
+        except errors.BadRequest as exc:
+            raise _Deferred(exc) from None
+        try:
+            with db.begin_nested():
+                db.add(CaptureNonce(session_id=row.id, nonce=nonce, seen_at=now))
+        except IntegrityError:
+            self._security_event(db, "nonce_replayed", row, route=route)
+            raise _Deferred(self._fail(db, row, errors.TOKEN_ALREADY_USED)) from None
+        return plaintext
+
+    # ------------------------------------------------------------------ events
+
+    def events(self, token: str, envelope: Mapping[str, object],
+               facts: DeviceFacts) -> dict[str, Any]:
+        """``POST .../events``: client-side codes (fatal ends, diagnostics once)."""
+
+        def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
+            plaintext = self._open(db, row, envelope, "events", now)
+            parsed = _validated(EventsPlaintext, plaintext)
+            codes = []
+            for index, event in enumerate(parsed.events):
+                try:
+                    code = errors.canonical(event.code)
+                except errors.UnknownErrorCode:
+                    raise _Deferred(errors.BadRequest(
+                        f"events[{index}].code {event.code} is not a code a capture client "
+                        "may report")) from None
+                if code not in errors.CLIENT_REPORTABLE:
+                    raise _Deferred(errors.BadRequest(
+                        f"events[{index}].code {event.code} is not a code a capture client "
+                        "may report"))
+                codes.append(code)
+            if parsed.indicators is not None:
+                row.indicators = dict(parsed.indicators)
+            for code in codes:
+                if self.sessions.record_code(db, row, code).ended:
+                    break
+            return _status_view(row)
+
+        result: dict[str, Any] = self._locked(token, facts.with_info(None), body)
+        return result
+
+    # ------------------------------------------------------------------ capture
+
+    async def capture(self, token: str, envelope: Mapping[str, object],
+                      facts: DeviceFacts) -> dict[str, Any]:
+        """``POST .../capture``: analyse frames and end (or continue) the session."""
+        request: _CaptureRequest = await run_in_threadpool(self._accept, token, envelope, facts)
+        engine = self.engine
+        if engine is None or not engine.ready():
+            await run_in_threadpool(self._engine_down, token, facts)
+            raise errors.ServiceUnavailable("The face models are not loaded; try again shortly",
+                                            codes=[errors.MODEL_LOAD_FAILED], retry_after=30)
+        analysis = await engine.analyze(request.frames, liveness=request.liveness,
+                                        challenge=request.challenge,
+                                        frame_times=request.frame_times,
+                                        want_portrait=request.want_portrait)
+        result: dict[str, Any] = await run_in_threadpool(self._conclude, token, facts, analysis)
+        return result
+
+    def _accept(self, token: str, envelope: Mapping[str, object],
+                facts: DeviceFacts) -> _CaptureRequest:
+        def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
+            plaintext = self._open(db, row, envelope, "capture", now)
+            parsed = _validated(CapturePlaintext, plaintext)
+            if parsed.indicators is not None:
+                row.indicators = dict(parsed.indicators)
+            return self._capture_request(row, parsed, now)
+
+        request: _CaptureRequest = self._locked(token, facts, body)
+        return request
+
+    def _capture_request(self, row: SessionRow, parsed: CapturePlaintext,
+                         now: dt.datetime) -> _CaptureRequest:
+        liveness = LivenessMode(row.liveness)
+        challenge = None
+        if liveness is LivenessMode.PASSIVE and len(parsed.frames) > MAX_PASSIVE_FRAMES:
+            raise _Deferred(errors.BadRequest(
+                f"frames: passive liveness takes 1 to {MAX_PASSIVE_FRAMES} frames"))
+        if liveness is LivenessMode.ACTIVE:
+            stored = row.challenge or {}
+            if parsed.challengeId is None:
+                raise _Deferred(errors.BadRequest(
+                    "challengeId is required: this session uses active liveness"))
+            if not stored or not hmac.compare_digest(str(stored.get("id")), parsed.challengeId):
+                raise _Deferred(errors.BadRequest(
+                    "challengeId does not match the session's current challenge; load the "
+                    "session again for a new one"))
+            if now >= dt.datetime.fromisoformat(str(stored["expiresAt"])):
+                raise _Deferred(errors.BadRequest(
+                    "The liveness challenge has expired; load the session again"))
+            challenge = Challenge(id=str(stored["id"]),
+                                  steps=tuple(ChallengeStep(s) for s in stored["steps"]))
+        frames = []
+        for index, frame in enumerate(parsed.frames):
+            try:
+                frames.append(base64.b64decode(frame, validate=True))
+            except binascii.Error:
+                raise _Deferred(errors.BadRequest(
+                    f"frames[{index}] is not standard base64")) from None
+        return _CaptureRequest(frames=frames, liveness=liveness, challenge=challenge,
+                               frame_times=parsed.frameTimes, want_portrait=row.send_images)
+
+    def _engine_down(self, token: str, facts: DeviceFacts) -> None:
+        def body(db: Session, row: SessionRow, now: dt.datetime) -> None:
+            self.sessions.record_code(db, row, errors.MODEL_LOAD_FAILED)
+
+        self._locked(token, facts, body)
+
+    def _conclude(self, token: str, facts: DeviceFacts, analysis: Analysis) -> dict[str, Any]:
+        def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
+            liveness = analysis.liveness
+            result: dict[str, Any] = dict(row.result or {})
+            if liveness is not None:
+                result["livenessScore"] = round(liveness.score, 4)
+                result["liveness"] = {"method": liveness.method,
+                                      "score": round(liveness.score, 4),
+                                      "certifiedPad": False}
+            result["quality"] = {k: round(float(v), 3) for k, v in analysis.quality.items()}
+            row.result = result
+            if analysis.outcome is Outcome.NO_FACE:
+                transition = sm.failed_attempt(views.state_of(row), errors.FACE_SCAN_ERROR, now)
+                self.sessions.apply(db, row, transition, code=errors.FACE_SCAN_ERROR)
+                if transition.ended:
+                    row.token_consumed = True
+                    raise _Deferred(errors.SessionOutcomeError(
+                        "No usable face was found and no attempts are left",
+                        codes=[errors.FACE_SCAN_ERROR], session_id=row.id))
+                return {"status": row.status, "sessionId": row.id,
+                        "attemptsLeft": row.attempts_left,
+                        "errorCodes": [errors.FACE_SCAN_ERROR],
+                        "message": errors.CATALOGUE[errors.FACE_SCAN_ERROR].remedy}
+            code = _OUTCOME_CODES.get(analysis.outcome)
+            if code is None:
+                code = self._decide(db, row, analysis, now)
+            if code is not None:
+                row.token_consumed = True
+                raise _Deferred(self._fail(db, row, code))
+            row.token_consumed = True
+            self.sessions.apply(db, row, sm.succeed(views.state_of(row), now))
+            answer: dict[str, Any] = {"status": row.status, "sessionId": row.id}
+            if row.puid:
+                answer["puid"] = row.puid
+            if row.customer_id:
+                answer["customerId"] = row.customer_id
+            if row.redirect_url:
+                answer["redirectURL"] = row.redirect_url
+            return answer
+
+        result: dict[str, Any] = self._locked(token, facts, body)
+        return result
+
+    def _decide(self, db: Session, row: SessionRow, analysis: Analysis,
+                now: dt.datetime) -> int | None:
+        """Match by session type; the failing code, or None on success."""
+        biometrics = self.biometrics
+        embedding = analysis.embedding
+        if biometrics is None or embedding is None:
+            raise _Deferred(errors.ServiceUnavailable("Matching is not available",
+                                                      retry_after=30))
+        result: dict[str, Any] = dict(row.result or {})
+        flags: list[str] = []
+        kind = sm.SessionType(row.type)
+        if kind is sm.SessionType.ENROLL:
+            customer_id = row.customer_id or row.puid or ""
+            duplicates = biometrics.duplicates(row.client_id, customer_id, embedding)
+            if duplicates:
+                flags.append("DUPLICATE_ENROLMENT")
+            biometrics.enrol(db, client_id=row.client_id, customer_id=customer_id,
+                             puid=row.puid or "", embedding=np.asarray(embedding),
+                             device_hash=row.device_hash, now=now)
+            result["identification"] = {"puid": row.puid, "confidence": 1.0, "topKMatches": []}
+        elif kind is sm.SessionType.VERIFY:
+            enrolment = biometrics.enrolment(db, row.client_id, row.customer_id or "")
+            if enrolment is None:
+                return errors.FACE_NOT_MATCH
+            ok, score = biometrics.verify(enrolment, embedding)
+            result.update(matchScore=round(score, 4), threshold=biometrics.thresholds.verify)
+            row.result = result
+            if not ok:
+                return errors.FACE_NOT_MATCH
+            if row.bind_device and enrolment.device_hash is not None and \
+                    not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
+                return errors.DEVICE_MISMATCH
+        else:
+            found = biometrics.identify(db, row.client_id, embedding)
+            result["threshold"] = biometrics.thresholds.identify
+            if found is None:
+                result["identification"] = {"puid": None, "confidence": 0.0, "topKMatches": []}
+                row.result = result
+                return errors.FACE_NOT_MATCH
+            result.update(matchScore=round(found.score, 4), identification={
+                "puid": found.puid, "confidence": round(found.score, 4),
+                "topKMatches": found.top_k[:1]})
+            enrolment = biometrics.enrolment(db, row.client_id, found.customer_id)
+            if row.bind_device and enrolment is not None and enrolment.device_hash and \
+                    not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
+                row.result = result
+                return errors.DEVICE_MISMATCH
+            row.customer_id = found.customer_id
+            row.puid = found.puid
+        score = 0 if not flags else 60
+        result["riskEvaluation"] = {
+            "score": score, "level": "LOW" if not flags else "MEDIUM",
+            "recommendation": "ALLOW" if not flags else "REVIEW", "flags": flags}
+        row.result = result
+        return None
+
+
+@dataclass(frozen=True)
+class _CaptureRequest:
+    frames: list[bytes]
+    liveness: LivenessMode
+    challenge: Challenge | None
+    frame_times: list[float] | None
+    want_portrait: bool
+
+
+class _Deferred(Exception):
+    """Carries an error out of a transaction body so the transaction still commits."""
+
+    def __init__(self, error: errors.BioverifyError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _validated(model: type[Any], plaintext: Mapping[str, object]) -> Any:
+    try:
+        return parse_plaintext(model, plaintext)
+    except errors.BadRequest as exc:
+        raise _Deferred(exc) from None
+
+
+def _status_view(row: SessionRow) -> dict[str, Any]:
+    return {"status": row.status, "sessionId": row.id, "attemptsLeft": row.attempts_left,
+            "errorCodes": [int(c["code"]) for c in row.codes]}
+
+
+__all__ = ["CaptureService", "DeviceFacts"]
