@@ -20,6 +20,7 @@ from bioverify.engine import samples
 from bioverify.engine.decode import decode_frame
 from bioverify.engine.evaluation import darken as _darken
 from bioverify.engine.evaluation import read_identities
+from bioverify.engine.models import as_image
 
 Image = npt.NDArray[np.uint8]
 
@@ -91,8 +92,8 @@ def encode(image: Image, ext: str = ".jpg", quality: int = 92) -> bytes:
 
 def pad(image: Image, border: int = 56) -> Image:
     """Replicate a border around a tight crop so the detector sees a whole head."""
-    out: Image = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REPLICATE)
-    return out
+    return as_image(cv2.copyMakeBorder(image, border, border, border, border,
+                                       cv2.BORDER_REPLICATE))
 
 
 def darken(image: Image, factor: float, seed: int = 0) -> Image:
@@ -140,18 +141,17 @@ def tilt(image: Image, degrees: float, axis: str = "vertical") -> Image:
         projected.append((px * focal / depth + width / 2, py * focal / depth + height / 2))
     src = (corners + np.array([width / 2, height / 2])).astype(np.float32)
     matrix = cv2.getPerspectiveTransform(src, np.array(projected, np.float32))
-    out: Image = cv2.warpPerspective(image, matrix, (width, height),
-                                     borderMode=cv2.BORDER_REPLICATE)
-    return out
+    return as_image(cv2.warpPerspective(image, matrix, (width, height),
+                                        borderMode=cv2.BORDER_REPLICATE))
 
 
 def shift_scale(image: Image, dx: float, dy: float, scale: float, angle: float = 0.0) -> Image:
     """A flat photo moved, rotated in plane and brought closer (an affine 2-D warp)."""
     height, width = image.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, scale)
-    matrix[:, 2] += (dx, dy)
-    out: Image = cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
-    return out
+    matrix[:, 2] += np.array([dx, dy])
+    return as_image(cv2.warpAffine(image, matrix, (width, height),
+                                   borderMode=cv2.BORDER_REPLICATE))
 
 
 def pose_burst() -> list[bytes]:

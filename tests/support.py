@@ -67,19 +67,23 @@ def migrated(url: str) -> Engine:
 
 
 class FakeClock:
-    """An injectable UTC clock that only moves when a test moves it."""
+    """An injectable UTC clock: wall time plus whatever the test jumped ahead.
 
-    def __init__(self, start: dt.datetime | None = None) -> None:
-        self._now = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    Following wall time keeps it in step with the timestamps clients put in their
+    requests; ``advance`` jumps past TTLs and windows without sleeping.
+    """
+
+    def __init__(self) -> None:
+        self._offset = dt.timedelta()
         self._lock = threading.Lock()
 
     def __call__(self) -> dt.datetime:
         with self._lock:
-            return self._now
+            return dt.datetime.now(dt.UTC) + self._offset
 
     def advance(self, seconds: float) -> None:
         with self._lock:
-            self._now += dt.timedelta(seconds=seconds)
+            self._offset += dt.timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)

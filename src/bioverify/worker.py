@@ -9,6 +9,7 @@ fatal to the process.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
@@ -27,7 +29,10 @@ from bioverify.api.deps import Services
 from bioverify.audit.events import AuditEvent
 from bioverify.audit.service import AuditLog
 from bioverify.crypto.keyring import KeyRing
+from bioverify.metrics import WEBHOOKS_DEAD, WEBHOOKS_DELIVERED
+from bioverify.sessions.capture import portrait_aad
 from bioverify.sessions.effects import ServiceEffects
+from bioverify.sessions.models import SessionRow
 from bioverify.storage.database import transaction
 from bioverify.webhooks.dispatcher import Dispatcher
 from bioverify.webhooks.egress import EgressGuard
@@ -52,41 +57,66 @@ async def every(interval_s: float, stop: asyncio.Event, name: str,
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
 
-class ReceiptCompleter:
-    """Fills in the audit receipt of final webhooks when they are first claimed.
+class PayloadCompleter:
+    """Completes final webhooks when they are claimed for sending.
 
-    The session-ending transaction records the entry's index; the checkpoint and
-    inclusion proof are made here, once per batch, so no session end waits for a
-    signature. The completed payload is stored, so retries send the same body.
+    - The audit receipt: the session-ending transaction records the entry's index;
+      the checkpoint and inclusion proof are made here, once per batch, so no session
+      end waits for a signature. The completed payload is stored, so every later
+      attempt sends the same receipt.
+    - The portrait (``sendImages``): decrypted into the body being sent only, never
+      stored in the outbox; the encrypted copy is dropped once the webhook is delivered.
     """
 
     def __init__(self, services: Services, audit: AuditLog, keyring: KeyRing) -> None:
+        self._services = services
         self._factory = services.factory
         self._audit = audit
         self._keyring = keyring
         self._origin = services.settings.audit_origin
 
     def __call__(self, items: list[tuple[str, str]]) -> dict[str, str]:
-        pending: dict[str, dict[str, Any]] = {}
+        payloads: dict[str, dict[str, Any]] = {}
         for message_id, text in items:
             payload = json.loads(text)
-            receipt = payload.get("audit") if isinstance(payload, dict) else None
-            if isinstance(receipt, dict) and "checkpoint" not in receipt:
-                pending[message_id] = payload
-        if not pending:
+            if isinstance(payload, dict) and isinstance(payload.get("audit"), dict) and \
+                    "sessionId" in payload:
+                payloads[message_id] = payload
+        if not payloads:
             return {}
         changed: dict[str, str] = {}
         signer: Ed25519PrivateKey = self._keyring.signing_key().private_key
         with transaction(self._factory) as db:
-            for message_id, payload in pending.items():
-                payload["audit"] = self._audit.receipt_with_fresh_checkpoint(
-                    db, int(payload["audit"]["index"]), signer=signer,
-                    key_name=AUDIT_KEY_NAME, origin=self._origin)
-                text = json.dumps(payload, separators=(",", ":"))
-                db.execute(update(WebhookMessage).where(WebhookMessage.id == message_id)
-                           .values(payload=text))
-                changed[message_id] = text
+            for message_id, payload in payloads.items():
+                if "checkpoint" not in payload["audit"]:
+                    payload["audit"] = self._audit.receipt_with_fresh_checkpoint(
+                        db, int(payload["audit"]["index"]), signer=signer,
+                        key_name=AUDIT_KEY_NAME, origin=self._origin)
+                    db.execute(update(WebhookMessage).where(WebhookMessage.id == message_id)
+                               .values(payload=json.dumps(payload, separators=(",", ":"))))
+                images = self._portrait(db, str(payload["sessionId"]))
+                if images:
+                    payload["images"] = images
+                changed[message_id] = json.dumps(payload, separators=(",", ":"))
         return changed
+
+    def _portrait(self, db: Session, session_id: str) -> list[dict[str, str]]:
+        row = db.get(SessionRow, session_id)
+        biometrics = self._services.extras.get("biometrics")
+        if row is None or row.portrait is None or biometrics is None:
+            return []
+        jpeg = biometrics.cipher.decrypt(row.client_id, row.portrait, portrait_aad(row.id))
+        return [{"type": "portrait", "data": base64.b64encode(jpeg).decode("ascii")}]
+
+
+def drop_portrait(services: Services, message: MessageView) -> None:
+    """A delivered final webhook no longer needs the session's kept portrait."""
+    if message.kind != "final":
+        return
+    with transaction(services.factory) as db:
+        db.execute(update(SessionRow).where(SessionRow.id == message.session_id,
+                                            SessionRow.portrait.is_not(None))
+                   .values(portrait=None))
 
 
 def webhook_secrets(services: Services) -> Callable[[str], Sequence[str]]:
@@ -112,6 +142,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     policy = RetryPolicy.for_tests() if settings.webhook_test_schedule else RetryPolicy()
 
     def dead(message: MessageView) -> None:
+        WEBHOOKS_DEAD.inc()
         if effects is None:
             return
         with transaction(services.factory) as db:
@@ -124,15 +155,14 @@ def build_dispatcher(services: Services) -> Dispatcher:
                                    details={"webhookId": message.id})
 
     def delivered(message: MessageView) -> None:
-        hook = services.extras.get("on_webhook_delivered")
-        if hook is not None:
-            hook(message)
+        WEBHOOKS_DELIVERED.inc()
+        drop_portrait(services, message)
 
     return Dispatcher(
         services.db_engine, secrets_for=webhook_secrets(services),
         signing_keys=(lambda: [keyring.signing_key().private_key]) if keyring else (lambda: []),
         policy=policy, guard=guard, clock=services.clock, on_dead=dead, on_delivered=delivered,
-        prepare=ReceiptCompleter(services, audit, keyring) if audit and keyring else None)
+        prepare=PayloadCompleter(services, audit, keyring) if audit and keyring else None)
 
 
 @dataclass
@@ -197,4 +227,4 @@ class Worker:
         await asyncio.gather(*(job(stop) for job in self.jobs))
 
 
-__all__ = ["ReceiptCompleter", "Worker", "build_dispatcher", "every"]
+__all__ = ["PayloadCompleter", "Worker", "build_dispatcher", "drop_portrait", "every"]

@@ -24,10 +24,14 @@ from bioverify.accounts.throttle import FailureThrottle, MemoryFailureThrottle, 
 from bioverify.alerts.rules import Signal, load_rules
 from bioverify.alerts.service import AlertService
 from bioverify.api import audit as audit_routes
-from bioverify.api import capture, customers, health, keys, sessions, webhooks
+from bioverify.api import capture, customers, health, keys, page, sessions, webhooks
 from bioverify.api.deps import Services, client_address
 from bioverify.api.errors import ServerErrorHook, install_error_handlers
-from bioverify.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from bioverify.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    V2PrefixMiddleware,
+)
 from bioverify.api.schemas import CreateSessionRequest, EnvelopeBody, ErrorEnvelope
 from bioverify.audit.events import AuditEvent
 from bioverify.audit.service import AuditLog
@@ -41,6 +45,7 @@ from bioverify.engine.interfaces import EngineUnavailable
 from bioverify.engine.matcher import load_thresholds
 from bioverify.engine.pool import PoolEngine
 from bioverify.errors import BioverifyError
+from bioverify.metrics import MetricsMiddleware
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture import CaptureService
 from bioverify.sessions.effects import ServiceEffects
@@ -133,11 +138,14 @@ def create_app(
     app.include_router(customers.router)
     app.include_router(audit_routes.router)
     app.include_router(webhooks.router)
+    app.include_router(page.router)
     # add_middleware prepends: the request id is outermost, then the body limit, then
     # the 500 net (installed with the handlers), then the routes.
     install_error_handlers(app, on_server_error=on_server_error
                            or svc.extras.get("on_server_error"))
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(V2PrefixMiddleware)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     _document_bodies(app, [CreateSessionRequest, ErrorEnvelope, EnvelopeBody])
     return app
@@ -223,8 +231,7 @@ def _wire_capture(svc: Services, *, ring: KeyRing | None,
             cipher=TemplateCipher(ring, SqlDataKeyStore(svc.factory)),
             gallery=MemoryGallery(), thresholds=load_thresholds(),
             model_version=engine.model_version)
-        with transaction(svc.factory) as db:
-            biometrics.rebuild(db)
+        biometrics.rebuild(svc.factory)
     svc.extras["biometrics"] = biometrics
     effects = svc.extras.get("effects")
     svc.extras["capture"] = CaptureService(

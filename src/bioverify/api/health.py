@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select, text
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.api.deps import services
 from bioverify.api.envelope import envelope
 from bioverify.api.middleware import current_request_id
 from bioverify.api.schemas import ErrorEnvelope
+from bioverify.audit.models import AuditEntry
+from bioverify.errors import MODEL_LOAD_FAILED
+from bioverify.metrics import AUDIT_SIZE, WEBHOOK_QUEUE
+from bioverify.webhooks.models import WebhookMessage
 
 router = APIRouter(tags=["operations"])
 
@@ -44,9 +49,27 @@ async def readyz(request: Request) -> Any:
     if all(checks.values()):
         return {"status": "ready", "checks": checks}
     failing = ", ".join(sorted(name for name, ok in checks.items() if not ok))
-    body = envelope(f"Not ready: {failing}", [], current_request_id())
+    codes = [MODEL_LOAD_FAILED] if not checks.get("models", True) else []
+    body = envelope(f"Not ready: {failing}", codes, current_request_id())
     body["checks"] = checks
     return JSONResponse(body, status_code=503, headers={"retry-after": "5"})
 
 
 __all__ = ["router"]
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True,
+            response_class=PlainTextResponse)
+async def metrics(request: Request) -> PlainTextResponse:
+    svc = services(request)
+
+    def gauges() -> None:
+        with svc.db_engine.connect() as conn:
+            pending = conn.scalar(select(func.count()).select_from(WebhookMessage).where(
+                WebhookMessage.status.in_(["pending", "delivering"])))
+            size = conn.scalar(select(func.count()).select_from(AuditEntry))
+        WEBHOOK_QUEUE.set(pending or 0)
+        AUDIT_SIZE.set(size or 0)
+
+    await run_in_threadpool(gauges)
+    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

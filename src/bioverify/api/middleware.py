@@ -97,4 +97,32 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-__all__ = ["BodyLimitMiddleware", "RequestIdMiddleware", "current_request_id", "request_id_var"]
+
+
+class V2PrefixMiddleware:
+    """Accept PrivateID-style base URLs: with or without ``/v2``, or with it twice.
+
+    Integrations written for PrivateID join a base URL that may already end in
+    ``/v2`` with paths that may start with ``/v2``. ``/verification-session/...`` and
+    ``/v2/v2/verification-session/...`` both route to ``/v2/verification-session/...``
+    (likewise ``/customers`` and ``/audit``). Only ``path`` changes: ``raw_path``, which
+    an SLC signature covers, stays as sent.
+    """
+
+    _BARE = ("/verification-session", "/customers", "/audit")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith("/v2/v2/"):
+                scope = {**scope, "path": path[3:]}
+            elif path.startswith(self._BARE):
+                scope = {**scope, "path": "/v2" + path}
+        await self.app(scope, receive, send)
+
+
+__all__ = ["BodyLimitMiddleware", "RequestIdMiddleware", "V2PrefixMiddleware",
+           "current_request_id", "request_id_var"]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify.config import Settings
-from bioverify.storage.database import make_engine
+from bioverify.storage.database import make_engine, session_factory
 from bioverify.storage.migrate import upgrade
 
 console = Console(stderr=True)
@@ -28,9 +31,19 @@ def migrated_engine(cfg: Settings) -> Engine:
     return engine
 
 
+@contextlib.contextmanager
+def store(cfg: Settings | None = None) -> Iterator[sessionmaker[Session]]:
+    """A session factory on the migrated store; the engine is closed afterwards."""
+    engine = migrated_engine(cfg or settings())
+    try:
+        yield session_factory(engine)
+    finally:
+        engine.dispose()
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
     sys.stdout.flush()
 
 
-__all__ = ["console", "migrated_engine", "print_json", "settings"]
+__all__ = ["console", "migrated_engine", "print_json", "settings", "store"]

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bioverify.accounts import service as accounts
-from bioverify.cli._context import console, migrated_engine, print_json, settings
-from bioverify.storage.database import session_factory, transaction
+from bioverify.cli._context import console, print_json, settings, store
+from bioverify.storage.database import transaction
 
 app = typer.Typer(help="Integrator client applications and their credentials.",
                   no_args_is_help=True)
@@ -36,8 +36,7 @@ def create(
 ) -> None:
     """Create a client and print its credentials once (they are stored only as hashes)."""
     pem = public_key.read_text() if public_key else None
-    factory = session_factory(migrated_engine(settings()))
-    with transaction(factory) as db:
+    with store(settings()) as factory, transaction(factory) as db:
         _, issued = accounts.create_client(db, name=name, public_key_pem=pem, key_only=key_only)
     if as_json:
         print_json(issued.as_json())
@@ -50,8 +49,7 @@ def create(
 @app.command("list")
 def list_() -> None:
     """List clients (never their secrets)."""
-    factory = session_factory(migrated_engine(settings()))
-    with transaction(factory) as db:
+    with store(settings()) as factory, transaction(factory) as db:
         rows = [(c.id, c.name, c.key_only, bool(c.public_key_pem), c.created_at, c.revoked_at)
                 for c in accounts.list_clients(db)]
     table = Table("clientId", "name", "key-only", "SLC key", "created", "revoked")
@@ -65,8 +63,7 @@ def list_() -> None:
 @app.command("revoke")
 def revoke(client_id: Annotated[str, typer.Argument(help="The clientId to revoke.")]) -> None:
     """Revoke a client: its credentials stop working at once."""
-    factory = session_factory(migrated_engine(settings()))
-    with transaction(factory) as db:
+    with store(settings()) as factory, transaction(factory) as db:
         accounts.revoke_client(db, client_id, _now())
     console.print(f"Client {client_id} revoked.")
 
@@ -77,8 +74,7 @@ def rotate_secret(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Issue a new client secret; the old one keeps working for 24 hours."""
-    factory = session_factory(migrated_engine(settings()))
-    with transaction(factory) as db:
+    with store(settings()) as factory, transaction(factory) as db:
         secret = accounts.rotate_secret(db, client_id, _now())
     if as_json:
         print_json({"clientId": client_id, "clientSecret": secret})

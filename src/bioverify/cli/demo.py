@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from bioverify.accounts import service as accounts
-from bioverify.cli._context import migrated_engine, settings
+from bioverify.cli._context import settings, store
 from bioverify.cli.serve import HostOption, PortOption, run_server
-from bioverify.storage.database import session_factory, transaction
+from bioverify.storage.database import transaction
 
 DEMO_FILE = "demo-client.json"
 
@@ -30,8 +30,7 @@ def demo_credentials(data_dir: Path) -> dict[str, Any]:
     if path.exists():
         stored: dict[str, Any] = json.loads(path.read_text())
         return stored
-    factory = session_factory(migrated_engine(cfg))
-    with transaction(factory) as db:
+    with store(cfg) as factory, transaction(factory) as db:
         _, issued = accounts.create_client(db, name="demo")
     creds = issued.as_json()
     _write_private(path, creds)
@@ -42,8 +41,6 @@ def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000,
          quiet: Annotated[bool, typer.Option("--quiet")] = False) -> None:
     """Start the service with a demo client and print how to use it."""
     cfg = settings()
-    cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    migrated_engine(cfg)
     creds = demo_credentials(cfg.data_dir)
     base = f"http://{host}:{port}"
     if not cfg.public_url_set:

@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from bioverify.cli import capture_cmd, clients, demo, keys, serve
+from bioverify.cli import audit_cmd, capture_cmd, clients, demo, keys, serve, webhooks_cmd
 from bioverify.cli._context import console
 from bioverify.errors import BioverifyError
 
@@ -21,6 +21,8 @@ app.command("demo")(demo.demo)
 app.command("capture")(capture_cmd.capture)
 app.add_typer(clients.app, name="clients")
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(webhooks_cmd.app, name="webhooks")
 
 _verbose = False
 

@@ -11,7 +11,7 @@ import uvicorn
 
 from bioverify.api.app import create_app
 from bioverify.api.deps import Services
-from bioverify.cli._context import console, migrated_engine, settings
+from bioverify.cli._context import console, migrated_engine, settings, store
 from bioverify.config import Settings
 from bioverify.observability import configure_logging
 from bioverify.worker import Worker
@@ -63,8 +63,8 @@ def worker() -> None:
 
 def migrate() -> None:
     """Bring the database schema up to date."""
-    cfg = settings()
-    migrated_engine(cfg)
+    with store(settings()):
+        pass
     console.print("Schema is up to date.")
 
 

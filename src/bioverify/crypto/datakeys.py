@@ -113,6 +113,10 @@ class TemplateCipher:
         key_id, blob = wrapped[0]
         return key_id, self._unwrap(tenant_id, key_id, blob)
 
+    def ensure_key(self, tenant_id: str) -> None:
+        """Load (or create) the tenant's current key now, outside any transaction."""
+        self._current(tenant_id)
+
     def rotate(self, tenant_id: str) -> str:
         """Give ``tenant_id`` a new current data key; older blobs still decrypt."""
         key_id = new_kid()
@@ -143,6 +147,10 @@ class TemplateCipher:
         aead = self._cache.get((tenant_id, key_id))
         if aead is None:
             wrapped = dict(self._store.get_wrapped(tenant_id)).get(key_id)
+            refresh = getattr(self._store, "refresh", None)
+            if wrapped is None and refresh is not None:
+                # Another replica may have added the key since this one cached.
+                wrapped = dict(refresh(tenant_id)).get(key_id)
             if wrapped is None:
                 raise TemplateDecryptError("stored biometric data names an unknown data key")
             aead = self._unwrap(tenant_id, key_id, wrapped)

@@ -219,6 +219,14 @@ class KeyRing:
                 return ed25519.Ed25519PublicKey.from_public_bytes(_b64.decode_url(info.x))
         raise UnknownKeyId("unknown signing key id")
 
+    def all_signing_public_keys(self) -> list[ed25519.Ed25519PublicKey]:
+        """Every signing key this ring ever had, current first (audit verification)."""
+        keys = [self.signing_key().public_key()]
+        for info in self._state.manifest.signing:
+            if info.x is not None and info.kid != self.signing_key().kid:
+                keys.append(ed25519.Ed25519PublicKey.from_public_bytes(_b64.decode_url(info.x)))
+        return keys
+
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The ``/.well-known/jwks.json`` body: current and in-grace signing keys."""
         now = self._clock()

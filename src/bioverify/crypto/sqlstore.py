@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,25 +13,45 @@ from bioverify.storage.database import transaction
 
 
 class SqlDataKeyStore:
-    """Wrapped data keys in the ``data_keys`` table.
+    """Wrapped data keys in the ``data_keys`` table, cached per process.
 
-    No cache here: the cipher caches unwrapped keys, and reading the table each time
-    means a key another replica just added is always found.
+    The cache matters beyond speed: template encryption runs inside a session's
+    locked transaction, and on SQLite a second transaction there would wait for the
+    first's write lock. Callers load a tenant's keys before such a transaction
+    (:meth:`TemplateCipher.ensure_key`); a key another replica added later is found
+    by :meth:`refresh` when a blob names it.
     """
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
+        self._cache: dict[str, list[tuple[str, bytes]]] = {}
+        self._lock = threading.Lock()
 
-    def get_wrapped(self, tenant_id: str) -> list[tuple[str, bytes]]:
+    def _load(self, tenant_id: str) -> list[tuple[str, bytes]]:
         with transaction(self._factory) as db:
             rows = db.scalars(select(DataKey).where(DataKey.tenant_id == tenant_id)
                               .order_by(DataKey.created_at.desc(), DataKey.key_id)).all()
             return [(row.key_id, row.wrapped) for row in rows]
 
+    def get_wrapped(self, tenant_id: str) -> list[tuple[str, bytes]]:
+        with self._lock:
+            cached = self._cache.get(tenant_id)
+        if cached:
+            return list(cached)
+        return self.refresh(tenant_id)
+
+    def refresh(self, tenant_id: str) -> list[tuple[str, bytes]]:
+        """Re-read a tenant's keys from the table."""
+        loaded = self._load(tenant_id)
+        with self._lock:
+            self._cache[tenant_id] = loaded
+        return list(loaded)
+
     def put_wrapped(self, tenant_id: str, key_id: str, wrapped: bytes) -> None:
         with transaction(self._factory) as db:
             db.add(DataKey(key_id=key_id, tenant_id=tenant_id, wrapped=wrapped,
                            created_at=utcnow()))
+        self.refresh(tenant_id)
 
 
 __all__ = ["SqlDataKeyStore"]

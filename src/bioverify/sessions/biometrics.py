@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify.crypto.datakeys import TemplateCipher
 from bioverify.engine.gallery import Gallery
 from bioverify.engine.matcher import Thresholds, cosine
 from bioverify.sessions.models import Enrolment
+from bioverify.storage.database import transaction
 
 Vector = npt.NDArray[np.float32]
 
@@ -113,15 +114,20 @@ class Biometrics:
         self.gallery.remove(client_id, customer_id)
         return True
 
-    def rebuild(self, db: Session) -> int:
+    def prepare(self, client_id: str) -> None:
+        """Load the tenant's data key before a locked transaction needs it."""
+        self.cipher.ensure_key(client_id)
+
+    def rebuild(self, factory: sessionmaker[Session]) -> int:
         """Load every stored template of the current model into the gallery."""
-        count = 0
-        for enrolment in db.scalars(select(Enrolment).where(
-                Enrolment.model_version == self.model_version)):
+        with transaction(factory) as db:
+            enrolments = list(db.scalars(select(Enrolment).where(
+                Enrolment.model_version == self.model_version)))
+        # Decrypt outside the transaction: loading data keys reads the store.
+        for enrolment in enrolments:
             self.gallery.add(enrolment.client_id, enrolment.customer_id,
                              self._decrypt(enrolment))
-            count += 1
-        return count
+        return len(enrolments)
 
 
 __all__ = ["Biometrics", "Identification"]

@@ -38,6 +38,7 @@ from bioverify.engine.interfaces import (
     Outcome,
     new_challenge,
 )
+from bioverify.metrics import observe_stages
 from bioverify.sessions import tokens, views
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext, parse_plaintext
@@ -261,10 +262,13 @@ class CaptureService:
             await run_in_threadpool(self._engine_down, token, facts)
             raise errors.ServiceUnavailable("The face models are not loaded; try again shortly",
                                             codes=[errors.MODEL_LOAD_FAILED], retry_after=30)
+        if self.biometrics is not None:
+            await run_in_threadpool(self.biometrics.prepare, request.client_id)
         analysis = await engine.analyze(request.frames, liveness=request.liveness,
                                         challenge=request.challenge,
                                         frame_times=request.frame_times,
                                         want_portrait=request.want_portrait)
+        observe_stages(analysis.timings_ms)
         result: dict[str, Any] = await run_in_threadpool(self._conclude, token, facts, analysis)
         return result
 
@@ -309,7 +313,8 @@ class CaptureService:
                 raise _Deferred(errors.BadRequest(
                     f"frames[{index}] is not standard base64")) from None
         return _CaptureRequest(frames=frames, liveness=liveness, challenge=challenge,
-                               frame_times=parsed.frameTimes, want_portrait=row.send_images)
+                               frame_times=parsed.frameTimes, want_portrait=row.send_images,
+                               client_id=row.client_id)
 
     def _engine_down(self, token: str, facts: DeviceFacts) -> None:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> None:
@@ -340,6 +345,10 @@ class CaptureService:
                         "attemptsLeft": row.attempts_left,
                         "errorCodes": [errors.FACE_SCAN_ERROR],
                         "message": errors.CATALOGUE[errors.FACE_SCAN_ERROR].remedy}
+            if analysis.portrait_jpeg is not None and row.send_images and \
+                    self.biometrics is not None:
+                row.portrait = self.biometrics.cipher.encrypt(
+                    row.client_id, analysis.portrait_jpeg, portrait_aad(row.id))
             code = _OUTCOME_CODES.get(analysis.outcome)
             if code is None:
                 code = self._decide(db, row, analysis, now)
@@ -424,6 +433,7 @@ class _CaptureRequest:
     challenge: Challenge | None
     frame_times: list[float] | None
     want_portrait: bool
+    client_id: str
 
 
 class _Deferred(Exception):
@@ -441,9 +451,14 @@ def _validated(model: type[Any], plaintext: Mapping[str, object]) -> Any:
         raise _Deferred(exc) from None
 
 
+def portrait_aad(session_id: str) -> bytes:
+    """What a kept portrait's ciphertext is bound to."""
+    return f"portrait:{session_id}".encode()
+
+
 def _status_view(row: SessionRow) -> dict[str, Any]:
     return {"status": row.status, "sessionId": row.id, "attemptsLeft": row.attempts_left,
             "errorCodes": [int(c["code"]) for c in row.codes]}
 
 
-__all__ = ["CaptureService", "DeviceFacts"]
+__all__ = ["CaptureService", "DeviceFacts", "portrait_aad"]

@@ -21,6 +21,7 @@ from bioverify.audit.events import AuditEvent, build_entry, code_event
 from bioverify.audit.service import AuditLog
 from bioverify.crypto.keyring import KeyRing
 from bioverify.domain.session import Status
+from bioverify.metrics import SESSIONS_ENDED
 from bioverify.sessions import views
 from bioverify.sessions.models import SessionRow
 from bioverify.webhooks import outbox
@@ -113,6 +114,8 @@ class ServiceEffects:
         if row.status == Status.SUCCESS and row.type == "ENROLL":
             self.record(db, AuditEvent.CUSTOMER_ENROLLED, client_id=row.client_id,
                         session_id=row.id, subjects=self._subjects(row))
+        SESSIONS_ENDED.labels(row.type, row.status,
+                              str(views.state_of(row).outcome_code or 0)).inc()
         payload = views.webhook_payload(row, audit_index=index)
         row.result = {**(row.result or {}), "auditIndex": index}
         if row.callback_url:

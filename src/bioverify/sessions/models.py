@@ -55,6 +55,9 @@ class SessionRow(Base):
     device_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     challenge: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     indicators: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The portrait asked for with sendImages, encrypted with the tenant's data key, kept
+    # only until the final webhook is delivered.
+    portrait: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
     completed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

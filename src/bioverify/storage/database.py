@@ -49,6 +49,12 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def _is_schema_error(exc: OperationalError) -> bool:
+    # SQLite reports a missing table/column as OperationalError too.
+    text = str(exc.orig).lower()
+    return "no such table" in text or "no such column" in text or "has no column" in text
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error.
@@ -60,6 +66,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         with factory.begin() as db:
             yield db
     except OperationalError as exc:
+        if _is_schema_error(exc):
+            raise  # a programming or migration error, not an outage: a 500, audited
         raise ServiceUnavailable("The database is unavailable, try again shortly",
                                  retry_after=5) from exc
     except DBAPIError as exc:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 08:13:59.982760
+Create Date: 2026-11-25 08:33:28.788516
 """
 
 from __future__ import annotations
@@ -199,6 +199,7 @@ def upgrade() -> None:
     sa.Column('device_hash', sa.String(length=64), nullable=True),
     sa.Column('challenge', sa.JSON(), nullable=True),
     sa.Column('indicators', sa.JSON(), nullable=True),
+    sa.Column('portrait', sa.LargeBinary(), nullable=True),
     sa.Column('created_at', bioverify.storage.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', bioverify.storage.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('completed_at', bioverify.storage.base.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,143 @@
+"""The hosted capture page: ``GET /capture/{token}`` and its assets under ``/capture-assets``.
+
+The page is static HTML plus ES modules shipped in the package (``api/static``): no
+CDN, no build step, no inline script or style, so a strict Content-Security-Policy
+holds. The token never appears in what the server sends back: the page reads it
+from its own address and then removes it from the address bar.
+
+The remedy texts come from :data:`bioverify.errors.CATALOGUE` through
+``/capture-assets/catalogue.json``, generated at request time, so the page never
+restates them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
+from types import MappingProxyType
+from typing import Final
+
+from fastapi import APIRouter
+from starlette.responses import JSONResponse, Response
+
+from bioverify.errors import CATALOGUE, LEGACY_ALIASES, NotFound
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_FILE: Final = "capture.html"
+ASSET_PREFIX: Final = "/capture-assets"
+
+#: The page's policy: everything from this origin only, no inline code, no framing,
+#: and camera frames shown from blob:/mediastream: sources.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'")
+
+SECURITY_HEADERS: Final[Mapping[str, str]] = MappingProxyType({
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    # The capture token is in the page's path: never send it to anyone as a referrer.
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+    "permissions-policy": "camera=(self), microphone=(), geolocation=(), payment=()",
+})
+
+_CONTENT_TYPES: Final[Mapping[str, str]] = MappingProxyType({
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".html": "text/html; charset=utf-8",
+})
+
+
+def _static_root() -> Traversable:
+    return resources.files("bioverify.api").joinpath("static")
+
+
+def _walk(folder: Traversable, prefix: str = "") -> dict[str, Traversable]:
+    found: dict[str, Traversable] = {}
+    for entry in folder.iterdir():
+        name = f"{prefix}{entry.name}"
+        if entry.is_dir():
+            found.update(_walk(entry, f"{name}/"))
+        elif entry.is_file() and any(name.endswith(ext) for ext in _CONTENT_TYPES):
+            found[name] = entry
+    return found
+
+
+@functools.cache
+def asset_index() -> Mapping[str, Traversable]:
+    """Servable asset paths (relative to ``static/``) -> files. Only these are served,
+    so no request path can reach outside the folder."""
+    files = _walk(_static_root())
+    files.pop(PAGE_FILE, None)
+    return MappingProxyType(files)
+
+
+def _content_type(name: str) -> str:
+    return next(kind for ext, kind in _CONTENT_TYPES.items() if name.endswith(ext))
+
+
+def _secured(response: Response, *, cache: str) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["cache-control"] = cache
+    return response
+
+
+def catalogue_document() -> dict[str, object]:
+    """What the page needs from the error catalogue: per code, its name, kind,
+    retry class, message and remedy (plus the legacy aliases)."""
+    return {
+        "codes": {str(row.code): {"name": row.name, "kind": str(row.kind),
+                                  "retry": str(row.retry), "message": row.message,
+                                  "remedy": row.remedy}
+                  for row in CATALOGUE.values()},
+        "aliases": {str(alias): code for alias, code in LEGACY_ALIASES.items()},
+    }
+
+
+def _page() -> Response:
+    html = _static_root().joinpath(PAGE_FILE).read_bytes()
+    # no-store: the page is reached through a one-session secret URL.
+    return _secured(Response(html, media_type="text/html; charset=utf-8"), cache="no-store")
+
+
+@router.get("/capture/")
+async def capture_page_without_token() -> Response:
+    """The page after it removed the token from the address bar (e.g. on reload):
+    it explains that the link must be opened again."""
+    return _page()
+
+
+@router.get("/capture/{token}")
+async def capture_page(token: str) -> Response:
+    """The hosted capture page; its script reads ``token`` from the address."""
+    del token  # read by the page itself, never echoed by the server
+    return _page()
+
+
+@router.get(f"{ASSET_PREFIX}/catalogue.json")
+async def catalogue() -> Response:
+    """The error catalogue's user-facing texts, generated from the code's one source."""
+    return _secured(JSONResponse(catalogue_document()), cache="no-cache")
+
+
+@router.get(ASSET_PREFIX + "/{path:path}")
+async def asset(path: str) -> Response:
+    """A static file of the page (scripts, styles, translations)."""
+    entry = asset_index().get(path)
+    if entry is None:
+        raise NotFound("No such capture page asset")
+    return _secured(Response(entry.read_bytes(), media_type=_content_type(path)),
+                    cache="no-cache")
+
+
+__all__ = ["ASSET_PREFIX", "CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "asset_index",
+           "catalogue_document", "router"]

@@ -1,0 +1,106 @@
+"""``bioverify audit``: verify the whole log, prove an entry, export the log."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import select
+
+from bioverify.api.audit import AUDIT_KEY_NAME
+from bioverify.audit.models import AuditCheckpoint, AuditEntry
+from bioverify.audit.service import AuditLog
+from bioverify.audit.verify import verify_log
+from bioverify.cli._context import console, print_json, settings, store
+from bioverify.crypto.keyring import KeyRing
+from bioverify.storage.database import transaction
+
+app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+
+def _keyring() -> KeyRing:
+    cfg = settings()
+    master = cfg.master_key.reveal() if cfg.master_key else None
+    return KeyRing.load_or_create(cfg.keys_dir, master_key_b64=master)
+
+
+@app.command("verify")
+def verify(quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """Recompute every leaf and tree head, check every checkpoint signature and the
+    consistency between checkpoints. Exits 0 when all holds; 1 naming the first bad entry.
+    """
+    cfg = settings()
+    keys = _keyring().all_signing_public_keys()
+    with Progress(TextColumn("[bold]verifying audit log"), BarColumn(),
+                  TextColumn("{task.completed:,}/{task.total:,} entries"),
+                  TimeRemainingColumn(), console=console, disable=quiet) as bar:
+        task = bar.add_task("verify", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        with store(cfg) as factory, factory() as db:
+            report = verify_log(db, public_keys=keys, key_name=AUDIT_KEY_NAME,
+                                origin=cfg.audit_origin, progress=progress)
+    if report.ok:
+        console.print(f"[green]OK[/green]: {report.entries:,} entries and "
+                      f"{report.checkpoints:,} checkpoints verify.")
+        return
+    where = (f"entry {report.first_bad_index}" if report.first_bad_index is not None
+             else f"checkpoint at tree size {report.bad_checkpoint}")
+    console.print(f"[red]FAILED[/red] at {where}: {report.reason}")
+    raise typer.Exit(1)
+
+
+@app.command("prove")
+def prove(index: Annotated[int, typer.Argument(min=0, help="The entry's index.")]) -> None:
+    """Print the entry, its leaf hash, and its inclusion proof against the latest checkpoint."""
+    cfg = settings()
+    log = AuditLog()
+    ring = _keyring()
+    with store(cfg) as factory, transaction(factory) as db:
+        body = db.scalar(select(AuditEntry.body).where(AuditEntry.idx == index))
+        if body is None:
+            console.print(f"[red]error:[/red] no audit entry {index}")
+            raise typer.Exit(1)
+        receipt = log.receipt_with_fresh_checkpoint(
+            db, index, signer=ring.signing_key().private_key, key_name=AUDIT_KEY_NAME,
+            origin=cfg.audit_origin)
+        leaf = db.scalar(select(AuditEntry.leaf_hash).where(AuditEntry.idx == index))
+    print_json({"entry": json.loads(body), "leafHash": base64.b64encode(leaf or b"").decode(),
+                "receipt": receipt, "keyName": AUDIT_KEY_NAME, "origin": cfg.audit_origin})
+
+
+@app.command("export")
+def export(out: Annotated[Path | None, typer.Option(
+        "--out", help="File to write (JSON lines); standard output by default.")] = None) -> None:
+    """Export entries and checkpoints as JSON lines (for offline verification or archive)."""
+    cfg = settings()
+    handle = out.open("w") if out else sys.stdout
+    try:
+        with store(cfg) as factory, factory() as db:
+            for idx, body, leaf in db.execute(select(AuditEntry.idx, AuditEntry.body,
+                                                     AuditEntry.leaf_hash)
+                                              .order_by(AuditEntry.idx)
+                                              .execution_options(yield_per=10_000)):
+                handle.write(json.dumps({"type": "entry", "index": idx,
+                                         "leafHash": base64.b64encode(leaf).decode(),
+                                         "body": body.decode() if isinstance(body, bytes)
+                                         else body}) + "\n")
+            for size, root, note in db.execute(select(
+                    AuditCheckpoint.tree_size, AuditCheckpoint.root_hash, AuditCheckpoint.note)
+                    .order_by(AuditCheckpoint.tree_size)):
+                handle.write(json.dumps({"type": "checkpoint", "treeSize": size,
+                                         "rootHash": base64.b64encode(root).decode(),
+                                         "note": note}) + "\n")
+    finally:
+        if out:
+            handle.close()
+
+
+__all__ = ["app"]
