@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+import support
 from bioverify.api.app import create_app
 from bioverify.config import Settings
 from bioverify.crypto.keyring import KeyRing
 from bioverify.engine.interfaces import Engine as BioEngine
 from bioverify.engine.pool import PoolEngine
+from bioverify.observability import configure_logging
 from support import (
     Creds,
     FakeClock,
@@ -26,6 +29,21 @@ from support import (
     migrated,
     serve,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def service_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every log line the service writes during the run, kept for the privacy scan."""
+    path = tmp_path_factory.getbasetemp() / "service.log"
+    with path.open("a", encoding="utf-8") as stream:
+        configure_logging("debug", stream=stream)
+        handler = logging.StreamHandler(stream)
+        logging.getLogger().addHandler(handler)
+        try:
+            yield path
+        finally:
+            logging.getLogger().removeHandler(handler)
+            configure_logging("info")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -60,10 +78,12 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
                     auth_failure_limit=5, auth_failure_window_s=60, max_body_bytes=2 * 1024 * 1024)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def keyring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
     """One key ring for the run (RSA-3072 generation is slow); tests never rotate it."""
-    return KeyRing.load_or_create(tmp_path_factory.mktemp("keys") / "keys")
+    ring = KeyRing.load_or_create(tmp_path_factory.mktemp("keys") / "keys")
+    support.TEST_KEYRING[:] = [ring]
+    return ring
 
 
 @pytest.fixture(scope="session")
@@ -98,5 +118,5 @@ def app_client(make_app: Callable[..., FastAPI]) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def creds(db_engine: Engine) -> Creds:
+def creds(db_engine: Engine, keyring: KeyRing) -> Creds:
     return make_client(db_engine)

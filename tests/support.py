@@ -23,6 +23,8 @@ import uvicorn
 from sqlalchemy import Engine
 
 from bioverify.accounts import service as accounts
+from bioverify.accounts.secretbox import KeyRingSealer
+from bioverify.crypto.keyring import KeyRing
 from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.storage.migrate import upgrade
 
@@ -100,11 +102,16 @@ class Creds:
         return out
 
 
+#: The run's key ring (set by the session fixture), which seals webhook secrets.
+TEST_KEYRING: list[KeyRing] = []
+
+
 def make_client(engine: Engine, *, name: str = "test", public_key_pem: str | None = None,
-                key_only: bool = False) -> Creds:
+                key_only: bool = False, keyring: KeyRing | None = None) -> Creds:
+    ring = keyring or TEST_KEYRING[0]
     with transaction(session_factory(engine)) as db:
         _, issued = accounts.create_client(db, name=name, public_key_pem=public_key_pem,
-                                           key_only=key_only)
+                                           key_only=key_only, sealer=KeyRingSealer(ring))
     return Creds(issued.api_key, issued.client_id, issued.client_secret,
                  issued.webhook_secret)
 

@@ -53,6 +53,12 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError("expected 1/0, true/false, yes/no or on/off")
 
 
+def _parse_liveness(raw: str) -> str:
+    if raw not in {"active", "passive"}:
+        raise ValueError("expected active or passive")
+    return raw
+
+
 def _parse_positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -95,6 +101,8 @@ class Settings:
     #: The audit log's name in its signed checkpoints; keep it stable for a deployment.
     audit_origin: str = "bioverify/audit"
     alert_webhook_url: str = ""
+    #: Liveness for sessions created without ``liveness`` (PrivateID-style integrations).
+    default_liveness: str = "active"
     alert_rules_file: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -154,6 +162,7 @@ class Settings:
             log_level=get("LOG_LEVEL", str, "info"),
             audit_origin=get("AUDIT_ORIGIN", str, "bioverify/audit"),
             alert_webhook_url=get("ALERT_WEBHOOK_URL", str, ""),
+            default_liveness=get("DEFAULT_LIVENESS", _parse_liveness, "active"),
             alert_rules_file=get("ALERT_RULES_FILE", str, ""),
         )
 

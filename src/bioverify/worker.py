@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
+from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.alerts.rules import Signal
 from bioverify.api.audit import AUDIT_KEY_NAME
 from bioverify.api.deps import Services
@@ -122,13 +123,18 @@ def drop_portrait(services: Services, message: MessageView) -> None:
 def webhook_secrets(services: Services) -> Callable[[str], Sequence[str]]:
     """The ``whsec_`` secrets a client's webhooks are signed with (current first)."""
 
+    keyring: KeyRing | None = services.extras.get("keyring")
+
     def lookup(client_id: str) -> Sequence[str]:
         operator = services.extras.get("operator_webhook_secret")
         if client_id == "operator" and operator:
             return [str(operator)]
+        if keyring is None:
+            return []
         with transaction(services.factory) as db:
             found = db.scalar(select(Client.webhook_secrets).where(Client.id == client_id))
-        return list(found or [])
+        sealer = KeyRingSealer(keyring)
+        return [sealer.open(client_id, sealed) for sealed in found or []]
 
     return lookup
 

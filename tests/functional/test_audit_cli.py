@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import Engine, select, update
+from test_capture_protocol import Capture
 from typer.testing import CliRunner
 
 from bioverify.audit.models import AuditEntry
@@ -16,7 +17,6 @@ from bioverify.cli.main import app as cli
 from bioverify.config import Settings
 from bioverify.crypto.keyring import KeyRing
 from support import Creds, serve
-from test_capture_protocol import Capture
 
 CREATE = "/v2/verification-session"
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from test_capture_protocol import Capture, no_face_jpeg
 
 from fixtures_faces import (
     REPO_ROOT,
@@ -26,7 +27,6 @@ from fixtures_faces import (
     shift_scale,
 )
 from support import Creds, assert_envelope
-from test_capture_protocol import Capture, no_face_jpeg
 
 CREATE = "/v2/verification-session"
 SHARED = REPO_ROOT.parent / "shared" / "data" / "faces"

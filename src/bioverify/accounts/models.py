@@ -26,7 +26,8 @@ class Client(Base):
     previous_secret_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     public_key_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
     key_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    # whsec_ secrets, current first; more than one during a rotation.
+    # whsec_ secrets sealed under the master key (accounts.secretbox), current first;
+    # more than one during a rotation.
     webhook_secrets: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

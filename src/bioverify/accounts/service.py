@@ -24,7 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bioverify.accounts.models import Client, SeenRequestId
+from bioverify.accounts.secretbox import SecretSealer
 from bioverify.errors import BadRequest, NotFound, Unauthorized
+from bioverify.storage.base import new_id
 from bioverify.webhooks.signing import new_webhook_secret
 
 #: How long a rotated-out client secret keeps working, so deployments can roll over.
@@ -63,9 +65,13 @@ def parse_public_key(pem: str) -> Ed25519PublicKey:
     return key
 
 
-def create_client(db: Session, *, name: str, public_key_pem: str | None = None,
+def create_client(db: Session, *, name: str, sealer: SecretSealer,
+                  public_key_pem: str | None = None,
                   key_only: bool = False) -> tuple[Client, IssuedCredentials]:
-    """Create a client application and return its credentials (shown once)."""
+    """Create a client application and return its credentials (shown once).
+
+    Secrets are stored as hashes; the webhook secret (needed to sign) is sealed.
+    """
     if not name.strip() or len(name) > 128:
         raise BadRequest("name must be 1 to 128 characters")
     if public_key_pem is not None:
@@ -76,10 +82,11 @@ def create_client(db: Session, *, name: str, public_key_pem: str | None = None,
     api_key = _new_secret("bvk_")
     secret = None if key_only else _new_secret("bvs_")
     webhook_secret = new_webhook_secret()
-    client = Client(name=name.strip(), api_key_hash=sha256(api_key),
+    client_id = new_id()
+    client = Client(id=client_id, name=name.strip(), api_key_hash=sha256(api_key),
                     secret_hash=sha256(secret) if secret else None,
                     public_key_pem=public_key_pem, key_only=key_only,
-                    webhook_secrets=[webhook_secret])
+                    webhook_secrets=[sealer.seal(client_id, webhook_secret)])
     db.add(client)
     db.flush()
     return client, IssuedCredentials(api_key, client.id, secret, webhook_secret)

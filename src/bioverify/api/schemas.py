@@ -47,7 +47,10 @@ class CreateSessionRequest(_Strict):
     enableDesktop: bool = True
     bindDevice: bool = False
     maxAttempts: int = Field(default=3, ge=1, le=10)
-    liveness: Literal["active", "passive"] = "active"
+    liveness: Literal["active", "passive"] | None = Field(
+        default=None, description="active (default: a random head-movement challenge) or "
+                                  "passive (single-frame signals only, weaker); when absent, "
+                                  "the operator's BIOVERIFY_DEFAULT_LIVENESS (active).")
     requirements: list[Literal["face", "identity_document"]] = Field(
         default_factory=lambda: ["face"],  # type: ignore[arg-type]
         min_length=1, max_length=2)

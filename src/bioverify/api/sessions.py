@@ -25,7 +25,8 @@ from bioverify.sessions.tokens import looks_like_uuid
 router = APIRouter(tags=["sessions"])
 
 
-def to_new_session(body: CreateSessionRequest, *, check_callback: Any) -> NewSession:
+def to_new_session(body: CreateSessionRequest, *, check_callback: Any,
+                   default_liveness: str = "active") -> NewSession:
     """Cross-field rules of API.md section 3 on top of the model's field rules."""
     kind = SessionType.parse(body.type)
     if kind is SessionType.VERIFY and body.customerId is None:
@@ -50,7 +51,7 @@ def to_new_session(body: CreateSessionRequest, *, check_callback: Any) -> NewSes
         callback_headers=(body.callback.headers if body.callback else None),
         redirect_url=redirect, session_expiry=body.sessionExpiry,
         enable_desktop=body.enableDesktop, bind_device=body.bindDevice,
-        max_attempts=body.maxAttempts, liveness=body.liveness,
+        max_attempts=body.maxAttempts, liveness=body.liveness or default_liveness,
         requirements=tuple(dict.fromkeys(body.requirements)), send_images=body.sendImages,
         device_info=body.deviceInfo, transaction_id=body.transactionID, locale=body.locale,
         send_event_webhooks=body.sendEventWebhooks, product_group_id=body.productGroupId,
@@ -72,7 +73,9 @@ async def create_session(
 ) -> JSONResponse:
     svc = services(request)
     body = await read_json(request, CreateSessionRequest)
-    spec = to_new_session(body, check_callback=svc.extras["check_callback"])
+    spec = await run_in_threadpool(to_new_session, body,
+                                   check_callback=svc.extras["check_callback"],
+                                   default_liveness=svc.settings.default_liveness)
     raw = await request.body()
     status, payload = await run_in_threadpool(
         svc.sessions.create, client, spec, idempotency_key=idempotency_key, body=raw)

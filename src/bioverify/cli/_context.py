@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify.config import Settings
+from bioverify.crypto.keyring import KeyRing
 from bioverify.storage.database import make_engine, session_factory
 from bioverify.storage.migrate import upgrade
 
@@ -41,9 +42,16 @@ def store(cfg: Settings | None = None) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
+def keyring(cfg: Settings | None = None) -> KeyRing:
+    """The service's key ring (created on first use, like the server does)."""
+    cfg = cfg or settings()
+    master = cfg.master_key.reveal() if cfg.master_key else None
+    return KeyRing.load_or_create(cfg.keys_dir, master_key_b64=master)
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
     sys.stdout.flush()
 
 
-__all__ = ["console", "migrated_engine", "print_json", "settings", "store"]
+__all__ = ["console", "keyring", "migrated_engine", "print_json", "settings", "store"]

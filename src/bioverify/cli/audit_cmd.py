@@ -16,17 +16,10 @@ from bioverify.api.audit import AUDIT_KEY_NAME
 from bioverify.audit.models import AuditCheckpoint, AuditEntry
 from bioverify.audit.service import AuditLog
 from bioverify.audit.verify import verify_log
-from bioverify.cli._context import console, print_json, settings, store
-from bioverify.crypto.keyring import KeyRing
+from bioverify.cli._context import console, keyring, print_json, settings, store
 from bioverify.storage.database import transaction
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
-
-
-def _keyring() -> KeyRing:
-    cfg = settings()
-    master = cfg.master_key.reveal() if cfg.master_key else None
-    return KeyRing.load_or_create(cfg.keys_dir, master_key_b64=master)
 
 
 @app.command("verify")
@@ -35,7 +28,7 @@ def verify(quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> Non
     consistency between checkpoints. Exits 0 when all holds; 1 naming the first bad entry.
     """
     cfg = settings()
-    keys = _keyring().all_signing_public_keys()
+    keys = keyring().all_signing_public_keys()
     with Progress(TextColumn("[bold]verifying audit log"), BarColumn(),
                   TextColumn("{task.completed:,}/{task.total:,} entries"),
                   TimeRemainingColumn(), console=console, disable=quiet) as bar:
@@ -62,7 +55,7 @@ def prove(index: Annotated[int, typer.Argument(min=0, help="The entry's index.")
     """Print the entry, its leaf hash, and its inclusion proof against the latest checkpoint."""
     cfg = settings()
     log = AuditLog()
-    ring = _keyring()
+    ring = keyring()
     with store(cfg) as factory, transaction(factory) as db:
         body = db.scalar(select(AuditEntry.body).where(AuditEntry.idx == index))
         if body is None:

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bioverify.accounts import service as accounts
-from bioverify.cli._context import console, print_json, settings, store
+from bioverify.accounts.secretbox import KeyRingSealer
+from bioverify.cli._context import console, keyring, print_json, settings, store
 from bioverify.storage.database import transaction
 
 app = typer.Typer(help="Integrator client applications and their credentials.",
@@ -37,7 +38,8 @@ def create(
     """Create a client and print its credentials once (they are stored only as hashes)."""
     pem = public_key.read_text() if public_key else None
     with store(settings()) as factory, transaction(factory) as db:
-        _, issued = accounts.create_client(db, name=name, public_key_pem=pem, key_only=key_only)
+        _, issued = accounts.create_client(db, name=name, public_key_pem=pem, key_only=key_only,
+                                           sealer=KeyRingSealer(keyring()))
     if as_json:
         print_json(issued.as_json())
         return

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from bioverify.accounts import service as accounts
-from bioverify.cli._context import settings, store
+from bioverify.accounts.secretbox import KeyRingSealer
+from bioverify.cli._context import keyring, settings, store
 from bioverify.cli.serve import HostOption, PortOption, run_server
 from bioverify.storage.database import transaction
 
@@ -31,7 +32,7 @@ def demo_credentials(data_dir: Path) -> dict[str, Any]:
         stored: dict[str, Any] = json.loads(path.read_text())
         return stored
     with store(cfg) as factory, transaction(factory) as db:
-        _, issued = accounts.create_client(db, name="demo")
+        _, issued = accounts.create_client(db, name="demo", sealer=KeyRingSealer(keyring()))
     creds = issued.as_json()
     _write_private(path, creds)
     return creds

@@ -1,0 +1,75 @@
+"""After the functional tests: no frame bytes, no plaintext templates, no secrets at rest
+or in logs.
+
+Named to run last in this folder: it scans every SQLite store, data directory and key
+ring the run created (the run's temporary folder) and every log line the service
+wrote. It first runs its own enrol/verify so the scan never passes on an empty run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from test_biometrics_e2e import Faces, enrol, faces, start, submit  # noqa: F401
+
+from bioverify.engine.interfaces import LivenessMode
+from bioverify.engine.pipeline import LocalEngine
+from support import Creds
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def _chunks(data: bytes, size: int = 48, count: int = 6) -> list[bytes]:
+    """Distinctive slices from the middle of an encoded image (past its headers)."""
+    body = data[len(data) // 4: 3 * len(data) // 4]
+    step = max(1, (len(body) - size) // count)
+    return [body[i:i + size] for i in range(0, step * count, step)]
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and p.stat().st_size > 0]
+
+
+@pytest.mark.models
+def test_no_frames_templates_or_secrets_at_rest_or_in_logs(
+        app_client: httpx.Client, creds: Creds, faces: Faces,  # noqa: F811
+        tmp_path_factory: pytest.TempPathFactory, service_log: Path) -> None:
+    enrol(app_client, creds, faces.alice, "privacy-alice")
+    capture, _ = start(app_client, creds, "VERIFY", customerId="privacy-alice")
+    assert submit(capture, faces.alice_again).json()["status"] == "SUCCESS"
+
+    engine = LocalEngine()
+    templates = []
+    for photo in (faces.alice, faces.alice_again, faces.stranger):
+        analysis = engine.analyze_sync([photo], liveness=LivenessMode.PASSIVE, challenge=None,
+                                       frame_times=None, want_portrait=False)
+        assert analysis.embedding is not None
+        raw = analysis.embedding.astype("float32").tobytes()
+        templates += [raw[:64], raw[256:320]]
+    frames = [c for photo in (faces.alice, faces.alice_again, faces.stranger, faces.group)
+              for c in _chunks(photo)]
+    secrets = [creds.api_key.encode(), (creds.client_secret or "").encode(),
+               creds.webhook_secret.encode()]
+    root = tmp_path_factory.getbasetemp()
+    scanned = _files(root)
+    stores = [p for p in scanned if p.name.startswith("bioverify.sqlite3")]
+    assert stores, "the scan found no store to look at"
+    leaks = []
+    for path in scanned:
+        if path.suffix in {".pem", ".key"} or path.parent.name == "keys":
+            continue  # key material lives there by design (0600)
+        data = path.read_bytes()
+        for label, needles in (("frame", frames), ("template", templates)):
+            if any(n in data for n in needles):
+                leaks.append(f"{label} bytes in {path.relative_to(root)}")
+        if path.name != "demo-client.json" and any(s and s in data for s in secrets):
+            leaks.append(f"a credential in {path.relative_to(root)}")
+    assert leaks == []
+    log = service_log.read_bytes()
+    assert log, "the service wrote no log lines to scan"
+    token = capture.token.encode()
+    for needle in [*secrets, token]:
+        assert needle not in log
+    assert not any(n in log for n in frames + templates)
