@@ -8,7 +8,16 @@ from typing import Annotated
 import click
 import typer
 
-from bioverify.cli import audit_cmd, capture_cmd, clients, demo, keys, serve, webhooks_cmd
+from bioverify.cli import (
+    audit_cmd,
+    capture_cmd,
+    clients,
+    demo,
+    eval_cmd,
+    keys,
+    serve,
+    webhooks_cmd,
+)
 from bioverify.cli._context import console
 from bioverify.errors import BioverifyError
 
@@ -19,6 +28,7 @@ app.command("worker")(serve.worker)
 app.command("migrate")(serve.migrate)
 app.command("demo")(demo.demo)
 app.command("capture")(capture_cmd.capture)
+app.command("eval")(eval_cmd.eval_command)
 app.add_typer(clients.app, name="clients")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit_cmd.app, name="audit")
