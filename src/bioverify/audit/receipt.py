@@ -66,11 +66,13 @@ def public_keys_from(
 def _leaf(entry: bytes | str) -> tuple[bytes, dict[str, Any] | None]:
     """The leaf hash, and the parsed body when a body (not a hash) was given."""
     data = entry.encode() if isinstance(entry, str) else bytes(entry)
-    if len(data) == HASH_SIZE and not data.startswith(b"{"):
-        return data, None
     try:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
+        # 32 bytes that are not a JSON document are a leaf hash (one in 256 hashes
+        # starts with "{", so the first byte alone cannot tell them apart).
+        if len(data) == HASH_SIZE:
+            return data, None
         raise ReceiptError("entry must be the canonical JSON body or its leaf hash") from exc
     if not isinstance(body, dict):
         raise ReceiptError("entry body must be a JSON object")
