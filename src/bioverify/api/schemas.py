@@ -101,6 +101,7 @@ class SessionView(BaseModel):
     errors: list[SessionError]
     message: str
     result: dict[str, Any]
+    riskEvaluation: dict[str, Any]
 
 
 class ErrorEnvelope(BaseModel):

@@ -50,8 +50,8 @@ def message_of(row: SessionRow) -> str:
     return "Verification in progress"
 
 
-def integrator_view(row: SessionRow) -> dict[str, Any]:
-    """``GET /v2/verification-session/{sessionId}``."""
+def _common(row: SessionRow) -> dict[str, Any]:
+    """Fields the integrator view and the webhook payload share."""
     return {
         "sessionId": row.id,
         "type": row.type,
@@ -61,15 +61,20 @@ def integrator_view(row: SessionRow) -> dict[str, Any]:
         "transactionID": row.transaction_id,
         "productGroupId": row.product_group_id,
         "uuid": row.external_uuid,
-        "createdAt": rfc3339(row.created_at),
-        "expiresAt": rfc3339(row.expires_at),
-        "completedAt": rfc3339(row.completed_at),
-        "attemptsLeft": row.attempts_left,
-        "errorCodes": [int(item["code"]) for item in row.codes],
-        "errors": errors_of(row),
         "message": message_of(row),
-        "result": row.result or {},
+        "errorCodes": [int(item["code"]) for item in row.codes],
+        "result": {k: v for k, v in (row.result or {}).items()
+                   if k not in {"riskEvaluation", "auditIndex"}},
+        "riskEvaluation": (row.result or {}).get("riskEvaluation") or _default_risk(row),
+        "completedAt": rfc3339(row.completed_at),
     }
+
+
+def integrator_view(row: SessionRow) -> dict[str, Any]:
+    """``GET /v2/verification-session/{sessionId}``."""
+    return {**_common(row), "createdAt": rfc3339(row.created_at),
+            "expiresAt": rfc3339(row.expires_at), "attemptsLeft": row.attempts_left,
+            "errors": errors_of(row)}
 
 
 def _epoch_ms(value: dt.datetime | None) -> str | None:
@@ -78,25 +83,9 @@ def _epoch_ms(value: dt.datetime | None) -> str | None:
 
 def webhook_payload(row: SessionRow, *, audit_index: int | None = None) -> dict[str, Any]:
     """The final webhook body (API.md section 5); the receipt is completed at send time."""
-    result = {k: v for k, v in (row.result or {}).items()
-              if k not in {"riskEvaluation", "auditIndex"}}
-    payload: dict[str, Any] = {
-        "sessionId": row.id,
-        "type": row.type,
-        "status": row.status,
-        "customerId": row.customer_id,
-        "puid": row.puid,
-        "transactionID": row.transaction_id,
-        "productGroupId": row.product_group_id,
-        "uuid": row.external_uuid,
-        "message": message_of(row),
-        "errorCodes": [int(item["code"]) for item in row.codes],
-        "errors": [{k: v for k, v in e.items() if k != "at"} for e in errors_of(row)],
-        "result": result,
-        "riskEvaluation": (row.result or {}).get("riskEvaluation") or _default_risk(row),
-        "completedAt": rfc3339(row.completed_at),
-        "timestamp": _epoch_ms(row.completed_at),
-    }
+    payload = {**_common(row),
+               "errors": [{k: v for k, v in e.items() if k != "at"} for e in errors_of(row)],
+               "timestamp": _epoch_ms(row.completed_at)}
     if row.indicators:
         payload["indicators"] = row.indicators
     if audit_index is not None:
