@@ -101,6 +101,8 @@ class Settings:
     #: The audit log's name in its signed checkpoints; keep it stable for a deployment.
     audit_origin: str = "bioverify/audit"
     alert_webhook_url: str = ""
+    #: whsec_ secret for the operator alert webhook; generated into the key ring when unset.
+    alert_webhook_secret: Secret | None = None
     #: Liveness for sessions created without ``liveness`` (PrivateID-style integrations).
     default_liveness: str = "active"
     alert_rules_file: str = ""
@@ -162,6 +164,8 @@ class Settings:
             log_level=get("LOG_LEVEL", str, "info"),
             audit_origin=get("AUDIT_ORIGIN", str, "bioverify/audit"),
             alert_webhook_url=get("ALERT_WEBHOOK_URL", str, ""),
+            alert_webhook_secret=Secret(env["BIOVERIFY_ALERT_WEBHOOK_SECRET"])
+            if env.get("BIOVERIFY_ALERT_WEBHOOK_SECRET") else None,
             default_liveness=get("DEFAULT_LIVENESS", _parse_liveness, "active"),
             alert_rules_file=get("ALERT_RULES_FILE", str, ""),
         )

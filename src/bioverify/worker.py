@@ -157,8 +157,11 @@ def build_dispatcher(services: Services) -> Dispatcher:
                            else message.client_id,
                            session_id=message.session_id if len(message.session_id) == 36
                            else None, details={"webhookId": message.id})
-            effects.alerts.observe(db, Signal.WEBHOOK_DEAD, keys={"message": message.id},
-                                   details={"webhookId": message.id})
+            if message.client_id != "operator":
+                # An undeliverable alert webhook must not raise an alert webhook about
+                # itself (a loop); it is still audited and counted.
+                effects.alerts.observe(db, Signal.WEBHOOK_DEAD, keys={"message": message.id},
+                                       details={"webhookId": message.id})
 
     def delivered(message: MessageView) -> None:
         WEBHOOKS_DELIVERED.inc()

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Engine
 
+from bioverify.accounts import service as accounts
+from bioverify.storage.database import session_factory, transaction
 from support import Creds, FakeClock, assert_envelope, make_client
 
 CREATE = "/v2/verification-session"
@@ -115,3 +117,19 @@ def test_repeated_failures_are_throttled_with_retry_after(app_client: httpx.Clie
     throttled = app_client.post(CREATE, content=BODY, headers=creds.headers())
     assert_envelope(throttled, 429, [])
     assert int(throttled.headers["retry-after"]) >= 1
+
+
+def test_rotated_secret_and_revoked_client(app_client: httpx.Client, db_engine: Engine,
+                                           clock: FakeClock) -> None:
+    creds = make_client(db_engine)
+    with transaction(session_factory(db_engine)) as db:
+        new_secret = accounts.rotate_secret(db, creds.client_id, clock())
+    new_headers = {**creds.headers(), "clientSecret": new_secret}
+    assert app_client.post(CREATE, content=BODY, headers=new_headers).status_code == 201
+    # The old secret keeps working through the grace period, then stops.
+    assert app_client.post(CREATE, content=BODY, headers=creds.headers()).status_code == 201
+    clock.advance(25 * 3600)
+    assert_envelope(app_client.post(CREATE, content=BODY, headers=creds.headers()), 401, [])
+    with transaction(session_factory(db_engine)) as db:
+        accounts.revoke_client(db, creds.client_id, clock())
+    assert_envelope(app_client.post(CREATE, content=BODY, headers=new_headers), 401, [])

@@ -113,3 +113,26 @@ def _wait_deliveries(client: httpx.Client, creds: Creds, session_id: str,
         if len(found) >= count or time.monotonic() > deadline:
             return list(found)
         time.sleep(0.05)  # bounded poll for the recorded attempts
+
+
+def test_spoof_alert_reaches_the_operator_webhook_signed(
+        settings: Settings, make_app: Callable[..., FastAPI], creds: Creds) -> None:
+    with Receiver() as operator:
+        fast = settings.with_overrides(webhook_test_schedule=True,
+                                       alert_webhook_url=operator.url)
+        app = make_app(settings=fast, run_worker=True, worker_factory=Worker,
+                       clock=lambda: dt.datetime.now(dt.UTC))
+        with serve(app) as client:
+            made = client.post(CREATE, json={"type": "ENROLL", "liveness": "passive"},
+                               headers=creds.headers()).json()
+            capture = Capture(client, made["launchUrl"])
+            capture.load()
+            assert capture.events(1).json()["status"] == "FAILED"
+            [hook] = operator.wait_for(1)
+            secret = (settings.keys_dir / "alert-webhook.secret").read_text().strip()
+            Webhook(secret).verify(hook.body, hook.headers)
+            alert = hook.json()
+            assert alert["rule"] == "spoof_attempt"
+            assert alert["severity"] == "critical"
+            assert alert["details"]["sessionId"] == made["sessionId"]
+            assert creds.api_key not in hook.body.decode()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -52,6 +53,7 @@ from bioverify.sessions.effects import ServiceEffects
 from bioverify.sessions.service import SessionEffects, SessionService
 from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.webhooks.egress import EgressGuard
+from bioverify.webhooks.signing import new_webhook_secret
 
 Clock = Callable[[], dt.datetime]
 log = structlog.get_logger("bioverify.app")
@@ -215,6 +217,26 @@ def _wire_audit(svc: Services, ring: KeyRing, *, custom_effects: SessionEffects 
 
     svc.on_auth_failure = on_auth_failure
     svc.extras["on_server_error"] = on_server_error
+    if settings.alert_webhook_url:
+        svc.extras["operator_webhook_secret"] = _operator_secret(settings)
+
+
+def _operator_secret(settings: Settings) -> str:
+    """The operator alert webhook's whsec_ secret: from the environment, or kept 0600."""
+    if settings.alert_webhook_secret is not None:
+        return settings.alert_webhook_secret.reveal()
+    path = settings.keys_dir / "alert-webhook.secret"
+    if not path.exists():
+        settings.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(new_webhook_secret())
+            log.info("alert_webhook_secret_created", path=str(path))
+    return path.read_text().strip()
 
 
 def _wire_capture(svc: Services, *, ring: KeyRing | None,
