@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import datetime as dt
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
