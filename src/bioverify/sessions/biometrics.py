@@ -8,6 +8,7 @@ is rebuilt from the store at start.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +17,12 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bioverify import errors
 from bioverify.crypto.datakeys import TemplateCipher
+from bioverify.domain import session as sm
 from bioverify.engine.gallery import Gallery
 from bioverify.engine.matcher import Thresholds, cosine
-from bioverify.sessions.models import Enrolment
+from bioverify.sessions.models import Enrolment, SessionRow
 from bioverify.storage.database import transaction
 
 Vector = npt.NDArray[np.float32]
@@ -113,6 +116,61 @@ class Biometrics:
         db.flush()
         self.gallery.remove(client_id, customer_id)
         return True
+
+    def decide(self, db: Session, row: SessionRow, embedding: Vector,
+               now: dt.datetime) -> int | None:
+        """Match a capture by session type; the failing code, or None on success.
+
+        Writes the match details (scores, identification, risk) into ``row.result``;
+        a SIGN-IN that succeeds takes the identified customer's id and puid.
+        """
+        result: dict[str, Any] = dict(row.result or {})
+        flags: list[str] = []
+        kind = sm.SessionType(row.type)
+        if kind is sm.SessionType.ENROLL:
+            customer_id = row.customer_id or row.puid or ""
+            duplicates = self.duplicates(row.client_id, customer_id, embedding)
+            if duplicates:
+                flags.append("DUPLICATE_ENROLMENT")
+            self.enrol(db, client_id=row.client_id, customer_id=customer_id,
+                             puid=row.puid or "", embedding=np.asarray(embedding),
+                             device_hash=row.device_hash, now=now)
+            result["identification"] = {"puid": row.puid, "confidence": 1.0, "topKMatches": []}
+        elif kind is sm.SessionType.VERIFY:
+            enrolment = self.enrolment(db, row.client_id, row.customer_id or "")
+            if enrolment is None:
+                return errors.FACE_NOT_MATCH
+            ok, score = self.verify(enrolment, embedding)
+            result.update(matchScore=round(score, 4), threshold=self.thresholds.verify)
+            row.result = result
+            if not ok:
+                return errors.FACE_NOT_MATCH
+            if row.bind_device and enrolment.device_hash is not None and \
+                    not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
+                return errors.DEVICE_MISMATCH
+        else:
+            found = self.identify(db, row.client_id, embedding)
+            result["threshold"] = self.thresholds.identify
+            if found is None:
+                result["identification"] = {"puid": None, "confidence": 0.0, "topKMatches": []}
+                row.result = result
+                return errors.FACE_NOT_MATCH
+            result.update(matchScore=round(found.score, 4), identification={
+                "puid": found.puid, "confidence": round(found.score, 4),
+                "topKMatches": found.top_k[:1]})
+            enrolment = self.enrolment(db, row.client_id, found.customer_id)
+            if row.bind_device and enrolment is not None and enrolment.device_hash and \
+                    not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
+                row.result = result
+                return errors.DEVICE_MISMATCH
+            row.customer_id = found.customer_id
+            row.puid = found.puid
+        score = 0 if not flags else 60
+        result["riskEvaluation"] = {
+            "score": score, "level": "LOW" if not flags else "MEDIUM",
+            "recommendation": "ALLOW" if not flags else "REVIEW", "flags": flags}
+        row.result = result
+        return None
 
     def prepare(self, client_id: str) -> None:
         """Load the tenant's data key before a locked transaction needs it."""

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -351,7 +350,10 @@ class CaptureService:
                     row.client_id, analysis.portrait_jpeg, portrait_aad(row.id))
             code = _OUTCOME_CODES.get(analysis.outcome)
             if code is None:
-                code = self._decide(db, row, analysis, now)
+                if self.biometrics is None or analysis.embedding is None:
+                    raise _Deferred(errors.ServiceUnavailable("Matching is not available",
+                                                              retry_after=30))
+                code = self.biometrics.decide(db, row, analysis.embedding, now)
             if code is not None:
                 row.token_consumed = True
                 raise _Deferred(self._fail(db, row, code))
@@ -368,63 +370,6 @@ class CaptureService:
 
         result: dict[str, Any] = self._locked(token, facts, body)
         return result
-
-    def _decide(self, db: Session, row: SessionRow, analysis: Analysis,
-                now: dt.datetime) -> int | None:
-        """Match by session type; the failing code, or None on success."""
-        biometrics = self.biometrics
-        embedding = analysis.embedding
-        if biometrics is None or embedding is None:
-            raise _Deferred(errors.ServiceUnavailable("Matching is not available",
-                                                      retry_after=30))
-        result: dict[str, Any] = dict(row.result or {})
-        flags: list[str] = []
-        kind = sm.SessionType(row.type)
-        if kind is sm.SessionType.ENROLL:
-            customer_id = row.customer_id or row.puid or ""
-            duplicates = biometrics.duplicates(row.client_id, customer_id, embedding)
-            if duplicates:
-                flags.append("DUPLICATE_ENROLMENT")
-            biometrics.enrol(db, client_id=row.client_id, customer_id=customer_id,
-                             puid=row.puid or "", embedding=np.asarray(embedding),
-                             device_hash=row.device_hash, now=now)
-            result["identification"] = {"puid": row.puid, "confidence": 1.0, "topKMatches": []}
-        elif kind is sm.SessionType.VERIFY:
-            enrolment = biometrics.enrolment(db, row.client_id, row.customer_id or "")
-            if enrolment is None:
-                return errors.FACE_NOT_MATCH
-            ok, score = biometrics.verify(enrolment, embedding)
-            result.update(matchScore=round(score, 4), threshold=biometrics.thresholds.verify)
-            row.result = result
-            if not ok:
-                return errors.FACE_NOT_MATCH
-            if row.bind_device and enrolment.device_hash is not None and \
-                    not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
-                return errors.DEVICE_MISMATCH
-        else:
-            found = biometrics.identify(db, row.client_id, embedding)
-            result["threshold"] = biometrics.thresholds.identify
-            if found is None:
-                result["identification"] = {"puid": None, "confidence": 0.0, "topKMatches": []}
-                row.result = result
-                return errors.FACE_NOT_MATCH
-            result.update(matchScore=round(found.score, 4), identification={
-                "puid": found.puid, "confidence": round(found.score, 4),
-                "topKMatches": found.top_k[:1]})
-            enrolment = biometrics.enrolment(db, row.client_id, found.customer_id)
-            if row.bind_device and enrolment is not None and enrolment.device_hash and \
-                    not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
-                row.result = result
-                return errors.DEVICE_MISMATCH
-            row.customer_id = found.customer_id
-            row.puid = found.puid
-        score = 0 if not flags else 60
-        result["riskEvaluation"] = {
-            "score": score, "level": "LOW" if not flags else "MEDIUM",
-            "recommendation": "ALLOW" if not flags else "REVIEW", "flags": flags}
-        row.result = result
-        return None
-
 
 @dataclass(frozen=True)
 class _CaptureRequest:
