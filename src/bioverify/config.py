@@ -95,6 +95,8 @@ class Settings:
     #: Engine processes; -1 = one per core (default), 0 = one in-process thread.
     engine_workers: int = -1
     webhook_test_schedule: bool = False
+    #: How long a dispatcher owns a claimed webhook before another may take it over.
+    webhook_lease_s: float = 120.0
     checkpoint_every_entries: int = 256
     checkpoint_every_s: float = 10.0
     log_level: str = "info"
@@ -157,6 +159,7 @@ class Settings:
             sweep_interval_s=get("SWEEP_INTERVAL", _parse_positive_float, cls.sweep_interval_s),
             engine_workers=get("ENGINE_WORKERS", int, cls.engine_workers),
             webhook_test_schedule=get("WEBHOOK_TEST_SCHEDULE", _parse_bool, False),
+            webhook_lease_s=get("WEBHOOK_LEASE_SECONDS", _parse_positive_float, 120.0),
             checkpoint_every_entries=get("CHECKPOINT_EVERY", _parse_positive_int,
                                          cls.checkpoint_every_entries),
             checkpoint_every_s=get("CHECKPOINT_SECONDS", _parse_positive_float,

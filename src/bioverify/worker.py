@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from bioverify.metrics import WEBHOOKS_DEAD, WEBHOOKS_DELIVERED
 from bioverify.sessions.capture import portrait_aad
 from bioverify.sessions.effects import ServiceEffects
 from bioverify.sessions.models import SessionRow
-from bioverify.storage.database import transaction
+from bioverify.storage.database import is_sqlite, transaction
+from bioverify.webhooks import outbox
 from bioverify.webhooks.dispatcher import Dispatcher
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.webhooks.models import WebhookMessage
@@ -171,6 +173,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
         services.db_engine, secrets_for=webhook_secrets(services),
         signing_keys=(lambda: [keyring.signing_key().private_key]) if keyring else (lambda: []),
         policy=policy, guard=guard, clock=services.clock, on_dead=dead, on_delivered=delivered,
+        lease=dt.timedelta(seconds=settings.webhook_lease_s),
         prepare=PayloadCompleter(services, audit, keyring) if audit and keyring else None)
 
 
@@ -202,6 +205,12 @@ class Worker:
         keyring: KeyRing | None = svc.extras.get("keyring")
         if audit is not None and keyring is not None:
             self.jobs.append(self._checkpointer(audit, keyring))
+            if is_sqlite(svc.db_engine):
+                # SQLite runs one process: claims left by a crash are nobody's now.
+                with transaction(svc.factory) as db:
+                    released = outbox.release_all_claims(db, now=svc.clock())
+                if released:
+                    log.info("webhook_claims_released", count=released)
             self.dispatcher = build_dispatcher(svc)
             svc.extras["dispatcher"] = self.dispatcher
             effects: ServiceEffects | None = svc.extras.get("effects")

@@ -20,6 +20,8 @@ from bioverify.storage.database import transaction
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
 
 AUDIT_KEY_NAME = "bioverify"
+#: Indexes are BIGINT in the store; anything larger is a 400, not a driver overflow.
+MAX_INDEX = 2**63 - 1
 
 
 def _b64(data: bytes) -> str:
@@ -53,8 +55,8 @@ async def checkpoint(request: Request,
 
 @router.get("/v2/audit/entries", summary="This client's entries (start <= index < end)")
 async def entries(request: Request, client: Annotated[Client, Depends(integrator)],
-                  start: Annotated[int, Query(ge=0)] = 0,
-                  end: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+                  start: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
+                  end: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None) -> dict[str, Any]:
     svc = services(request)
     log = _log(request)
 
@@ -67,8 +69,8 @@ async def entries(request: Request, client: Annotated[Client, Depends(integrator
 
 @router.get("/v2/audit/proof/inclusion", summary="RFC 9162 inclusion proof of one own entry")
 async def inclusion(request: Request, client: Annotated[Client, Depends(integrator)],
-                    index: Annotated[int, Query(ge=0)],
-                    treeSize: Annotated[int, Query(ge=1)]) -> dict[str, Any]:  # noqa: N803
+                    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+                    treeSize: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> dict[str, Any]:  # noqa: N803
     svc = services(request)
     log = _log(request)
 
@@ -87,8 +89,8 @@ async def inclusion(request: Request, client: Annotated[Client, Depends(integrat
 
 @router.get("/v2/audit/proof/consistency", summary="RFC 9162 consistency proof")
 async def consistency(request: Request, client: Annotated[Client, Depends(integrator)],
-                      first: Annotated[int, Query(ge=0)],
-                      second: Annotated[int, Query(ge=0)]) -> dict[str, Any]:
+                      first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+                      second: Annotated[int, Query(ge=0, le=MAX_INDEX)]) -> dict[str, Any]:
     svc = services(request)
     log = _log(request)
 

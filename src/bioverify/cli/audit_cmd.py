@@ -30,7 +30,7 @@ def verify(quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> Non
     cfg = settings()
     keys = keyring().all_signing_public_keys()
     with Progress(TextColumn("[bold]verifying audit log"), BarColumn(),
-                  TextColumn("{task.completed:,}/{task.total:,} entries"),
+                  TextColumn("{task.completed:,} entries"),
                   TimeRemainingColumn(), console=console, disable=quiet) as bar:
         task = bar.add_task("verify", total=None)
 

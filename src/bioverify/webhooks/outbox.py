@@ -151,6 +151,19 @@ def redeliver(db: Session, session_id: str, client_id: str,
     return row.id
 
 
+def release_all_claims(db: Session, *, now: dt.datetime | None = None) -> int:
+    """Hand every in-flight claim back (a single-writer process starting after a crash).
+
+    Only for SQLite's one-process deployment: there no other dispatcher can own a
+    claim, so waiting out the lease would just delay webhooks a crash interrupted.
+    """
+    result = db.execute(update(WebhookMessage).where(
+        WebhookMessage.status == MessageStatus.DELIVERING.value).values(
+        status=MessageStatus.PENDING.value, claimed_by=None, claimed_until=None,
+        next_attempt_at=now or utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def final_payload(db: Session, session_id: str) -> dict[str, Any] | None:
     """The final webhook's payload (the polling fallback), ``None`` while there is none."""
     row = _final(db, session_id)
@@ -194,4 +207,5 @@ __all__ = [
     "list_deliveries",
     "list_messages",
     "redeliver",
+    "release_all_claims",
 ]

@@ -1,0 +1,360 @@
+"""API throughput and latency: POST /v2/verification-session against a bare ASGI route.
+
+Both apps run in their own uvicorn process on 127.0.0.1 with the same settings as
+``bioverify serve`` (``uvicorn.run(..., log_config=None, access_log=False)``, so
+uvloop + httptools when installed); the service is started by ``bioverify serve``
+itself with a fresh data directory. The load comes from a separate process: an
+asyncio HTTP/1.1 keep-alive generator over raw sockets (lighter than any HTTP
+client library, so the generator is not the bottleneck it would otherwise be on a
+2-core machine).
+
+Phases, each bounded by ``--seconds``:
+1. closed loop, ``--connections`` in flight: the bare route's maximum rate;
+2. the same against create-session (the in-run baseline is phase 1);
+3. open loop at ``--fraction`` (70 %) of phase 2's rate, paced on a fixed schedule,
+   latency counted from each request's *scheduled* time (no coordinated omission).
+
+Run on SQLite and on PostgreSQL (a throwaway schema; skipped with the reason when
+the server is unreachable). Goals: create-session >= 0.5x the bare route's
+throughput; p99 <= 20 ms at 70 % of the maximum rate.
+
+    .venv/bin/python bench/api.py [--seconds 10] [--connections 32] [--pg URL] [--no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CREATE_PATH = "/v2/verification-session"
+CREATE_BODY = b'{"type":"ENROLL","sessionExpiry":900}'
+GOAL_RATIO = 0.5
+GOAL_P99_MS = 20.0
+BIN = Path(sys.executable).parent
+
+# The bare route, served exactly like `bioverify serve` serves the service.
+BARE_APP = """
+import sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", b"17")]})
+    await send({"type": "http.response.body", "body": b'{"hello":"world"}'})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None,
+            access_log=False, proxy_headers=False, server_header=False)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ----------------------------------------------------------------- load generator
+
+
+def build_request(method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "host: 127.0.0.1", "connection: keep-alive",
+             f"content-length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    request: bytes) -> int:
+    """Send one request, read one response; return its status."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            raise RuntimeError("chunked responses are not supported by this generator")
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    def summary(self) -> dict[str, float]:
+        lat = np.asarray(self.latencies_ms or [float("nan")])
+        return {"rps": self.requests / self.seconds, "errors": float(self.errors),
+                "requests": float(self.requests),
+                "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
+                "p99": float(np.percentile(lat, 99))}
+
+
+async def closed_loop(port: int, request: bytes, connections: int,
+                      seconds: float, ok: int) -> LoadResult:
+    """``connections`` clients, each sending its next request as soon as one returns."""
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+    errors = 0
+
+    async def client() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                status = await _exchange(reader, writer, request)
+                latencies.append((time.perf_counter() - start) * 1000.0)
+                errors += status != ok
+        finally:
+            writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return LoadResult(len(latencies), errors, time.perf_counter() - began, latencies)
+
+
+async def open_loop(port: int, request: bytes, *, connections: int, seconds: float,
+                    rate: float, ok: int) -> LoadResult:
+    """Requests scheduled every 1/rate s; latency counts from the scheduled time."""
+    queue: asyncio.Queue[float | None] = asyncio.Queue()
+    latencies: list[float] = []
+    errors = 0
+
+    async def client() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while (due := await queue.get()) is not None:
+                status = await _exchange(reader, writer, request)
+                latencies.append((time.perf_counter() - due) * 1000.0)
+                errors += status != ok
+        finally:
+            writer.close()
+
+    workers = [asyncio.create_task(client()) for _ in range(connections)]
+    start = time.perf_counter()
+    total = int(rate * seconds)
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait(due)
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    return LoadResult(len(latencies), errors, time.perf_counter() - start, latencies)
+
+
+def loadgen_main(spec: dict[str, Any]) -> None:
+    """Entry point of the load-generating process: prints one JSON summary."""
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: PLC0415 -- optional speed-up of the generator itself
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    request = build_request(spec["method"], spec["path"], spec["headers"],
+                            spec["body"].encode())
+    if spec["rate"]:
+        coro = open_loop(spec["port"], request, connections=spec["connections"],
+                         seconds=spec["seconds"], rate=spec["rate"], ok=spec["ok"])
+    else:
+        coro = closed_loop(spec["port"], request, spec["connections"], spec["seconds"],
+                           spec["ok"])
+    print(json.dumps(asyncio.run(coro).summary()))
+
+
+@dataclass(frozen=True)
+class Target:
+    """One request to repeat, and the status that counts as success."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    ok: int
+
+
+def run_load(port: int, target: Target, *, connections: int, seconds: float,
+             rate: float = 0.0) -> dict[str, float]:
+    """Run one phase in a separate load-generator process."""
+    spec = {"port": port, "method": target.method, "path": target.path,
+            "headers": target.headers, "body": target.body.decode(), "ok": target.ok,
+            "connections": connections, "seconds": seconds, "rate": rate}
+    out = subprocess.run([sys.executable, __file__, "--loadgen", json.dumps(spec)],
+                         capture_output=True, text=True, timeout=seconds * 4 + 60,
+                         check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"load generator failed: {out.stderr.strip()[-2000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# ----------------------------------------------------------------- servers
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early with status {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start in {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def process(args: list[str], port: int, env: dict[str, str] | None = None,
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process in its own process group, killed (group) on exit."""
+    proc = subprocess.Popen(args, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proc)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def service_env(data_dir: Path, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIOVERIFY_")}
+    env.update(BIOVERIFY_DATA_DIR=str(data_dir), BIOVERIFY_LOG_LEVEL="warning",
+               BIOVERIFY_ENGINE_WORKERS="0")  # no model pool: create-session needs none
+    if database_url:
+        env["BIOVERIFY_DATABASE_URL"] = database_url
+    return env
+
+
+def create_client(env: dict[str, str]) -> dict[str, str]:
+    out = subprocess.run([str(BIN / "bioverify"), "clients", "create", "--name", "bench",
+                          "--json"], env=env, capture_output=True, text=True, check=True,
+                         timeout=120)
+    issued = json.loads(out.stdout)
+    return {"x_api_key": issued["apiKey"], "clientID": issued["clientId"],
+            "clientSecret": issued["clientSecret"], "content-type": "application/json"}
+
+
+# ----------------------------------------------------------------- phases
+
+
+def pg_schema_url(admin_url: str) -> tuple[str, str] | str:
+    """(url with a throwaway search_path, schema), or the reason PostgreSQL is unusable."""
+    plain = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    schema = "bench_" + secrets.token_hex(5)
+    try:
+        with psycopg.connect(plain, connect_timeout=3, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {admin_url} is not reachable: {str(exc).splitlines()[0]}"
+    return f"{admin_url}?options=-csearch_path%3D{schema}", schema
+
+
+def drop_pg_schema(admin_url: str, schema: str) -> None:
+    plain = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _line(name: str, row: dict[str, float]) -> str:
+    return (f"  {name:<34} {row['rps']:8.0f} req/s   p50 {row['p50']:6.1f} ms   "
+            f"p95 {row['p95']:6.1f} ms   p99 {row['p99']:6.1f} ms   "
+            f"errors {int(row['errors'])}/{int(row['requests'])}")
+
+
+def bench_backend(label: str, database_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bv-bench-api-") as tmp:
+        env = service_env(Path(tmp) / "data", database_url)
+        subprocess.run([str(BIN / "bioverify"), "migrate"], env=env, check=True,
+                       capture_output=True, timeout=120)
+        headers = create_client(env)
+        conns, secs = args.connections, args.seconds
+        bare_port, api_port = free_port(), free_port()
+        hello = Target("GET", "/", {}, b"", 200)
+        with process([sys.executable, "-c", BARE_APP, str(bare_port)], bare_port):
+            run_load(bare_port, hello, connections=4, seconds=1)  # warm-up
+            bare = run_load(bare_port, hello, connections=conns, seconds=secs)
+        serve = [str(BIN / "bioverify"), "serve", "--host", "127.0.0.1", "--port",
+                 str(api_port)]
+        with process(serve, api_port, env):
+            create = Target("POST", CREATE_PATH, headers, CREATE_BODY, 201)
+            run_load(api_port, create, connections=4, seconds=1)  # warm-up
+            peak = run_load(api_port, create, connections=conns, seconds=secs)
+            paced = run_load(api_port, create, connections=conns, seconds=secs,
+                             rate=peak["rps"] * args.fraction)
+    ratio = peak["rps"] / bare["rps"]
+    print(f"{label}:")
+    print(_line("bare ASGI route, closed loop", bare))
+    print(_line("create-session, closed loop", peak))
+    print(_line(f"create-session @ {args.fraction:.0%} of max", paced)
+          + f"   (target {peak['rps'] * args.fraction:.0f} req/s)")
+    print(f"  ratio create/bare {ratio:.3f} (goal >= {GOAL_RATIO}: "
+          f"{'met' if ratio >= GOAL_RATIO else 'NOT met'});  p99 @ {args.fraction:.0%} "
+          f"{paced['p99']:.1f} ms (goal <= {GOAL_P99_MS:.0f} ms: "
+          f"{'met' if paced['p99'] <= GOAL_P99_MS else 'NOT met'})")
+    return {"bare": bare, "create": peak, "paced": paced, "ratio": ratio}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
+    parser.add_argument("--fraction", type=float, default=0.7, help="open-loop share of max")
+    parser.add_argument("--pg", default=PG_URL, help="PostgreSQL URL (admin; a schema is made)")
+    parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--loadgen", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.loadgen:
+        loadgen_main(json.loads(args.loadgen))
+        return
+    print(f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
+          f"{args.connections} connections, {args.seconds:.0f} s per phase")
+    print(f"goals: create-session >= {GOAL_RATIO}x bare route; p99 <= {GOAL_P99_MS:.0f} ms "
+          f"at {args.fraction:.0%} of max")
+    bench_backend("SQLite", "", args)
+    if args.no_pg:
+        return
+    made = pg_schema_url(args.pg)
+    if isinstance(made, str):
+        print(f"PostgreSQL: skipped ({made})")
+        return
+    url, schema = made
+    try:
+        bench_backend("PostgreSQL", url, args)
+    finally:
+        drop_pg_schema(args.pg, schema)
+
+
+if __name__ == "__main__":
+    main()
