@@ -176,12 +176,23 @@ class Received:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def webhook_id(self) -> str:
+        return self.headers["webhook-id"]
+
 
 class Receiver:
-    """A real webhook receiver on loopback; answers with ``statuses`` in turn, then 200."""
+    """A real webhook receiver on loopback; answers with ``statuses`` in turn, then 200.
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    With ``hold=True`` it records each request but holds the answer until ``gate`` is
+    set (so a sender can be killed with its sends in flight).
+    """
+
+    def __init__(self, statuses: list[int] | None = None, *, hold: bool = False) -> None:
         self.statuses = list(statuses or [])
+        self.gate = threading.Event()
+        if not hold:
+            self.gate.set()
         self.received: list[Received] = []
         self._cond = threading.Condition()
         receiver = self
@@ -195,15 +206,18 @@ class Receiver:
                         self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver._cond.notify_all()
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                receiver.gate.wait(timeout=60)
+                with contextlib.suppress(OSError):  # the sender may be dead by now
+                    self.send_response(status)
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
 
             def log_message(self, *args: object) -> None:
                 return None
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -212,8 +226,18 @@ class Receiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.gate.set()
         self._server.shutdown()
         self._server.server_close()
+
+    def ids_by_session(self) -> dict[str, set[str]]:
+        """Distinct ``webhook-id``s received for each session."""
+        with self._cond:
+            hooks = list(self.received)
+        out: dict[str, set[str]] = {}
+        for hook in hooks:
+            out.setdefault(str(hook.json()["sessionId"]), set()).add(hook.webhook_id)
+        return out
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
         """Block until ``count`` requests arrived (bounded); all received so far."""

@@ -8,25 +8,21 @@ that are still alive, so no test leaves a server behind even when it fails.
 from __future__ import annotations
 
 import contextlib
-import http.server
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import Engine
 
 from bioverify.crypto.keyring import KeyRing
-from support import Creds, make_client
+from support import Creds, Receiver, make_client
 
 BIN = Path(sys.executable).parent
 CREATE = "/v2/verification-session"
@@ -146,69 +142,10 @@ class Processes:
             proc.kill(signal.SIGTERM)
 
 
-@dataclass
-class Hook:
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def webhook_id(self) -> str:
-        return self.headers["webhook-id"]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class GatedReceiver:
-    """A loopback webhook receiver that records each POST, then holds its answer (200)
-    while the gate is closed: a sender killed meanwhile leaves its claims in flight."""
-
-    def __init__(self, *, open_gate: bool = True) -> None:
-        self.received: list[Hook] = []
-        self.gate = threading.Event()
-        if open_gate:
-            self.gate.set()
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                with receiver._lock:
-                    receiver.received.append(
-                        Hook({k.lower(): v for k, v in self.headers.items()}, body))
-                receiver.gate.wait(timeout=60)
-                with contextlib.suppress(OSError):  # the sender may be dead by now
-                    self.send_response(200)
-                    self.send_header("content-length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> GatedReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.gate.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def ids_by_session(self) -> dict[str, set[str]]:
-        """Distinct ``webhook-id``s received for each session (final webhooks)."""
-        with self._lock:
-            hooks = list(self.received)
-        out: dict[str, set[str]] = {}
-        for hook in hooks:
-            out.setdefault(str(hook.json()["sessionId"]), set()).add(hook.webhook_id)
-        return out
+def GatedReceiver(open_gate: bool = True) -> Receiver:  # noqa: N802 - reads as a class
+    """A loopback receiver that may hold its answers (``open_gate=False``) until
+    ``receiver.gate.set()``: a sender killed meanwhile has its sends in flight."""
+    return Receiver(hold=not open_gate)
 
 
 @contextlib.contextmanager
