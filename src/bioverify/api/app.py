@@ -181,7 +181,7 @@ def _load_keyring(settings: Settings) -> KeyRing | None:
 def _load_engine(settings: Settings) -> BioEngine | None:
     try:
         workers = settings.engine_workers if settings.engine_workers >= 0 else None
-        return PoolEngine(workers=workers)
+        return PoolEngine(workers=workers, models_dir=settings.models_dir)
     except EngineUnavailable:
         # No silent fallback: /readyz fails and captures answer 503 with -20.
         log.exception("engine_unavailable")
