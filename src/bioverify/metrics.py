@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bioverify.api.middleware import route_template
+
 HTTP_REQUESTS = Counter("bioverify_http_requests_total", "HTTP requests answered",
                         ["method", "route", "status"])
 HTTP_LATENCY = Histogram("bioverify_http_request_seconds", "HTTP request latency",
@@ -45,8 +47,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             method = str(scope.get("method", ""))
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)

@@ -151,6 +151,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
 
     def dead(message: MessageView) -> None:
         WEBHOOKS_DEAD.inc()
+        drop_portrait(services, message)  # kept only for delivery; there will be none
         if effects is None:
             return
         with transaction(services.factory) as db:

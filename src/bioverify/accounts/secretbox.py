@@ -21,25 +21,25 @@ class SecretSealer(Protocol):
     def open(self, client_id: str, sealed: str) -> str: ...
 
 
-def _aad(client_id: str) -> bytes:
-    return f"webhook-secret:{client_id}".encode()
-
-
 class KeyRingSealer:
-    """Seals with the key ring's master key."""
+    """Seals with the key ring's master key; ``purpose`` keeps uses apart."""
 
-    def __init__(self, keyring: KeyRing) -> None:
+    def __init__(self, keyring: KeyRing, purpose: str = "webhook-secret") -> None:
         self._keyring = keyring
+        self._purpose = purpose
+
+    def _aad(self, client_id: str) -> bytes:
+        return f"{self._purpose}:{client_id}".encode()
 
     def seal(self, client_id: str, secret: str) -> str:
-        wrapped = self._keyring.wrap_key(secret.encode(), aad=_aad(client_id))
+        wrapped = self._keyring.wrap_key(secret.encode(), aad=self._aad(client_id))
         return _PREFIX + base64.b64encode(wrapped).decode("ascii")
 
     def open(self, client_id: str, sealed: str) -> str:
         if not sealed.startswith(_PREFIX):
-            raise ValueError("stored webhook secret is not sealed")
+            raise ValueError(f"stored {self._purpose} is not sealed")
         raw = base64.b64decode(sealed[len(_PREFIX):])
-        return self._keyring.unwrap_key(raw, aad=_aad(client_id)).decode()
+        return self._keyring.unwrap_key(raw, aad=self._aad(client_id)).decode()
 
 
 __all__ = ["KeyRingSealer", "SecretSealer"]

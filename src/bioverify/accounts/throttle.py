@@ -14,8 +14,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 import redis
+import structlog
 
 from bioverify.errors import TooManyRequests
+
+log = structlog.get_logger("bioverify.throttle")
 
 
 class FailureThrottle(Protocol):
@@ -73,7 +76,13 @@ class RedisFailureThrottle:
 
     def check(self, key: str) -> None:
         name = self._prefix + key
-        count = self._redis.get(name)
+        try:
+            count = self._redis.get(name)
+        except redis.RedisError:
+            # Fail open: every credential is a 256-bit secret, so a throttle outage
+            # must not take the API down with it; the outage is logged.
+            log.warning("throttle_unavailable", backend="redis")
+            return
         if count is not None and int(count) >= self._limit:
             ttl = int(self._redis.ttl(name))
             raise TooManyRequests("Too many failed authentication attempts; try again later",
@@ -81,10 +90,13 @@ class RedisFailureThrottle:
 
     def record_failure(self, key: str) -> None:
         name = self._prefix + key
-        pipe = self._redis.pipeline()
-        pipe.incr(name)
-        pipe.expire(name, self._window, nx=True)
-        pipe.execute()
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(name)
+            pipe.expire(name, self._window, nx=True)
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("throttle_unavailable", backend="redis")
 
 
 __all__ = ["FailureThrottle", "MemoryFailureThrottle", "RedisFailureThrottle"]

@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.accounts.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
 from bioverify.alerts.rules import Signal, load_rules
 from bioverify.alerts.service import AlertService
@@ -32,6 +33,7 @@ from bioverify.api.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
     V2PrefixMiddleware,
+    route_template,
 )
 from bioverify.api.schemas import CreateSessionRequest, EnvelopeBody, ErrorEnvelope
 from bioverify.audit.events import AuditEvent
@@ -199,21 +201,22 @@ def _wire_audit(svc: Services, ring: KeyRing, *, custom_effects: SessionEffects 
     svc.extras.update(audit=audit, alerts=alerts, effects=effects)
     if custom_effects is None:
         svc.sessions.effects = effects
+    svc.sessions.response_sealer = KeyRingSealer(ring, purpose="launch-url")
 
     def on_auth_failure(request: Request, reason: str, claimed_client: str) -> None:
         address = ring.keyed_hash(client_address(request), "address")
         with transaction(svc.factory) as db:
             effects.record(db, AuditEvent.AUTH_REJECTED, client_id=None,
                            subjects={"address": address},
-                           details={"reason": reason[:64], "path": request.url.path[:128]})
+                           details={"reason": reason[:64], "route": route_template(request.scope)})
 
     def on_server_error(request: Request, exc: BaseException) -> None:
         with transaction(svc.factory) as db:
             effects.record(db, AuditEvent.SERVER_ERROR, client_id=None,
-                           details={"path": request.url.path[:128],
+                           details={"route": route_template(request.scope),
                                     "errorType": type(exc).__name__[:64]})
             alerts.observe(db, Signal.SERVER_ERROR, keys={},
-                           details={"path": request.url.path[:128]})
+                           details={"route": route_template(request.scope)})
 
     svc.on_auth_failure = on_auth_failure
     svc.extras["on_server_error"] = on_server_error

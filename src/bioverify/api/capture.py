@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from bioverify.api.deps import services
+from bioverify.api.deps import client_address, services
 from bioverify.api.schemas import ERROR_RESPONSES
-from bioverify.errors import BadRequest, ServiceUnavailable
+from bioverify.errors import BadRequest, ServiceUnavailable, Unauthorized
 from bioverify.sessions.capture import CaptureService, DeviceFacts
 
 router = APIRouter(tags=["capture"])
+T = TypeVar("T")
 
 _ENVELOPE_DOC = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": {"$ref": "#/components/schemas/EnvelopeBody"}}}}}
@@ -44,11 +46,24 @@ async def envelope_body(request: Request) -> dict[str, Any]:
     return body
 
 
+async def guarded(request: Request, call: Callable[[], Awaitable[T]]) -> T:
+    """Throttle bad capture tokens per address: each is audited, so unthrottled guessing
+    would grow the permanent log without bound."""
+    throttle = services(request).throttle
+    key = f"capture-ip:{client_address(request)}"
+    await run_in_threadpool(throttle.check, key)
+    try:
+        return await call()
+    except Unauthorized:
+        await run_in_threadpool(throttle.record_failure, key)
+        raise
+
+
 async def load(request: Request, token: str) -> dict[str, Any]:
     """Capture load, reached through ``GET /v2/verification-session/{token}``."""
     service = capture_service(request)
-    result: dict[str, Any] = await run_in_threadpool(service.load, token, device_facts(request))
-    return result
+    facts = device_facts(request)
+    return await guarded(request, lambda: run_in_threadpool(service.load, token, facts))
 
 
 @router.post("/v2/verification-session/{token}/events", responses=ERROR_RESPONSES,
@@ -56,9 +71,9 @@ async def load(request: Request, token: str) -> dict[str, Any]:
 async def post_events(request: Request, token: str) -> dict[str, Any]:
     service = capture_service(request)
     body = await envelope_body(request)
-    result: dict[str, Any] = await run_in_threadpool(service.events, token, body,
-                                                     device_facts(request))
-    return result
+    facts = device_facts(request)
+    return await guarded(request, lambda: run_in_threadpool(service.events, token, body,
+                                                            facts))
 
 
 @router.post("/v2/verification-session/{token}/capture", responses=ERROR_RESPONSES,
@@ -66,7 +81,8 @@ async def post_events(request: Request, token: str) -> dict[str, Any]:
 async def post_capture(request: Request, token: str) -> dict[str, Any]:
     service = capture_service(request)
     body = await envelope_body(request)
-    return await service.capture(token, body, device_facts(request))
+    facts = device_facts(request)
+    return await guarded(request, lambda: service.capture(token, body, facts))
 
 
 __all__ = ["load", "router"]

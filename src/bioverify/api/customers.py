@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,6 +19,15 @@ from bioverify.storage.database import transaction
 router = APIRouter(tags=["customers"])
 
 
+_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+
+
+def _check_customer_id(customer_id: str) -> None:
+    """An id that could never have been enrolled is unknown (and never reaches the store)."""
+    if not _CUSTOMER_ID.match(customer_id):
+        raise NotFound("No enrolled customer with that id for this client")
+
+
 def _biometrics(request: Request) -> Biometrics:
     found: Biometrics | None = services(request).extras.get("biometrics")
     if found is None:
@@ -32,6 +42,7 @@ async def get_customer(request: Request, customerId: str,  # noqa: N803 - wire n
                        client: Annotated[Client, Depends(integrator)]) -> dict[str, Any]:
     svc = services(request)
     biometrics = _biometrics(request)
+    _check_customer_id(customerId)
 
     def read() -> dict[str, Any]:
         with transaction(svc.factory) as db:
@@ -52,6 +63,7 @@ async def delete_customer(request: Request, customerId: str,  # noqa: N803 - wir
                           client: Annotated[Client, Depends(integrator)]) -> Response:
     svc = services(request)
     biometrics = _biometrics(request)
+    _check_customer_id(customerId)
 
     def erase() -> None:
         with transaction(svc.factory) as db:

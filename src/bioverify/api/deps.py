@@ -73,15 +73,26 @@ def _path_with_query(request: Request) -> str:
     return f"{text}?{query.decode('latin-1')}" if query else text
 
 
+#: Rejections that happen after the API key matched the claimed client.
+CLIENT_FAILURES = frozenset({"wrong client secret", "missing client secret or slc",
+                             "slc without registered key", "slc without request id",
+                             "slc malformed", "slc timestamp outside window",
+                             "slc bad signature", "slc replayed request id"})
+
+
 async def authenticate(request: Request) -> Client:
     """The authenticated integrator client, or 401/429 (API.md section 3)."""
     svc = services(request)
     address_key = f"ip:{client_address(request)}"
     claimed_client = request.headers.get("clientid", "")[:64]
     client_key = f"client:{claimed_client}" if claimed_client else None
-    svc.throttle.check(address_key)
-    if client_key:
-        svc.throttle.check(client_key)
+    def throttled() -> None:
+        svc.throttle.check(address_key)
+        if client_key:
+            svc.throttle.check(client_key)
+
+    # Off the event loop: the shared throttle may be a Redis round trip.
+    await run_in_threadpool(throttled)
     body = await request.body()
     facts = accounts.RequestFacts(method=request.method, path_with_query=_path_with_query(request),
                                   headers=request.headers, body=body)
@@ -94,11 +105,18 @@ async def authenticate(request: Request) -> Client:
     try:
         client = await run_in_threadpool(check)
     except Unauthorized as exc:
-        svc.throttle.record_failure(address_key)
-        if client_key:
-            svc.throttle.record_failure(client_key)
-        if svc.on_auth_failure is not None:
-            svc.on_auth_failure(request, getattr(exc, "reason", "rejected"), claimed_client)
+        reason = str(getattr(exc, "reason", "rejected"))
+
+        def record() -> None:
+            svc.throttle.record_failure(address_key)
+            # Only a failure after the API key proved to be this client's counts against
+            # the client: anyone can send someone else's public clientID.
+            if client_key and reason in CLIENT_FAILURES:
+                svc.throttle.record_failure(client_key)
+            if svc.on_auth_failure is not None:
+                svc.on_auth_failure(request, reason, claimed_client)
+
+        await run_in_threadpool(record)
         raise
     request.state.client = client
     return client
@@ -120,6 +138,9 @@ async def read_json(request: Request, model: type[M]) -> M:
     body = await request.body()
     if not body.strip():
         raise BadRequest("The request body is empty; send a JSON object")
+    if b"\\u0000" in body.lower():
+        # PostgreSQL text cannot hold NUL; refuse it the same way on every store.
+        raise BadRequest("Text fields must not contain NUL characters (\\u0000)")
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

@@ -13,12 +13,13 @@ from collections.abc import Callable
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bioverify.api.envelope import envelope_response
-from bioverify.api.middleware import current_request_id
+from bioverify.api.middleware import current_request_id, route_template
 from bioverify.errors import (
     BadRequest,
     BioverifyError,
@@ -39,7 +40,7 @@ def install_error_handlers(app: FastAPI, *, on_server_error: ServerErrorHook | N
     async def domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BioverifyError)
         if isinstance(exc, InternalError):
-            _report(request, exc)
+            await run_in_threadpool(_report, request, exc)
         return envelope_response(exc, current_request_id())
 
     async def validation_error(request: Request, exc: Exception) -> Response:
@@ -68,7 +69,7 @@ def install_error_handlers(app: FastAPI, *, on_server_error: ServerErrorHook | N
 def report_server_error(scope: Scope, exc: BaseException,
                         hook: ServerErrorHook | None) -> None:
     """Log a 500 with the request id, then tell the audit/alert hook."""
-    log.error("server_error", path=scope.get("path"), method=scope.get("method"),
+    log.error("server_error", route=route_template(scope), method=scope.get("method"),
               error_type=type(exc).__name__, exc_info=exc)
     if hook is not None:
         try:
@@ -103,7 +104,8 @@ class ServerErrorEnvelopeMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            report_server_error(scope, exc, self.hook)
+            # Off the loop: the hook writes an audit entry and evaluates alerts.
+            await run_in_threadpool(report_server_error, scope, exc, self.hook)
             if started:
                 raise
             response = envelope_response(InternalError(), current_request_id())

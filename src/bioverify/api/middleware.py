@@ -24,6 +24,13 @@ def current_request_id() -> str:
     return request_id_var.get()
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's template (``/v2/verification-session/{token}``), never the raw
+    path: paths carry capture tokens and customer ids, which logs must not hold."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
 class RequestIdMiddleware:
     """Echo a sane ``X-Request-ID`` or make one; expose it to logs and handlers."""
 
@@ -125,4 +132,4 @@ class V2PrefixMiddleware:
 
 
 __all__ = ["BodyLimitMiddleware", "RequestIdMiddleware", "V2PrefixMiddleware",
-           "current_request_id", "request_id_var"]
+           "current_request_id", "request_id_var", "route_template"]

@@ -66,6 +66,10 @@ async def redeliver(request: Request, sessionId: str,  # noqa: N803 - wire name
     def queue() -> str:
         with transaction(svc.factory) as db:
             row = svc.sessions.locked_row_for_client(db, client, sessionId)
+            svc.sessions.expire_if_due(db, row, svc.clock())
+            if not views.state_of(row).ended:
+                raise Conflict("The session is still open; there is no final webhook to "
+                               "redeliver yet", session_id=row.id)
             message_id = outbox.redeliver(db, row.id, client.id, now=svc.clock())
             effects = svc.extras.get("effects")
             if effects is not None:

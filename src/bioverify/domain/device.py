@@ -10,19 +10,28 @@ _MOBILE_UA = re.compile(r"Mobi|Android|iPhone|iPad|iPod|Windows Phone|Tablet", r
 _DESKTOP_TYPES = {"desktop", "laptop", "pc", "computer"}
 
 
-def is_desktop(user_agent: str, device_info: Mapping[str, Any] | None) -> bool:
-    """True when the User-Agent or the reported device info says desktop.
+def reported_desktop(device_info: Mapping[str, Any] | None) -> bool | None:
+    """What ``deviceInfo`` says (``deviceType`` or ``isMobile``), or None if it is silent."""
+    if not device_info:
+        return None
+    kind = device_info.get("deviceType") or device_info.get("type")
+    if isinstance(kind, str):
+        return kind.strip().lower() in _DESKTOP_TYPES
+    mobile = device_info.get("isMobile")
+    if isinstance(mobile, bool):
+        return not mobile
+    return None
 
-    An explicit ``deviceInfo`` wins over the User-Agent (``deviceType`` or
-    ``isMobile``), because the hosted page and the SDK report what they measured.
+
+def is_desktop(user_agent: str, device_info: Mapping[str, Any] | None) -> bool:
+    """True when the reported device info, or else the User-Agent, says desktop.
+
+    An explicit ``deviceInfo`` wins over the User-Agent, because the hosted page and
+    the SDK report what they measured.
     """
-    if device_info:
-        kind = device_info.get("deviceType") or device_info.get("type")
-        if isinstance(kind, str):
-            return kind.strip().lower() in _DESKTOP_TYPES
-        mobile = device_info.get("isMobile")
-        if isinstance(mobile, bool):
-            return not mobile
+    reported = reported_desktop(device_info)
+    if reported is not None:
+        return reported
     return not _MOBILE_UA.search(user_agent or "")
 
 
@@ -31,4 +40,4 @@ def fingerprint_material(device_header: str, user_agent: str) -> str:
     return f"{device_header.strip()}\n{user_agent.strip()}"
 
 
-__all__ = ["fingerprint_material", "is_desktop"]
+__all__ = ["fingerprint_material", "is_desktop", "reported_desktop"]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify import errors
@@ -26,6 +28,8 @@ from bioverify.sessions.models import Enrolment, SessionRow
 from bioverify.storage.database import transaction
 
 Vector = npt.NDArray[np.float32]
+
+SYNC_MARGIN = dt.timedelta(seconds=30)
 
 
 def _aad(client_id: str, customer_id: str) -> bytes:
@@ -49,6 +53,9 @@ class Biometrics:
         self.gallery = gallery
         self.thresholds = thresholds
         self.model_version = model_version
+        # Newest enrolment time this replica's gallery has seen (see ``sync``).
+        self._synced_at: dt.datetime | None = None
+        self._sync_lock = threading.Lock()
 
     def _decrypt(self, enrolment: Enrolment) -> Vector:
         raw = self.cipher.decrypt(enrolment.client_id, enrolment.template,
@@ -75,8 +82,14 @@ class Biometrics:
             enrolment = Enrolment(client_id=client_id, customer_id=customer_id, puid=puid,
                                   template=blob, model_version=self.model_version,
                                   device_hash=device_hash, enrolled_at=now)
-            db.add(enrolment)
-        else:
+            try:
+                with db.begin_nested():
+                    db.add(enrolment)
+            except IntegrityError:
+                # A concurrent enrolment of the same customer won (PostgreSQL): update it.
+                enrolment = self.enrolment(db, client_id, customer_id)
+                assert enrolment is not None
+        if enrolment.template != blob:
             enrolment.template = blob
             enrolment.model_version = self.model_version
             enrolment.device_hash = device_hash
@@ -178,13 +191,36 @@ class Biometrics:
 
     def rebuild(self, factory: sessionmaker[Session]) -> int:
         """Load every stored template of the current model into the gallery."""
+        return self._load(factory, since=None)
+
+    def sync(self, factory: sessionmaker[Session]) -> int:
+        """Add enrolments made (or replaced) since the last load, e.g. by another replica.
+
+        Erasures need no sync: identification confirms every hit against the store.
+        """
+        with self._sync_lock:
+            since = self._synced_at
+        if since is None:
+            return self._load(factory, since=None)
+        # A margin for clocks of other replicas and transactions that commit late.
+        return self._load(factory, since=since - SYNC_MARGIN)
+
+    def _load(self, factory: sessionmaker[Session], *, since: dt.datetime | None) -> int:
+        query = select(Enrolment).where(Enrolment.model_version == self.model_version)
+        if since is not None:
+            query = query.where(Enrolment.enrolled_at >= since)
         with transaction(factory) as db:
-            enrolments = list(db.scalars(select(Enrolment).where(
-                Enrolment.model_version == self.model_version)))
+            enrolments = list(db.scalars(query))
         # Decrypt outside the transaction: loading data keys reads the store.
         for enrolment in enrolments:
             self.gallery.add(enrolment.client_id, enrolment.customer_id,
                              self._decrypt(enrolment))
+        newest = max((e.enrolled_at for e in enrolments), default=since)
+        with self._sync_lock:
+            if newest is not None and (self._synced_at is None or newest > self._synced_at):
+                self._synced_at = newest
+            elif self._synced_at is None:
+                self._synced_at = dt.datetime.now(dt.UTC)
         return len(enrolments)
 
 

@@ -194,6 +194,12 @@ class CaptureService:
         result: dict[str, Any] = self._locked(token, facts, body)
         return result
 
+    def _check_desktop(self, db: Session, row: SessionRow,
+                       device_info: Mapping[str, Any] | None) -> None:
+        """-5 when the (decrypted) deviceInfo says desktop and the session forbids it."""
+        if not row.enable_desktop and devices.reported_desktop(device_info):
+            raise _Deferred(self._fail(db, row, errors.DESKTOP))
+
     # ------------------------------------------------------------------ envelopes
 
     def _open(self, db: Session, row: SessionRow, envelope: Mapping[str, object],
@@ -227,6 +233,7 @@ class CaptureService:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
             plaintext = self._open(db, row, envelope, "events", now)
             parsed = _validated(EventsPlaintext, plaintext)
+            self._check_desktop(db, row, parsed.deviceInfo)
             codes = []
             for index, event in enumerate(parsed.events):
                 try:
@@ -263,6 +270,9 @@ class CaptureService:
                                             codes=[errors.MODEL_LOAD_FAILED], retry_after=30)
         if self.biometrics is not None:
             await run_in_threadpool(self.biometrics.prepare, request.client_id)
+            if request.needs_gallery:
+                # Another replica may have enrolled someone since this one last looked.
+                await run_in_threadpool(self.biometrics.sync, self._factory)
         analysis = await engine.analyze(request.frames, liveness=request.liveness,
                                         challenge=request.challenge,
                                         frame_times=request.frame_times,
@@ -276,6 +286,9 @@ class CaptureService:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
             plaintext = self._open(db, row, envelope, "capture", now)
             parsed = _validated(CapturePlaintext, plaintext)
+            self._check_desktop(db, row, parsed.deviceInfo)
+            # A client may capture without loading first: the session is under way now.
+            self.sessions.apply(db, row, sm.load(views.state_of(row)))
             if parsed.indicators is not None:
                 row.indicators = dict(parsed.indicators)
             return self._capture_request(row, parsed, now)
@@ -295,7 +308,8 @@ class CaptureService:
             if parsed.challengeId is None:
                 raise _Deferred(errors.BadRequest(
                     "challengeId is required: this session uses active liveness"))
-            if not stored or not hmac.compare_digest(str(stored.get("id")), parsed.challengeId):
+            if not stored or not hmac.compare_digest(str(stored.get("id")).encode(),
+                                                     parsed.challengeId.encode()):
                 raise _Deferred(errors.BadRequest(
                     "challengeId does not match the session's current challenge; load the "
                     "session again for a new one"))
@@ -308,12 +322,14 @@ class CaptureService:
         for index, frame in enumerate(parsed.frames):
             try:
                 frames.append(base64.b64decode(frame, validate=True))
-            except binascii.Error:
+            except (binascii.Error, ValueError):
                 raise _Deferred(errors.BadRequest(
                     f"frames[{index}] is not standard base64")) from None
         return _CaptureRequest(frames=frames, liveness=liveness, challenge=challenge,
-                               frame_times=parsed.frameTimes, want_portrait=row.send_images,
-                               client_id=row.client_id)
+                               frame_times=parsed.frameTimes,
+                               want_portrait=row.send_images and bool(row.callback_url),
+                               client_id=row.client_id,
+                               needs_gallery=row.type != sm.SessionType.VERIFY)
 
     def _engine_down(self, token: str, facts: DeviceFacts) -> None:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> None:
@@ -379,6 +395,7 @@ class _CaptureRequest:
     frame_times: list[float] | None
     want_portrait: bool
     client_id: str
+    needs_gallery: bool
 
 
 class _Deferred(Exception):

@@ -103,7 +103,7 @@ class Enrolment(Base):
     template: Mapped[bytes] = mapped_column(LargeBinary)
     model_version: Mapped[str] = mapped_column(String(128))
     device_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    enrolled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    enrolled_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 __all__ = ["CaptureNonce", "Enrolment", "IdempotencyKey", "SessionRow"]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify import errors
 from bioverify.accounts.models import Client
+from bioverify.accounts.secretbox import SecretSealer
 from bioverify.domain import session as sm
 from bioverify.sessions import tokens, views
 from bioverify.sessions.models import Enrolment, IdempotencyKey, SessionRow
@@ -103,6 +104,9 @@ class SessionService:
         self.effects: SessionEffects = effects or NoEffects()
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._idempotency_ttl = dt.timedelta(seconds=idempotency_ttl_s)
+        #: Seals the launchUrl (it holds a live capture token) in stored idempotent
+        #: answers; set by the app once the key ring is loaded.
+        self.response_sealer: SecretSealer | None = None
 
     def now(self) -> dt.datetime:
         return self._clock()
@@ -125,7 +129,8 @@ class SessionService:
                 if idempotency_key is not None:
                     db.add(IdempotencyKey(client_id=client.id, key=idempotency_key,
                                           body_hash=body_hash, status_code=201,
-                                          response=response, created_at=now))
+                                          response=self._stored(client.id, response),
+                                          created_at=now))
                 return 201, response
         except IntegrityError:
             # Two concurrent creates with one key: the loser answers as a replay.
@@ -148,7 +153,19 @@ class SessionService:
         if found.body_hash != body_hash:
             raise errors.Conflict("This Idempotency-Key was already used with a different "
                                   "request body; use a new key for a new request")
-        return found.status_code, dict(found.response)
+        return found.status_code, self._replayed(client_id, dict(found.response))
+
+    def _stored(self, client_id: str, response: dict[str, Any]) -> dict[str, Any]:
+        if self.response_sealer is None:
+            return response
+        return {**response, "launchUrl": self.response_sealer.seal(
+            client_id, str(response["launchUrl"]))}
+
+    def _replayed(self, client_id: str, stored: dict[str, Any]) -> dict[str, Any]:
+        if self.response_sealer is None:
+            return stored
+        return {**stored, "launchUrl": self.response_sealer.open(
+            client_id, str(stored["launchUrl"]))}
 
     def _create(self, db: Session, client: Client, spec: NewSession,
                 now: dt.datetime) -> dict[str, Any]:
@@ -161,7 +178,10 @@ class SessionService:
                                       "client: enrol them with an ENROLL session first")
             puid = enrolment.puid
         elif spec.type is sm.SessionType.ENROLL:
-            puid = new_puid()
+            existing = None if spec.customer_id is None else db.scalar(select(Enrolment).where(
+                Enrolment.client_id == client.id, Enrolment.customer_id == spec.customer_id))
+            # Re-enrolling keeps the customer's puid: it is their stable pseudonym.
+            puid = existing.puid if existing is not None else new_puid()
         state = sm.new_state(spec.max_attempts)
         row = SessionRow(
             id=new_id(), client_id=client.id, type=str(spec.type),

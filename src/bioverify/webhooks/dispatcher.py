@@ -443,8 +443,15 @@ class Dispatcher:
                 fired: list[tuple[MessageView, Action | None]] = []
                 claimed: list[_Claimed] = []
                 if record or claim:
-                    fired, claimed = await asyncio.to_thread(
-                        self._record_and_claim, finished if record else [], claim)
+                    try:
+                        fired, claimed = await asyncio.to_thread(
+                            self._record_and_claim, finished if record else [], claim)
+                    except Exception:
+                        # Results stay in ``finished`` and are recorded on a later try;
+                        # claims that were made are recovered when their lease ends.
+                        log.exception("webhook.store_failed")
+                        await self._idle(stop, self._wake)
+                        continue
                     if record:
                         finished = []
                 await self._fire(fired)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 08:33:28.788516
+Create Date: 2026-11-25 09:41:27.010286
 """
 
 from __future__ import annotations
@@ -168,6 +168,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('enrolments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_enrolments_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enrolments_enrolled_at'), ['enrolled_at'], unique=False)
 
     op.create_table('sessions',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -243,6 +244,7 @@ def downgrade() -> None:
 
     op.drop_table('sessions')
     with op.batch_alter_table('enrolments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_enrolments_enrolled_at'))
         batch_op.drop_index(batch_op.f('ix_enrolments_client_id'))
 
     op.drop_table('enrolments')
