@@ -20,7 +20,6 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
@@ -87,8 +86,8 @@ class PayloadCompleter:
                 payloads[message_id] = payload
         if not payloads:
             return {}
-        changed: dict[str, str] = {}
         signer: Ed25519PrivateKey = self._keyring.signing_key().private_key
+        kept: dict[str, tuple[str, str, bytes]] = {}
         with transaction(self._factory) as db:
             for message_id, payload in payloads.items():
                 if "checkpoint" not in payload["audit"]:
@@ -97,19 +96,19 @@ class PayloadCompleter:
                         key_name=AUDIT_KEY_NAME, origin=self._origin)
                     db.execute(update(WebhookMessage).where(WebhookMessage.id == message_id)
                                .values(payload=json.dumps(payload, separators=(",", ":"))))
-                images = self._portrait(db, str(payload["sessionId"]))
-                if images:
-                    payload["images"] = images
-                changed[message_id] = json.dumps(payload, separators=(",", ":"))
-        return changed
-
-    def _portrait(self, db: Session, session_id: str) -> list[dict[str, str]]:
-        row = db.get(SessionRow, session_id)
+                row = db.get(SessionRow, str(payload["sessionId"]))
+                if row is not None and row.portrait is not None:
+                    kept[message_id] = (row.client_id, row.id, row.portrait)
+        # Decrypt after the commit: loading a data key may read the store, which on
+        # SQLite would wait on this very transaction's write lock.
         biometrics = self._services.extras.get("biometrics")
-        if row is None or row.portrait is None or biometrics is None:
-            return []
-        jpeg = biometrics.cipher.decrypt(row.client_id, row.portrait, portrait_aad(row.id))
-        return [{"type": "portrait", "data": base64.b64encode(jpeg).decode("ascii")}]
+        for message_id, (client_id, session_id, blob) in kept.items():
+            if biometrics is not None:
+                jpeg = biometrics.cipher.decrypt(client_id, blob, portrait_aad(session_id))
+                payloads[message_id]["images"] = [
+                    {"type": "portrait", "data": base64.b64encode(jpeg).decode("ascii")}]
+        return {message_id: json.dumps(payload, separators=(",", ":"))
+                for message_id, payload in payloads.items()}
 
 
 def drop_portrait(services: Services, message: MessageView) -> None:

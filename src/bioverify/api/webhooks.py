@@ -12,7 +12,6 @@ from bioverify.accounts.models import Client
 from bioverify.api.deps import integrator, services
 from bioverify.api.schemas import ERROR_RESPONSES
 from bioverify.audit.events import AuditEvent
-from bioverify.errors import Conflict
 from bioverify.sessions import views
 from bioverify.storage.database import transaction
 from bioverify.webhooks import outbox
@@ -28,11 +27,8 @@ async def webhook_payload(request: Request, sessionId: str,  # noqa: N803 - wire
 
     def read() -> dict[str, Any]:
         with transaction(svc.factory) as db:
-            row = svc.sessions.locked_row_for_client(db, client, sessionId)
-            svc.sessions.expire_if_due(db, row, svc.clock())
-            if not views.state_of(row).ended:
-                raise Conflict("The session is still open; its final webhook does not exist "
-                               "yet", session_id=row.id)
+            row = svc.sessions.ended_row_for_client(
+                db, client, sessionId, "its final webhook does not exist yet")
             stored = outbox.final_payload(db, row.id)
             if stored is not None:
                 return stored
@@ -65,11 +61,8 @@ async def redeliver(request: Request, sessionId: str,  # noqa: N803 - wire name
 
     def queue() -> str:
         with transaction(svc.factory) as db:
-            row = svc.sessions.locked_row_for_client(db, client, sessionId)
-            svc.sessions.expire_if_due(db, row, svc.clock())
-            if not views.state_of(row).ended:
-                raise Conflict("The session is still open; there is no final webhook to "
-                               "redeliver yet", session_id=row.id)
+            row = svc.sessions.ended_row_for_client(
+                db, client, sessionId, "there is no final webhook to redeliver yet")
             message_id = outbox.redeliver(db, row.id, client.id, now=svc.clock())
             effects = svc.extras.get("effects")
             if effects is not None:

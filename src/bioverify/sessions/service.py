@@ -237,6 +237,18 @@ class SessionService:
             raise errors.NotFound(f"No session {session_id}")
         return row
 
+    def ended_row_for_client(self, db: Session, client: Client, session_id: str,
+                             what: str) -> SessionRow:
+        """The locked row of an ended session (expiring it first if due); 409 while open.
+
+        ``what`` completes the message: "its final webhook does not exist yet".
+        """
+        row = self.locked_row_for_client(db, client, session_id)
+        self.expire_if_due(db, row, self.now())
+        if not views.state_of(row).ended:
+            raise errors.Conflict(f"The session is still open; {what}", session_id=row.id)
+        return row
+
     # ------------------------------------------------------------------ transitions
 
     def apply(self, db: Session, row: SessionRow, transition: sm.Transition,
