@@ -77,14 +77,19 @@ def free_port() -> int:
 
 
 def build_request(method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "host: 127.0.0.1", "connection: keep-alive",
-             f"content-length: {len(body)}"]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "host: 127.0.0.1",
+        "connection: keep-alive",
+        f"content-length: {len(body)}",
+    ]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    request: bytes) -> int:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
     """Send one request, read one response; return its status."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -111,14 +116,19 @@ class LoadResult:
 
     def summary(self) -> dict[str, float]:
         lat = np.asarray(self.latencies_ms or [float("nan")])
-        return {"rps": self.requests / self.seconds, "errors": float(self.errors),
-                "requests": float(self.requests),
-                "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
-                "p99": float(np.percentile(lat, 99))}
+        return {
+            "rps": self.requests / self.seconds,
+            "errors": float(self.errors),
+            "requests": float(self.requests),
+            "p50": float(np.percentile(lat, 50)),
+            "p95": float(np.percentile(lat, 95)),
+            "p99": float(np.percentile(lat, 99)),
+        }
 
 
-async def closed_loop(port: int, request: bytes, connections: int,
-                      seconds: float, ok: int) -> LoadResult:
+async def closed_loop(
+    port: int, request: bytes, connections: int, seconds: float, ok: int
+) -> LoadResult:
     """``connections`` clients, each sending its next request as soon as one returns."""
     deadline = time.perf_counter() + seconds
     latencies: list[float] = []
@@ -141,8 +151,9 @@ async def closed_loop(port: int, request: bytes, connections: int,
     return LoadResult(len(latencies), errors, time.perf_counter() - began, latencies)
 
 
-async def open_loop(port: int, request: bytes, *, connections: int, seconds: float,
-                    rate: float, ok: int) -> LoadResult:
+async def open_loop(
+    port: int, request: bytes, *, connections: int, seconds: float, rate: float, ok: int
+) -> LoadResult:
     """Requests scheduled every 1/rate s; latency counts from the scheduled time."""
     queue: asyncio.Queue[float | None] = asyncio.Queue()
     latencies: list[float] = []
@@ -178,15 +189,20 @@ def loadgen_main(spec: dict[str, Any]) -> None:
     """Entry point of the load-generating process: prints one JSON summary."""
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: PLC0415 -- optional speed-up of the generator itself
+
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    request = build_request(spec["method"], spec["path"], spec["headers"],
-                            spec["body"].encode())
+    request = build_request(spec["method"], spec["path"], spec["headers"], spec["body"].encode())
     if spec["rate"]:
-        coro = open_loop(spec["port"], request, connections=spec["connections"],
-                         seconds=spec["seconds"], rate=spec["rate"], ok=spec["ok"])
+        coro = open_loop(
+            spec["port"],
+            request,
+            connections=spec["connections"],
+            seconds=spec["seconds"],
+            rate=spec["rate"],
+            ok=spec["ok"],
+        )
     else:
-        coro = closed_loop(spec["port"], request, spec["connections"], spec["seconds"],
-                           spec["ok"])
+        coro = closed_loop(spec["port"], request, spec["connections"], spec["seconds"], spec["ok"])
     print(json.dumps(asyncio.run(coro).summary()))
 
 
@@ -201,15 +217,28 @@ class Target:
     ok: int
 
 
-def run_load(port: int, target: Target, *, connections: int, seconds: float,
-             rate: float = 0.0) -> dict[str, float]:
+def run_load(
+    port: int, target: Target, *, connections: int, seconds: float, rate: float = 0.0
+) -> dict[str, float]:
     """Run one phase in a separate load-generator process."""
-    spec = {"port": port, "method": target.method, "path": target.path,
-            "headers": target.headers, "body": target.body.decode(), "ok": target.ok,
-            "connections": connections, "seconds": seconds, "rate": rate}
-    out = subprocess.run([sys.executable, __file__, "--loadgen", json.dumps(spec)],
-                         capture_output=True, text=True, timeout=seconds * 4 + 60,
-                         check=False)
+    spec = {
+        "port": port,
+        "method": target.method,
+        "path": target.path,
+        "headers": target.headers,
+        "body": target.body.decode(),
+        "ok": target.ok,
+        "connections": connections,
+        "seconds": seconds,
+        "rate": rate,
+    }
+    out = subprocess.run(
+        [sys.executable, __file__, "--loadgen", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=seconds * 4 + 60,
+        check=False,
+    )
     if out.returncode != 0:
         raise SystemExit(f"load generator failed: {out.stderr.strip()[-2000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -230,11 +259,15 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60
 
 
 @contextlib.contextmanager
-def process(args: list[str], port: int, env: dict[str, str] | None = None,
-            ) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str],
+    port: int,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     """A server process in its own process group, killed (group) on exit."""
-    proc = subprocess.Popen(args, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_listening(port, proc)
         yield proc
@@ -250,20 +283,32 @@ def process(args: list[str], port: int, env: dict[str, str] | None = None,
 
 def service_env(data_dir: Path, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIOVERIFY_")}
-    env.update(BIOVERIFY_DATA_DIR=str(data_dir), BIOVERIFY_LOG_LEVEL="warning",
-               BIOVERIFY_ENGINE_WORKERS="0")  # no model pool: create-session needs none
+    env.update(
+        BIOVERIFY_DATA_DIR=str(data_dir),
+        BIOVERIFY_LOG_LEVEL="warning",
+        BIOVERIFY_ENGINE_WORKERS="0",
+    )  # no model pool: create-session needs none
     if database_url:
         env["BIOVERIFY_DATABASE_URL"] = database_url
     return env
 
 
 def create_client(env: dict[str, str]) -> dict[str, str]:
-    out = subprocess.run([str(BIN / "bioverify"), "clients", "create", "--name", "bench",
-                          "--json"], env=env, capture_output=True, text=True, check=True,
-                         timeout=120)
+    out = subprocess.run(
+        [str(BIN / "bioverify"), "clients", "create", "--name", "bench", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     issued = json.loads(out.stdout)
-    return {"x_api_key": issued["apiKey"], "clientID": issued["clientId"],
-            "clientSecret": issued["clientSecret"], "content-type": "application/json"}
+    return {
+        "x_api_key": issued["apiKey"],
+        "clientID": issued["clientId"],
+        "clientSecret": issued["clientSecret"],
+        "content-type": "application/json",
+    }
 
 
 # ----------------------------------------------------------------- phases
@@ -288,16 +333,23 @@ def drop_pg_schema(admin_url: str, schema: str) -> None:
 
 
 def _line(name: str, row: dict[str, float]) -> str:
-    return (f"  {name:<34} {row['rps']:8.0f} req/s   p50 {row['p50']:6.1f} ms   "
-            f"p95 {row['p95']:6.1f} ms   p99 {row['p99']:6.1f} ms   "
-            f"errors {int(row['errors'])}/{int(row['requests'])}")
+    return (
+        f"  {name:<34} {row['rps']:8.0f} req/s   p50 {row['p50']:6.1f} ms   "
+        f"p95 {row['p95']:6.1f} ms   p99 {row['p99']:6.1f} ms   "
+        f"errors {int(row['errors'])}/{int(row['requests'])}"
+    )
 
 
 def bench_backend(label: str, database_url: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bv-bench-api-") as tmp:
         env = service_env(Path(tmp) / "data", database_url)
-        subprocess.run([str(BIN / "bioverify"), "migrate"], env=env, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [str(BIN / "bioverify"), "migrate"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         headers = create_client(env)
         conns, secs = args.connections, args.seconds
         bare_port, api_port = free_port(), free_port()
@@ -305,24 +357,28 @@ def bench_backend(label: str, database_url: str, args: argparse.Namespace) -> di
         with process([sys.executable, "-c", BARE_APP, str(bare_port)], bare_port):
             run_load(bare_port, hello, connections=4, seconds=1)  # warm-up
             bare = run_load(bare_port, hello, connections=conns, seconds=secs)
-        serve = [str(BIN / "bioverify"), "serve", "--host", "127.0.0.1", "--port",
-                 str(api_port)]
+        serve = [str(BIN / "bioverify"), "serve", "--host", "127.0.0.1", "--port", str(api_port)]
         with process(serve, api_port, env):
             create = Target("POST", CREATE_PATH, headers, CREATE_BODY, 201)
             run_load(api_port, create, connections=4, seconds=1)  # warm-up
             peak = run_load(api_port, create, connections=conns, seconds=secs)
-            paced = run_load(api_port, create, connections=conns, seconds=secs,
-                             rate=peak["rps"] * args.fraction)
+            paced = run_load(
+                api_port, create, connections=conns, seconds=secs, rate=peak["rps"] * args.fraction
+            )
     ratio = peak["rps"] / bare["rps"]
     print(f"{label}:")
     print(_line("bare ASGI route, closed loop", bare))
     print(_line("create-session, closed loop", peak))
-    print(_line(f"create-session @ {args.fraction:.0%} of max", paced)
-          + f"   (target {peak['rps'] * args.fraction:.0f} req/s)")
-    print(f"  ratio create/bare {ratio:.3f} (goal >= {GOAL_RATIO}: "
-          f"{'met' if ratio >= GOAL_RATIO else 'NOT met'});  p99 @ {args.fraction:.0%} "
-          f"{paced['p99']:.1f} ms (goal <= {GOAL_P99_MS:.0f} ms: "
-          f"{'met' if paced['p99'] <= GOAL_P99_MS else 'NOT met'})")
+    print(
+        _line(f"create-session @ {args.fraction:.0%} of max", paced)
+        + f"   (target {peak['rps'] * args.fraction:.0f} req/s)"
+    )
+    print(
+        f"  ratio create/bare {ratio:.3f} (goal >= {GOAL_RATIO}: "
+        f"{'met' if ratio >= GOAL_RATIO else 'NOT met'});  p99 @ {args.fraction:.0%} "
+        f"{paced['p99']:.1f} ms (goal <= {GOAL_P99_MS:.0f} ms: "
+        f"{'met' if paced['p99'] <= GOAL_P99_MS else 'NOT met'})"
+    )
     return {"bare": bare, "create": peak, "paced": paced, "ratio": ratio}
 
 
@@ -338,10 +394,14 @@ def main() -> None:
     if args.loadgen:
         loadgen_main(json.loads(args.loadgen))
         return
-    print(f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
-          f"{args.connections} connections, {args.seconds:.0f} s per phase")
-    print(f"goals: create-session >= {GOAL_RATIO}x bare route; p99 <= {GOAL_P99_MS:.0f} ms "
-          f"at {args.fraction:.0%} of max")
+    print(
+        f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
+        f"{args.connections} connections, {args.seconds:.0f} s per phase"
+    )
+    print(
+        f"goals: create-session >= {GOAL_RATIO}x bare route; p99 <= {GOAL_P99_MS:.0f} ms "
+        f"at {args.fraction:.0%} of max"
+    )
     bench_backend("SQLite", "", args)
     if args.no_pg:
         return

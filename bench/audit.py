@@ -136,9 +136,18 @@ def bench_appends(engine: Engine, label: str, writers: int, seconds: float) -> N
         with lock:
             i = next(counter) + 10**9  # well above the log's own indexes
         with Session(engine) as db, db.begin():
-            db.connection().execute(raw_insert, {
-                "idx": i, "client_id": "c", "session_id": None, "event": "x", "body": b"{}",
-                "leaf_hash": b"\0" * 32, "created_at": dt.datetime.now(dt.UTC)})
+            db.connection().execute(
+                raw_insert,
+                {
+                    "idx": i,
+                    "client_id": "c",
+                    "session_id": None,
+                    "event": "x",
+                    "body": b"{}",
+                    "leaf_hash": b"\0" * 32,
+                    "created_at": dt.datetime.now(dt.UTC),
+                },
+            )
         return 1
 
     print(f"[{label}] {writers} writers, {seconds:.0f} s each:")
@@ -168,8 +177,9 @@ def build_log(path: Path, n: int, key: Ed25519PrivateKey, every: int) -> float:
         rows.append((i, "c", str(uuid.UUID(int=i)), "session:state:ended", body, leaf, now))
         if tree.size % every == 0 or tree.size == n:
             root = tree.root()
-            cps.append((tree.size, root, sign_checkpoint(ORIGIN, tree.size, root, key, KEY_NAME),
-                        now))
+            cps.append(
+                (tree.size, root, sign_checkpoint(ORIGIN, tree.size, root, key, KEY_NAME), now)
+            )
         if len(rows) == 50_000:
             conn.executemany("INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?)", rows)
             rows.clear()
@@ -189,8 +199,9 @@ def main() -> None:
     key = Ed25519PrivateKey.generate()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
-        bench_appends(sqlite_engine(Path(tmp) / "appends.db"), "SQLite file, WAL",
-                      args.writers, args.seconds)
+        bench_appends(
+            sqlite_engine(Path(tmp) / "appends.db"), "SQLite file, WAL", args.writers, args.seconds
+        )
         pg = pg_engine()
         if pg is not None:
             try:
@@ -213,11 +224,18 @@ def main() -> None:
         engine = sqlite_engine(path)
         for workers in (1, 2):
             start = time.perf_counter()
-            report = verify_log(engine, public_keys=key.public_key(), key_name=KEY_NAME,
-                                origin=ORIGIN, workers=workers)
+            report = verify_log(
+                engine,
+                public_keys=key.public_key(),
+                key_name=KEY_NAME,
+                origin=ORIGIN,
+                workers=workers,
+            )
             took = time.perf_counter() - start
-            print(f"  verify_log, {workers} process(es)       : {took:6.2f} s  ok={report.ok} "
-                  f"({report.reason}); goal <= 10 s")
+            print(
+                f"  verify_log, {workers} process(es)       : {took:6.2f} s  ok={report.ok} "
+                f"({report.reason}); goal <= 10 s"
+            )
         log = AuditLog()
         with Session(engine) as db:
             start = time.perf_counter()

@@ -32,8 +32,9 @@ def _pct(values: Sequence[float], q: float) -> float:
 
 
 def _row(name: str, values: Sequence[float]) -> str:
-    return (f"  {name:<22} median {statistics.median(values):8.2f} ms   "
-            f"p99 {_pct(values, 99):8.2f} ms")
+    return (
+        f"  {name:<22} median {statistics.median(values):8.2f} ms   p99 {_pct(values, 99):8.2f} ms"
+    )
 
 
 def _frame() -> bytes:
@@ -94,8 +95,7 @@ def bench_pipeline(frames: int) -> None:
     print(f"baseline: bare YuNet at {DETECT_MAX_SIDE} px and SFace align+feature")
     print(_row("bare detect", bare_detect))
     print(_row("bare embed", bare_embed))
-    print(_row("bare detect+embed", [a + b for a, b in zip(bare_detect, bare_embed,
-                                                          strict=True)]))
+    print(_row("bare detect+embed", [a + b for a, b in zip(bare_detect, bare_embed, strict=True)]))
 
 
 def _unit(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -129,10 +129,11 @@ def bench_search(size: int, queries: int, rng: np.random.Generator) -> None:
             exact_ms.append((time.perf_counter() - start) * 1000.0)
             agree += top[0][0] == str(best)
     print(f"1:N gallery of {size:,} (build {build_s:.1f} s incl. HNSW), {queries} queries")
-    print(_row("HNSW + exact rescoring", hnsw_ms)
-          + f"   recall@1 vs mate {hits / queries:.4f}")
-    print(_row("baseline exact numpy", exact_ms)
-          + f"   HNSW top-1 == exact top-1 {agree / len(exact_ms):.4f}")
+    print(_row("HNSW + exact rescoring", hnsw_ms) + f"   recall@1 vs mate {hits / queries:.4f}")
+    print(
+        _row("baseline exact numpy", exact_ms)
+        + f"   HNSW top-1 == exact top-1 {agree / len(exact_ms):.4f}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

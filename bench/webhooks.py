@@ -50,8 +50,14 @@ uvicorn.run(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), log_leve
             access_log=False, loop="uvloop", http="httptools")
 """
 SECRET = new_webhook_secret()
-PAYLOAD = {"sessionId": "x" * 36, "type": "VERIFY", "status": "SUCCESS", "errorCodes": [],
-           "result": {"matchScore": 0.91, "threshold": 0.62}, "timestamp": "1743795933839"}
+PAYLOAD = {
+    "sessionId": "x" * 36,
+    "type": "VERIFY",
+    "status": "SUCCESS",
+    "errorCodes": [],
+    "result": {"matchScore": 0.91, "threshold": 0.62},
+    "timestamp": "1743795933839",
+}
 
 
 def free_port() -> int:
@@ -92,29 +98,58 @@ async def baseline(url: str, count: int, concurrency: int, per_pool: int) -> flo
     return rate
 
 
-def make_dispatcher(engine: Engine, concurrency: int, poll: float,
-                    on_delivered: Callable[[MessageView], None] | None = None) -> Dispatcher:
-    return Dispatcher(engine, secrets_for=lambda c: [SECRET],
-                      guard=EgressGuard(allow_private=True), concurrency=concurrency,
-                      per_endpoint_limit=concurrency, poll_interval=poll,
-                      on_delivered=on_delivered)
+def make_dispatcher(
+    engine: Engine,
+    concurrency: int,
+    poll: float,
+    on_delivered: Callable[[MessageView], None] | None = None,
+) -> Dispatcher:
+    return Dispatcher(
+        engine,
+        secrets_for=lambda c: [SECRET],
+        guard=EgressGuard(allow_private=True),
+        concurrency=concurrency,
+        per_endpoint_limit=concurrency,
+        poll_interval=poll,
+        on_delivered=on_delivered,
+    )
 
 
 def bulk_enqueue(engine: Engine, url: str, count: int) -> None:
     now = utcnow()
     body = outbox.encode_payload(PAYLOAD)
-    rows = [{"id": new_message_id(), "session_id": f"s{i}", "client_id": "c1", "kind": "final",
-             "payload": body, "url": url, "headers": "{}", "created_at": now,
-             "next_attempt_at": now, "attempts": 0, "schedule_base": 0, "status": "pending",
-             "sequence": 1} for i in range(count)]
+    rows = [
+        {
+            "id": new_message_id(),
+            "session_id": f"s{i}",
+            "client_id": "c1",
+            "kind": "final",
+            "payload": body,
+            "url": url,
+            "headers": "{}",
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+            "schedule_base": 0,
+            "status": "pending",
+            "sequence": 1,
+        }
+        for i in range(count)
+    ]
     with engine.begin() as conn:
         conn.execute(insert(WebhookMessage), rows)
 
 
 def delivered(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.scalar(select(func.count()).select_from(WebhookMessage)
-                               .where(WebhookMessage.status == "delivered")) or 0)
+        return int(
+            conn.scalar(
+                select(func.count())
+                .select_from(WebhookMessage)
+                .where(WebhookMessage.status == "delivered")
+            )
+            or 0
+        )
 
 
 async def throughput(engine: Engine, url: str, count: int, concurrency: int) -> float:
@@ -142,8 +177,9 @@ async def throughput(engine: Engine, url: str, count: int, concurrency: int) -> 
     return count / elapsed
 
 
-async def latency(engine: Engine, url: str, count: int, rate: float, *,
-                  wake: bool, poll: float) -> tuple[float, float]:
+async def latency(
+    engine: Engine, url: str, count: int, rate: float, *, wake: bool, poll: float
+) -> tuple[float, float]:
     """Enqueue one message per transaction at ``rate``/s; p50, p99 of enqueue -> attempt."""
     dispatcher = make_dispatcher(engine, 64, poll=poll)
     session_ids = [f"lat-{secrets.token_hex(4)}-{i}" for i in range(count)]
@@ -151,8 +187,9 @@ async def latency(engine: Engine, url: str, count: int, rate: float, *,
     def producer() -> None:
         for sid in session_ids:
             with Session(engine) as db:
-                outbox.enqueue(db, session_id=sid, client_id="c1", url=url, headers={},
-                               payload=PAYLOAD)
+                outbox.enqueue(
+                    db, session_id=sid, client_id="c1", url=url, headers={}, payload=PAYLOAD
+                )
                 db.commit()
             if wake:
                 dispatcher.wake()
@@ -169,8 +206,8 @@ async def latency(engine: Engine, url: str, count: int, rate: float, *,
         rows = db.execute(
             select(WebhookDelivery.at, WebhookMessage.created_at)
             .join(WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id)
-            .where(WebhookMessage.session_id.in_(session_ids),
-                   WebhookDelivery.attempt == 1)).all()
+            .where(WebhookMessage.session_id.in_(session_ids), WebhookDelivery.attempt == 1)
+        ).all()
     if len(rows) < count:
         raise SystemExit(f"latency run: only {len(rows)} of {count} attempted")
     ms = sorted((at - created).total_seconds() * 1000 for at, created in rows)
@@ -182,8 +219,10 @@ async def bench_store(name: str, engine: Engine, url: str, count: int) -> None:
     print(f"{name:10s} outbox deliveries/s: {rate:8.0f}   (goal >= 1000)")
     for wake, poll, label in ((True, 0.25, "in-process wake"), (False, 0.05, "poll 50 ms")):
         p50, p99 = await latency(engine, url, 300, 200.0, wake=wake, poll=poll)
-        print(f"{name:10s} enqueue->first attempt ({label:15s}): p50 {p50:6.1f} ms   "
-              f"p99 {p99:6.1f} ms   (goal p50 <= 50 ms)")
+        print(
+            f"{name:10s} enqueue->first attempt ({label:15s}): p50 {p50:6.1f} ms   "
+            f"p99 {p99:6.1f} ms   (goal p50 <= 50 ms)"
+        )
 
 
 def pg_engine(url: str) -> tuple[Engine, Callable[[], None]] | None:
@@ -195,8 +234,9 @@ def pg_engine(url: str) -> tuple[Engine, Callable[[], None]] | None:
     except Exception as exc:  # any failure to reach PostgreSQL skips that part  # noqa: BLE001 - reported, never fatal here
         print(f"postgresql skipped: {type(exc).__name__}")
         return None
-    engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"},
-                           pool_size=10, max_overflow=10)
+    engine = create_engine(
+        url, connect_args={"options": f"-csearch_path={schema}"}, pool_size=10, max_overflow=10
+    )
 
     def drop() -> None:
         engine.dispose()
@@ -216,8 +256,10 @@ async def main() -> None:
     try:
         for per_pool in (64, 8):
             raw = await baseline(url, args.count, 64, per_pool)
-            print(f"baseline   raw httpx POSTs/s:    {raw:8.0f}   (64 in flight, pools of "
-                  f"{per_pool}, no outbox)")
+            print(
+                f"baseline   raw httpx POSTs/s:    {raw:8.0f}   (64 in flight, pools of "
+                f"{per_pool}, no outbox)"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
             Base.metadata.create_all(engine, tables=list(TABLES))

@@ -73,9 +73,15 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                    public_url="http://testserver", allow_private_callbacks=True,
-                    auth_failure_limit=5, auth_failure_window_s=60, max_body_bytes=2 * 1024 * 1024)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        public_url="http://testserver",
+        allow_private_callbacks=True,
+        auth_failure_limit=5,
+        auth_failure_window_s=60,
+        max_body_bytes=2 * 1024 * 1024,
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -95,13 +101,18 @@ def bio_engine() -> Iterator[BioEngine]:
 
 
 @pytest.fixture
-def make_app(settings: Settings, db_engine: Engine, clock: FakeClock, keyring: KeyRing,
-             bio_engine: BioEngine) -> Callable[..., FastAPI]:
+def make_app(
+    settings: Settings, db_engine: Engine, clock: FakeClock, keyring: KeyRing, bio_engine: BioEngine
+) -> Callable[..., FastAPI]:
     """Build the real app with the test's store, clock, keys and engine (overridable)."""
 
     def build(**overrides: Any) -> FastAPI:
-        options: dict[str, Any] = {"db_engine": db_engine, "clock": clock, "keyring": keyring,
-                                   "bio_engine": bio_engine}
+        options: dict[str, Any] = {
+            "db_engine": db_engine,
+            "clock": clock,
+            "keyring": keyring,
+            "bio_engine": bio_engine,
+        }
         options.update(overrides)
         cfg = options.pop("settings", settings)
         return create_app(cfg, **options)

@@ -92,8 +92,7 @@ def encode(image: Image, ext: str = ".jpg", quality: int = 92) -> bytes:
 
 def pad(image: Image, border: int = 56) -> Image:
     """Replicate a border around a tight crop so the detector sees a whole head."""
-    return as_image(cv2.copyMakeBorder(image, border, border, border, border,
-                                       cv2.BORDER_REPLICATE))
+    return as_image(cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REPLICATE))
 
 
 def darken(image: Image, factor: float, seed: int = 0) -> Image:
@@ -101,14 +100,16 @@ def darken(image: Image, factor: float, seed: int = 0) -> Image:
     return _darken(image, factor, seed=seed)
 
 
-def screen_replay(image: Image, period: float = 4.0, amplitude: float = 18.0,
-                  angle: float = 0.3) -> Image:
+def screen_replay(
+    image: Image, period: float = 4.0, amplitude: float = 18.0, angle: float = 0.3
+) -> Image:
     """A photo shown on a screen and re-captured: a sinusoidal moire grating over it."""
     height, width = image.shape[:2]
     yy, xx = np.mgrid[0:height, 0:width]
     wave = np.sin(2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / period)
-    out: Image = np.clip(image.astype(np.float32) + amplitude * wave[..., None], 0,
-                         255).astype(np.uint8)
+    out: Image = np.clip(image.astype(np.float32) + amplitude * wave[..., None], 0, 255).astype(
+        np.uint8
+    )
     return out
 
 
@@ -129,8 +130,15 @@ def tilt(image: Image, degrees: float, axis: str = "vertical") -> Image:
     height, width = image.shape[:2]
     focal = 1.2 * max(width, height)
     theta = np.radians(degrees)
-    corners = np.array([[-width / 2, -height / 2], [width / 2, -height / 2],
-                        [width / 2, height / 2], [-width / 2, height / 2]], np.float64)
+    corners = np.array(
+        [
+            [-width / 2, -height / 2],
+            [width / 2, -height / 2],
+            [width / 2, height / 2],
+            [-width / 2, height / 2],
+        ],
+        np.float64,
+    )
     projected = []
     for x, y in corners:
         if axis == "vertical":
@@ -141,8 +149,9 @@ def tilt(image: Image, degrees: float, axis: str = "vertical") -> Image:
         projected.append((px * focal / depth + width / 2, py * focal / depth + height / 2))
     src = (corners + np.array([width / 2, height / 2])).astype(np.float32)
     matrix = cv2.getPerspectiveTransform(src, np.array(projected, np.float32))
-    return as_image(cv2.warpPerspective(image, matrix, (width, height),
-                                        borderMode=cv2.BORDER_REPLICATE))
+    return as_image(
+        cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    )
 
 
 def shift_scale(image: Image, dx: float, dy: float, scale: float, angle: float = 0.0) -> Image:
@@ -150,8 +159,7 @@ def shift_scale(image: Image, dx: float, dy: float, scale: float, angle: float =
     height, width = image.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, scale)
     matrix[:, 2] += np.array([dx, dy])
-    return as_image(cv2.warpAffine(image, matrix, (width, height),
-                                   borderMode=cv2.BORDER_REPLICATE))
+    return as_image(cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE))
 
 
 def pose_burst() -> list[bytes]:

@@ -106,14 +106,24 @@ class Creds:
 TEST_KEYRING: list[KeyRing] = []
 
 
-def make_client(engine: Engine, *, name: str = "test", public_key_pem: str | None = None,
-                key_only: bool = False, keyring: KeyRing | None = None) -> Creds:
+def make_client(
+    engine: Engine,
+    *,
+    name: str = "test",
+    public_key_pem: str | None = None,
+    key_only: bool = False,
+    keyring: KeyRing | None = None,
+) -> Creds:
     ring = keyring or TEST_KEYRING[0]
     with transaction(session_factory(engine)) as db:
-        _, issued = accounts.create_client(db, name=name, public_key_pem=public_key_pem,
-                                           key_only=key_only, sealer=KeyRingSealer(ring))
-    return Creds(issued.api_key, issued.client_id, issued.client_secret,
-                 issued.webhook_secret)
+        _, issued = accounts.create_client(
+            db,
+            name=name,
+            public_key_pem=public_key_pem,
+            key_only=key_only,
+            sealer=KeyRingSealer(ring),
+        )
+    return Creds(issued.api_key, issued.client_id, issued.client_secret, issued.webhook_secret)
 
 
 def assert_envelope(response: Any, status: int, codes: list[int] | None = None) -> dict[str, Any]:
@@ -126,7 +136,7 @@ def assert_envelope(response: Any, status: int, codes: list[int] | None = None) 
     assert body["requestId"] == response.headers["x-request-id"]
     if codes is not None:
         assert body["errorCodes"] == codes
-    for leak in ("Traceback", "sqlalchemy", "File \"", "/work/", "psycopg"):
+    for leak in ("Traceback", "sqlalchemy", 'File "', "/work/", "psycopg"):
         assert leak not in body["message"]
     return dict(body)
 
@@ -142,8 +152,9 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._sock]}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
 
     def __enter__(self) -> LiveServer:
         self._thread.start()
@@ -202,8 +213,9 @@ class Receiver:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 with receiver._cond:
-                    receiver.received.append(Received(
-                        self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.received.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver._cond.notify_all()
                 receiver.gate.wait(timeout=60)

@@ -154,24 +154,29 @@ class Settings:
             master_key=Secret(master) if master else None,
             redis_url=get("REDIS_URL", str, ""),
             max_body_bytes=get("MAX_BODY_BYTES", _parse_positive_int, cls.max_body_bytes),
-            auth_failure_limit=get("AUTH_FAILURE_LIMIT", _parse_positive_int,
-                                   cls.auth_failure_limit),
-            auth_failure_window_s=get("AUTH_FAILURE_WINDOW", _parse_positive_int,
-                                      cls.auth_failure_window_s),
+            auth_failure_limit=get(
+                "AUTH_FAILURE_LIMIT", _parse_positive_int, cls.auth_failure_limit
+            ),
+            auth_failure_window_s=get(
+                "AUTH_FAILURE_WINDOW", _parse_positive_int, cls.auth_failure_window_s
+            ),
             sweep_interval_s=get("SWEEP_INTERVAL", _parse_positive_float, cls.sweep_interval_s),
             engine_workers=get("ENGINE_WORKERS", int, cls.engine_workers),
             models_dir=get("MODELS_DIR", Path, None),
             webhook_test_schedule=get("WEBHOOK_TEST_SCHEDULE", _parse_bool, False),
             webhook_lease_s=get("WEBHOOK_LEASE_SECONDS", _parse_positive_float, 120.0),
-            checkpoint_every_entries=get("CHECKPOINT_EVERY", _parse_positive_int,
-                                         cls.checkpoint_every_entries),
-            checkpoint_every_s=get("CHECKPOINT_SECONDS", _parse_positive_float,
-                                   cls.checkpoint_every_s),
+            checkpoint_every_entries=get(
+                "CHECKPOINT_EVERY", _parse_positive_int, cls.checkpoint_every_entries
+            ),
+            checkpoint_every_s=get(
+                "CHECKPOINT_SECONDS", _parse_positive_float, cls.checkpoint_every_s
+            ),
             log_level=get("LOG_LEVEL", str, "info"),
             audit_origin=get("AUDIT_ORIGIN", str, "bioverify/audit"),
             alert_webhook_url=get("ALERT_WEBHOOK_URL", str, ""),
             alert_webhook_secret=Secret(env["BIOVERIFY_ALERT_WEBHOOK_SECRET"])
-            if env.get("BIOVERIFY_ALERT_WEBHOOK_SECRET") else None,
+            if env.get("BIOVERIFY_ALERT_WEBHOOK_SECRET")
+            else None,
             default_liveness=get("DEFAULT_LIVENESS", _parse_liveness, "active"),
             alert_rules_file=get("ALERT_RULES_FILE", str, ""),
         )

@@ -86,58 +86,155 @@ _F, _D = Kind.FATAL, Kind.DIAGNOSTIC
 _P, _T = RetryClass.PERMANENT, RetryClass.TRANSIENT
 
 _ROWS: Final[tuple[ErrorCode, ...]] = (
-    _row(1, "SPOOF", _F, _P, 422, "Spoofing attempt detected",
-         "The capture did not pass the liveness check. The outcome stands; a genuine user "
-         "should start a new session and follow the on-screen movements with their own face.",
-         "server liveness check, or capture client report"),
-    _row(-5, "DESKTOP", _F, _P, 403, "Desktop mode restricted",
-         "This session does not allow desktop browsers. Open the link on a phone or tablet.",
-         "server (User-Agent / deviceInfo) or capture client, when enableDesktop is false"),
-    _row(-7, "CAMERA_FAIL", _F, _T, 200, "Camera failure detected",
-         "The camera could not be opened or read. Allow camera access, close other apps "
-         "using the camera, then start a new session.",
-         "capture client report"),
-    _row(-8, "SESSION_EXPIRED", _F, _T, 410, "Session expired",
-         "The session passed its time limit. Start a new session.",
-         "server: TTL passed (any capture call, or the expiry sweeper)"),
-    _row(-9, "FACE_NOT_MATCH", _F, _P, 422, "Face not matching",
-         "The face does not match the enrolled customer (or no enrolled customer, for "
-         "sign-in). The outcome stands for this session.",
-         "server: VERIFY 1:1 below threshold, SIGN-IN 1:N no candidate"),
-    _row(-10, "LOW_LIGHT", _F, _T, 422, "Low ambient light",
-         "The picture is too dark. Move to a brighter place, face the light, and start a "
-         "new session.",
-         "server frame quality check, or capture client report"),
-    _row(-11, "MULTIPLE_FACES", _F, _T, 422, "Multiple faces detected",
-         "More than one face was in the picture. Make sure only you are in view, then "
-         "start a new session.",
-         "server face detector"),
-    _row(-14, "UNAUTHORIZED_CALLBACK", _F, _P, 401, "Unauthorized callback",
-         "The capture link's secret was wrong; the session was ended for safety. Ask the "
-         "service for a new session.",
-         "server: a capture call names a live session with a wrong token secret"),
-    _row(-15, "TOKEN_ALREADY_USED", _F, _P, 409, "Token already used",
-         "This request or capture link was already used (possible replay). Start a new "
-         "session.",
-         "server: replayed nonce, or a consumed capture token used again"),
-    _row(-16, "DEVICE_MISMATCH", _F, _P, 403, "Device mismatch",
-         "The device differs from the one this session (or the enrolment) is bound to. "
-         "Use the original device.",
-         "server: device fingerprint differs from the session's or the enrolment's"),
-    _row(-20, "MODEL_LOAD_FAILED", _D, _T, 200, "Face scanning models failed to load",
-         "Reload the page; if it persists the operator should check the service's "
-         "readiness (/readyz).",
-         "capture client report; server engine start-up"),
-    _row(-22, "FACE_SCAN_ERROR", _D, _T, 200, "No usable face found",
-         "Center your face in the frame, hold still, and try again within this session.",
-         "server: no usable face in the frames; capture client report"),
-    _row(-23, "DOCUMENT_SCAN_ERROR", _D, _T, 400, "Document scan failed",
-         "The document data failed its integrity check. Scan the document again.",
-         "server: document embedding fails its integrity check; client report"),
-    _row(-24, "SESSION_LOAD_FAILED", _D, _T, 200, "Session failed to load",
-         "The page could not fetch the session at first; it recovered. Check the "
-         "network if this repeats.",
-         "capture client report (sent once the session loads again)"),
+    _row(
+        1,
+        "SPOOF",
+        _F,
+        _P,
+        422,
+        "Spoofing attempt detected",
+        "The capture did not pass the liveness check. The outcome stands; a genuine user "
+        "should start a new session and follow the on-screen movements with their own face.",
+        "server liveness check, or capture client report",
+    ),
+    _row(
+        -5,
+        "DESKTOP",
+        _F,
+        _P,
+        403,
+        "Desktop mode restricted",
+        "This session does not allow desktop browsers. Open the link on a phone or tablet.",
+        "server (User-Agent / deviceInfo) or capture client, when enableDesktop is false",
+    ),
+    _row(
+        -7,
+        "CAMERA_FAIL",
+        _F,
+        _T,
+        200,
+        "Camera failure detected",
+        "The camera could not be opened or read. Allow camera access, close other apps "
+        "using the camera, then start a new session.",
+        "capture client report",
+    ),
+    _row(
+        -8,
+        "SESSION_EXPIRED",
+        _F,
+        _T,
+        410,
+        "Session expired",
+        "The session passed its time limit. Start a new session.",
+        "server: TTL passed (any capture call, or the expiry sweeper)",
+    ),
+    _row(
+        -9,
+        "FACE_NOT_MATCH",
+        _F,
+        _P,
+        422,
+        "Face not matching",
+        "The face does not match the enrolled customer (or no enrolled customer, for "
+        "sign-in). The outcome stands for this session.",
+        "server: VERIFY 1:1 below threshold, SIGN-IN 1:N no candidate",
+    ),
+    _row(
+        -10,
+        "LOW_LIGHT",
+        _F,
+        _T,
+        422,
+        "Low ambient light",
+        "The picture is too dark. Move to a brighter place, face the light, and start a "
+        "new session.",
+        "server frame quality check, or capture client report",
+    ),
+    _row(
+        -11,
+        "MULTIPLE_FACES",
+        _F,
+        _T,
+        422,
+        "Multiple faces detected",
+        "More than one face was in the picture. Make sure only you are in view, then "
+        "start a new session.",
+        "server face detector",
+    ),
+    _row(
+        -14,
+        "UNAUTHORIZED_CALLBACK",
+        _F,
+        _P,
+        401,
+        "Unauthorized callback",
+        "The capture link's secret was wrong; the session was ended for safety. Ask the "
+        "service for a new session.",
+        "server: a capture call names a live session with a wrong token secret",
+    ),
+    _row(
+        -15,
+        "TOKEN_ALREADY_USED",
+        _F,
+        _P,
+        409,
+        "Token already used",
+        "This request or capture link was already used (possible replay). Start a new session.",
+        "server: replayed nonce, or a consumed capture token used again",
+    ),
+    _row(
+        -16,
+        "DEVICE_MISMATCH",
+        _F,
+        _P,
+        403,
+        "Device mismatch",
+        "The device differs from the one this session (or the enrolment) is bound to. "
+        "Use the original device.",
+        "server: device fingerprint differs from the session's or the enrolment's",
+    ),
+    _row(
+        -20,
+        "MODEL_LOAD_FAILED",
+        _D,
+        _T,
+        200,
+        "Face scanning models failed to load",
+        "Reload the page; if it persists the operator should check the service's "
+        "readiness (/readyz).",
+        "capture client report; server engine start-up",
+    ),
+    _row(
+        -22,
+        "FACE_SCAN_ERROR",
+        _D,
+        _T,
+        200,
+        "No usable face found",
+        "Center your face in the frame, hold still, and try again within this session.",
+        "server: no usable face in the frames; capture client report",
+    ),
+    _row(
+        -23,
+        "DOCUMENT_SCAN_ERROR",
+        _D,
+        _T,
+        400,
+        "Document scan failed",
+        "The document data failed its integrity check. Scan the document again.",
+        "server: document embedding fails its integrity check; client report",
+    ),
+    _row(
+        -24,
+        "SESSION_LOAD_FAILED",
+        _D,
+        _T,
+        200,
+        "Session failed to load",
+        "The page could not fetch the session at first; it recovered. Check the "
+        "network if this repeats.",
+        "capture client report (sent once the session loads again)",
+    ),
 )
 
 #: code -> row, read-only.
@@ -152,9 +249,18 @@ DEVICE_MISMATCH, MODEL_LOAD_FAILED, FACE_SCAN_ERROR = -16, -20, -22
 DOCUMENT_SCAN_ERROR, SESSION_LOAD_FAILED = -23, -24
 
 #: Codes a capture client may report through ``/events`` (API.md section 4).
-CLIENT_REPORTABLE: Final = frozenset({SPOOF, DESKTOP, CAMERA_FAIL, LOW_LIGHT,
-                                      MODEL_LOAD_FAILED, FACE_SCAN_ERROR,
-                                      DOCUMENT_SCAN_ERROR, SESSION_LOAD_FAILED})
+CLIENT_REPORTABLE: Final = frozenset(
+    {
+        SPOOF,
+        DESKTOP,
+        CAMERA_FAIL,
+        LOW_LIGHT,
+        MODEL_LOAD_FAILED,
+        FACE_SCAN_ERROR,
+        DOCUMENT_SCAN_ERROR,
+        SESSION_LOAD_FAILED,
+    }
+)
 
 
 def lookup(code: int) -> ErrorCode:
@@ -175,8 +281,9 @@ def describe(codes: Iterable[int]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for code in codes:
         row = lookup(code)
-        out.append({"code": row.code, "name": row.name, "kind": str(row.kind),
-                    "message": row.message})
+        out.append(
+            {"code": row.code, "name": row.name, "kind": str(row.kind), "message": row.message}
+        )
     return out
 
 
@@ -269,14 +376,25 @@ class InternalError(BioverifyError):
 
 _BY_STATUS: Final[dict[int, type[BioverifyError]]] = {
     cls.http_status: cls
-    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Gone,
-                PayloadTooLarge, SessionOutcomeError, TooManyRequests,
-                ServiceUnavailable, InternalError)
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Gone,
+        PayloadTooLarge,
+        SessionOutcomeError,
+        TooManyRequests,
+        ServiceUnavailable,
+        InternalError,
+    )
 }
 
 
-def session_error(code: int, *, session_id: str | None = None,
-                  codes: Sequence[int] | None = None) -> BioverifyError:
+def session_error(
+    code: int, *, session_id: str | None = None, codes: Sequence[int] | None = None
+) -> BioverifyError:
     """The exception a call answers with when ``code`` ended (or annotates) a session.
 
     The HTTP class comes from the catalogue's ``http_status``; ``codes`` defaults to
@@ -284,8 +402,9 @@ def session_error(code: int, *, session_id: str | None = None,
     """
     row = lookup(code)
     cls = _BY_STATUS.get(row.http_status, BioverifyError)
-    return cls(row.message, codes=list(codes) if codes is not None else [row.code],
-               session_id=session_id)
+    return cls(
+        row.message, codes=list(codes) if codes is not None else [row.code], session_id=session_id
+    )
 
 
 __all__ = [

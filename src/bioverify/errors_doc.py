@@ -26,12 +26,16 @@ def render() -> str:
         "|---:|---|---|---|---:|---|---|---|",
     ]
     for row in CATALOGUE.values():
-        lines.append(f"| {row.code} | {row.name} | {row.kind} | {row.retry} | "
-                     f"{row.http_status} | {row.message} | {row.remedy} | {row.raised_by} |")
+        lines.append(
+            f"| {row.code} | {row.name} | {row.kind} | {row.retry} | "
+            f"{row.http_status} | {row.message} | {row.remedy} | {row.raised_by} |"
+        )
     lines += ["", "## Legacy aliases", ""]
     for alias, code in LEGACY_ALIASES.items():
-        lines.append(f"- `{alias}` is accepted on input as `{code}` "
-                     f"({CATALOGUE[code].name}) and never emitted.")
+        lines.append(
+            f"- `{alias}` is accepted on input as `{code}` "
+            f"({CATALOGUE[code].name}) and never emitted."
+        )
     fatal = ", ".join(str(r.code) for r in CATALOGUE.values() if r.kind is Kind.FATAL)
     diagnostic = ", ".join(str(r.code) for r in CATALOGUE.values() if r.kind is Kind.DIAGNOSTIC)
     lines += ["", f"Fatal: {fatal}. Diagnostic: {diagnostic}.", ""]

@@ -10,19 +10,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bioverify.api.middleware import route_template
 
-HTTP_REQUESTS = Counter("bioverify_http_requests_total", "HTTP requests answered",
-                        ["method", "route", "status"])
-HTTP_LATENCY = Histogram("bioverify_http_request_seconds", "HTTP request latency",
-                         ["method", "route"],
-                         buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-SESSIONS_ENDED = Counter("bioverify_sessions_ended_total", "Sessions ended, by outcome",
-                         ["type", "status", "code"])
+HTTP_REQUESTS = Counter(
+    "bioverify_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "bioverify_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+SESSIONS_ENDED = Counter(
+    "bioverify_sessions_ended_total", "Sessions ended, by outcome", ["type", "status", "code"]
+)
 WEBHOOKS_DELIVERED = Counter("bioverify_webhooks_delivered_total", "Webhooks delivered")
 WEBHOOKS_DEAD = Counter("bioverify_webhooks_dead_total", "Webhooks dead-lettered")
 WEBHOOK_QUEUE = Gauge("bioverify_webhook_queue_depth", "Webhook messages not yet delivered")
 AUDIT_SIZE = Gauge("bioverify_audit_entries", "Entries in the audit log")
-ENGINE_STAGE = Histogram("bioverify_engine_stage_seconds", "Engine time per stage",
-                         ["stage"], buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1))
+ENGINE_STAGE = Histogram(
+    "bioverify_engine_stage_seconds",
+    "Engine time per stage",
+    ["stage"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1),
+)
 
 
 class MetricsMiddleware:
@@ -59,6 +68,15 @@ def observe_stages(timings_ms: Mapping[str, float]) -> None:
         ENGINE_STAGE.labels(stage).observe(value / 1000.0)
 
 
-__all__ = ["AUDIT_SIZE", "ENGINE_STAGE", "HTTP_LATENCY", "HTTP_REQUESTS", "SESSIONS_ENDED",
-           "WEBHOOKS_DEAD", "WEBHOOKS_DELIVERED", "WEBHOOK_QUEUE", "MetricsMiddleware",
-           "observe_stages"]
+__all__ = [
+    "AUDIT_SIZE",
+    "ENGINE_STAGE",
+    "HTTP_LATENCY",
+    "HTTP_REQUESTS",
+    "SESSIONS_ENDED",
+    "WEBHOOKS_DEAD",
+    "WEBHOOKS_DELIVERED",
+    "WEBHOOK_QUEUE",
+    "MetricsMiddleware",
+    "observe_stages",
+]

@@ -12,8 +12,9 @@ import structlog
 from bioverify.api.middleware import request_id_var
 
 
-def _add_request_id(_logger: Any, _name: str,
-                    event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _add_request_id(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     request_id = request_id_var.get()
     if request_id != "-":
         event.setdefault("request_id", request_id)

@@ -47,8 +47,9 @@ log = structlog.get_logger("bioverify.worker")
 Job = Callable[[asyncio.Event], Awaitable[None]]
 
 
-async def every(interval_s: float, stop: asyncio.Event, name: str,
-                step: Callable[[], Awaitable[object]]) -> None:
+async def every(
+    interval_s: float, stop: asyncio.Event, name: str, step: Callable[[], Awaitable[object]]
+) -> None:
     """Run ``step`` every ``interval_s`` seconds until ``stop`` is set."""
     while not stop.is_set():
         try:
@@ -81,8 +82,11 @@ class PayloadCompleter:
         payloads: dict[str, dict[str, Any]] = {}
         for message_id, text in items:
             payload = json.loads(text)
-            if isinstance(payload, dict) and isinstance(payload.get("audit"), dict) and \
-                    "sessionId" in payload:
+            if (
+                isinstance(payload, dict)
+                and isinstance(payload.get("audit"), dict)
+                and "sessionId" in payload
+            ):
                 payloads[message_id] = payload
         if not payloads:
             return {}
@@ -92,10 +96,17 @@ class PayloadCompleter:
             for message_id, payload in payloads.items():
                 if "checkpoint" not in payload["audit"]:
                     payload["audit"] = self._audit.receipt_with_fresh_checkpoint(
-                        db, int(payload["audit"]["index"]), signer=signer,
-                        key_name=AUDIT_KEY_NAME, origin=self._origin)
-                    db.execute(update(WebhookMessage).where(WebhookMessage.id == message_id)
-                               .values(payload=json.dumps(payload, separators=(",", ":"))))
+                        db,
+                        int(payload["audit"]["index"]),
+                        signer=signer,
+                        key_name=AUDIT_KEY_NAME,
+                        origin=self._origin,
+                    )
+                    db.execute(
+                        update(WebhookMessage)
+                        .where(WebhookMessage.id == message_id)
+                        .values(payload=json.dumps(payload, separators=(",", ":")))
+                    )
                 row = db.get(SessionRow, str(payload["sessionId"]))
                 if row is not None and row.portrait is not None:
                     kept[message_id] = (row.client_id, row.id, row.portrait)
@@ -106,9 +117,12 @@ class PayloadCompleter:
             if biometrics is not None:
                 jpeg = biometrics.cipher.decrypt(client_id, blob, portrait_aad(session_id))
                 payloads[message_id]["images"] = [
-                    {"type": "portrait", "data": base64.b64encode(jpeg).decode("ascii")}]
-        return {message_id: json.dumps(payload, separators=(",", ":"))
-                for message_id, payload in payloads.items()}
+                    {"type": "portrait", "data": base64.b64encode(jpeg).decode("ascii")}
+                ]
+        return {
+            message_id: json.dumps(payload, separators=(",", ":"))
+            for message_id, payload in payloads.items()
+        }
 
 
 def drop_portrait(services: Services, message: MessageView) -> None:
@@ -116,9 +130,11 @@ def drop_portrait(services: Services, message: MessageView) -> None:
     if message.kind != "final":
         return
     with transaction(services.factory) as db:
-        db.execute(update(SessionRow).where(SessionRow.id == message.session_id,
-                                            SessionRow.portrait.is_not(None))
-                   .values(portrait=None))
+        db.execute(
+            update(SessionRow)
+            .where(SessionRow.id == message.session_id, SessionRow.portrait.is_not(None))
+            .values(portrait=None)
+        )
 
 
 def webhook_secrets(services: Services) -> Callable[[str], Sequence[str]]:
@@ -154,27 +170,39 @@ def build_dispatcher(services: Services) -> Dispatcher:
         if effects is None:
             return
         with transaction(services.factory) as db:
-            effects.record(db, AuditEvent.WEBHOOK_DEAD_LETTERED,
-                           client_id=None if message.client_id == "operator"
-                           else message.client_id,
-                           session_id=message.session_id if len(message.session_id) == 36
-                           else None, details={"webhookId": message.id})
+            effects.record(
+                db,
+                AuditEvent.WEBHOOK_DEAD_LETTERED,
+                client_id=None if message.client_id == "operator" else message.client_id,
+                session_id=message.session_id if len(message.session_id) == 36 else None,
+                details={"webhookId": message.id},
+            )
             if message.client_id != "operator":
                 # An undeliverable alert webhook must not raise an alert webhook about
                 # itself (a loop); it is still audited and counted.
-                effects.alerts.observe(db, Signal.WEBHOOK_DEAD, keys={"message": message.id},
-                                       details={"webhookId": message.id})
+                effects.alerts.observe(
+                    db,
+                    Signal.WEBHOOK_DEAD,
+                    keys={"message": message.id},
+                    details={"webhookId": message.id},
+                )
 
     def delivered(message: MessageView) -> None:
         WEBHOOKS_DELIVERED.inc()
         drop_portrait(services, message)
 
     return Dispatcher(
-        services.db_engine, secrets_for=webhook_secrets(services),
+        services.db_engine,
+        secrets_for=webhook_secrets(services),
         signing_keys=(lambda: [keyring.signing_key().private_key]) if keyring else (lambda: []),
-        policy=policy, guard=guard, clock=services.clock, on_dead=dead, on_delivered=delivered,
+        policy=policy,
+        guard=guard,
+        clock=services.clock,
+        on_dead=dead,
+        on_delivered=delivered,
         lease=dt.timedelta(seconds=settings.webhook_lease_s),
-        prepare=PayloadCompleter(services, audit, keyring) if audit and keyring else None)
+        prepare=PayloadCompleter(services, audit, keyring) if audit and keyring else None,
+    )
 
 
 @dataclass
@@ -224,10 +252,15 @@ class Worker:
 
         def step() -> None:
             with transaction(svc.factory) as db:
-                if audit.due(db, settings.checkpoint_every_entries,
-                             settings.checkpoint_every_s, svc.clock()):
-                    audit.checkpoint(db, signer=keyring.signing_key().private_key,
-                                     key_name=AUDIT_KEY_NAME, origin=settings.audit_origin)
+                if audit.due(
+                    db, settings.checkpoint_every_entries, settings.checkpoint_every_s, svc.clock()
+                ):
+                    audit.checkpoint(
+                        db,
+                        signer=keyring.signing_key().private_key,
+                        key_name=AUDIT_KEY_NAME,
+                        origin=settings.audit_origin,
+                    )
 
         def warm() -> None:
             # Hash the tree once now, so the first receipt does not pay for it.

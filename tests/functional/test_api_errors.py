@@ -48,19 +48,23 @@ def test_empty_body_is_400(app_client: httpx.Client, creds: Creds) -> None:
     assert "empty" in body["message"]
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"type": "ENROLL", "sessionExpiry": "900"}, "sessionExpiry"),       # wrong type
-    ({"customerId": "alice"}, "type"),                                    # missing
-    ({"type": "ENROLL", "colour": "blue"}, "colour"),                     # unknown field
-    ({"type": "LOGIN"}, "type"),                                          # bad enum
-    ({"type": "ENROLL", "sessionExpiry": 30}, "sessionExpiry"),           # out of range
-    ({"type": "ENROLL", "customerId": "a b"}, "customerId"),              # bad pattern
-    ({"type": "ENROLL", "maxAttempts": 11}, "maxAttempts"),
-    ({"type": "ENROLL", "enableDesktop": "true"}, "enableDesktop"),
-    ({"type": "ENROLL", "callback": {"url": "https://x.test", "hdrs": {}}}, "callback.hdrs"),
-])
-def test_invalid_field_is_400_naming_the_field(app_client: httpx.Client, creds: Creds,
-                                               payload: dict[str, object], field: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"type": "ENROLL", "sessionExpiry": "900"}, "sessionExpiry"),  # wrong type
+        ({"customerId": "alice"}, "type"),  # missing
+        ({"type": "ENROLL", "colour": "blue"}, "colour"),  # unknown field
+        ({"type": "LOGIN"}, "type"),  # bad enum
+        ({"type": "ENROLL", "sessionExpiry": 30}, "sessionExpiry"),  # out of range
+        ({"type": "ENROLL", "customerId": "a b"}, "customerId"),  # bad pattern
+        ({"type": "ENROLL", "maxAttempts": 11}, "maxAttempts"),
+        ({"type": "ENROLL", "enableDesktop": "true"}, "enableDesktop"),
+        ({"type": "ENROLL", "callback": {"url": "https://x.test", "hdrs": {}}}, "callback.hdrs"),
+    ],
+)
+def test_invalid_field_is_400_naming_the_field(
+    app_client: httpx.Client, creds: Creds, payload: dict[str, object], field: str
+) -> None:
     body = assert_envelope(app_client.post(CREATE, json=payload, headers=creds.headers()), 400, [])
     assert field in body["message"]
 
@@ -91,7 +95,8 @@ class ExplodingEffects:
 
 
 def test_unexpected_failure_is_500_with_nothing_internal(
-        make_app: Callable[..., FastAPI], creds: Creds) -> None:
+    make_app: Callable[..., FastAPI], creds: Creds
+) -> None:
     app = make_app(effects=ExplodingEffects())
     with serve(app) as client:
         response = client.post(CREATE, json={"type": "ENROLL"}, headers=creds.headers())
@@ -99,8 +104,9 @@ def test_unexpected_failure_is_500_with_nothing_internal(
         assert "secret internal detail" not in response.text
         assert body["message"] == "Internal server error"
         # Nothing was half-written: the failed create left no session behind.
-        again = client.post(CREATE, json={"type": "ENROLL"},
-                            headers={**creds.headers(), "Idempotency-Key": "k1"})
+        again = client.post(
+            CREATE, json={"type": "ENROLL"}, headers={**creds.headers(), "Idempotency-Key": "k1"}
+        )
         assert again.status_code == 500
 
 
@@ -108,7 +114,8 @@ def test_openapi_documents_routes_fields_and_the_envelope(app_client: httpx.Clie
     schema = app_client.get("/openapi.json").json()
     components = schema["components"]["schemas"]
     assert {"status", "message", "errorCodes", "requestId"} <= set(
-        components["ErrorEnvelope"]["properties"])
+        components["ErrorEnvelope"]["properties"]
+    )
     assert "sessionExpiry" in components["CreateSessionRequest"]["properties"]
     post = schema["paths"]["/v2/verification-session"]["post"]
     assert "400" in post["responses"] and "401" in post["responses"]

@@ -22,14 +22,17 @@ CREATE = "/v2/verification-session"
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    return {"BIOVERIFY_DATA_DIR": str(settings.data_dir),
-            "BIOVERIFY_DATABASE_URL": settings.resolved_database_url}
+    return {
+        "BIOVERIFY_DATA_DIR": str(settings.data_dir),
+        "BIOVERIFY_DATABASE_URL": settings.resolved_database_url,
+    }
 
 
 def _some_sessions(client: httpx.Client, creds: Creds) -> None:
     for _ in range(3):
-        made = client.post(CREATE, json={"type": "ENROLL", "liveness": "passive"},
-                           headers=creds.headers()).json()
+        made = client.post(
+            CREATE, json={"type": "ENROLL", "liveness": "passive"}, headers=creds.headers()
+        ).json()
         capture = Capture(client, made["launchUrl"])
         capture.load()
         capture.events(-20)
@@ -37,8 +40,8 @@ def _some_sessions(client: httpx.Client, creds: Creds) -> None:
 
 
 def test_verify_passes_then_names_the_tampered_entry(
-        settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine,
-        creds: Creds) -> None:
+    settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine, creds: Creds
+) -> None:
     ring = KeyRing.load_or_create(settings.keys_dir)
     with serve(make_app(keyring=ring)) as client:
         _some_sessions(client, creds)
@@ -61,9 +64,9 @@ def test_verify_passes_then_names_the_tampered_entry(
     assert "entry 5" in bad.output
 
 
-def test_export_writes_entries_and_checkpoints(settings: Settings,
-                                               make_app: Callable[..., FastAPI],
-                                               creds: Creds, tmp_path: Path) -> None:
+def test_export_writes_entries_and_checkpoints(
+    settings: Settings, make_app: Callable[..., FastAPI], creds: Creds, tmp_path: Path
+) -> None:
     ring = KeyRing.load_or_create(settings.keys_dir)
     with serve(make_app(keyring=ring)) as client:
         _some_sessions(client, creds)

@@ -26,15 +26,20 @@ def test_valid_secret_creates(app_client: httpx.Client, creds: Creds) -> None:
 
 
 def test_dash_spelling_of_the_api_key_header_works(app_client: httpx.Client, creds: Creds) -> None:
-    headers = {"x-api-key": creds.api_key, "clientID": creds.client_id,
-               "clientSecret": creds.client_secret or ""}
+    headers = {
+        "x-api-key": creds.api_key,
+        "clientID": creds.client_id,
+        "clientSecret": creds.client_secret or "",
+    }
     assert app_client.post(CREATE, content=BODY, headers=headers).status_code == 201
 
 
-@pytest.mark.parametrize("case", ["missing", "wrong_secret", "wrong_key", "wrong_client",
-                                  "key_alone", "no_secret"])
-def test_every_credential_failure_is_one_401(app_client: httpx.Client, creds: Creds,
-                                             case: str) -> None:
+@pytest.mark.parametrize(
+    "case", ["missing", "wrong_secret", "wrong_key", "wrong_client", "key_alone", "no_secret"]
+)
+def test_every_credential_failure_is_one_401(
+    app_client: httpx.Client, creds: Creds, case: str
+) -> None:
     headers = creds.headers()
     if case == "missing":
         headers = {}
@@ -52,8 +57,9 @@ def test_every_credential_failure_is_one_401(app_client: httpx.Client, creds: Cr
     assert body["message"] == "Invalid credentials"
 
 
-def test_key_only_client_authenticates_with_the_key_alone(app_client: httpx.Client,
-                                                          db_engine: Engine) -> None:
+def test_key_only_client_authenticates_with_the_key_alone(
+    app_client: httpx.Client, db_engine: Engine
+) -> None:
     key_only = make_client(db_engine, key_only=True)
     response = app_client.post(CREATE, content=BODY, headers={"x_api_key": key_only.api_key})
     assert response.status_code == 201
@@ -65,13 +71,25 @@ def _slc_client(db_engine: Engine) -> tuple[Creds, Ed25519PrivateKey]:
     return make_client(db_engine, public_key_pem=pem.decode()), private
 
 
-def _signed(creds: Creds, key: Ed25519PrivateKey, body: bytes, *, request_id: str,
-            timestamp: int | None = None, path: str = CREATE) -> dict[str, str]:
+def _signed(
+    creds: Creds,
+    key: Ed25519PrivateKey,
+    body: bytes,
+    *,
+    request_id: str,
+    timestamp: int | None = None,
+    path: str = CREATE,
+) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     message = f"POST\n{path}\n{ts}\n{request_id}\n{hashlib.sha256(body).hexdigest()}".encode()
     signature = base64.urlsafe_b64encode(key.sign(message)).rstrip(b"=").decode()
-    return {"x_api_key": creds.api_key, "clientID": creds.client_id, "SLC": signature,
-            "X-Timestamp": ts, "X-Request-ID": request_id}
+    return {
+        "x_api_key": creds.api_key,
+        "clientID": creds.client_id,
+        "SLC": signature,
+        "X-Timestamp": ts,
+        "X-Request-ID": request_id,
+    }
 
 
 def test_slc_signed_request_is_accepted(app_client: httpx.Client, db_engine: Engine) -> None:
@@ -100,27 +118,30 @@ def test_slc_signed_by_another_key_is_401(app_client: httpx.Client, db_engine: E
     assert_envelope(app_client.post(CREATE, content=BODY, headers=headers), 401, [])
 
 
-def test_slc_stale_timestamp_is_401(app_client: httpx.Client, db_engine: Engine,
-                                    clock: FakeClock) -> None:
+def test_slc_stale_timestamp_is_401(
+    app_client: httpx.Client, db_engine: Engine, clock: FakeClock
+) -> None:
     creds, key = _slc_client(db_engine)
-    headers = _signed(creds, key, BODY, request_id=str(uuid.uuid4()),
-                      timestamp=int(clock().timestamp()) - 301)
+    headers = _signed(
+        creds, key, BODY, request_id=str(uuid.uuid4()), timestamp=int(clock().timestamp()) - 301
+    )
     assert_envelope(app_client.post(CREATE, content=BODY, headers=headers), 401, [])
 
 
-def test_repeated_failures_are_throttled_with_retry_after(app_client: httpx.Client,
-                                                          creds: Creds) -> None:
+def test_repeated_failures_are_throttled_with_retry_after(
+    app_client: httpx.Client, creds: Creds
+) -> None:
     wrong = {**creds.headers(), "clientSecret": "bvs_wrong"}
-    statuses = [app_client.post(CREATE, content=BODY, headers=wrong).status_code
-                for _ in range(5)]
+    statuses = [app_client.post(CREATE, content=BODY, headers=wrong).status_code for _ in range(5)]
     assert statuses == [401] * 5
     throttled = app_client.post(CREATE, content=BODY, headers=creds.headers())
     assert_envelope(throttled, 429, [])
     assert int(throttled.headers["retry-after"]) >= 1
 
 
-def test_rotated_secret_and_revoked_client(app_client: httpx.Client, db_engine: Engine,
-                                           clock: FakeClock) -> None:
+def test_rotated_secret_and_revoked_client(
+    app_client: httpx.Client, db_engine: Engine, clock: FakeClock
+) -> None:
     creds = make_client(db_engine)
     with transaction(session_factory(db_engine)) as db:
         new_secret = accounts.rotate_secret(db, creds.client_id, clock())

@@ -34,32 +34,37 @@ SHARED = REPO_ROOT.parent / "shared" / "data" / "faces"
 
 @dataclass(frozen=True)
 class Faces:
-    alice: bytes          # one person's photo
-    alice_again: bytes    # the same person, another photo (or a re-framed one)
-    stranger: bytes       # another person
-    group: bytes          # several faces
+    alice: bytes  # one person's photo
+    alice_again: bytes  # the same person, another photo (or a re-framed one)
+    stranger: bytes  # another person
+    group: bytes  # several faces
     alice_path: Path | None = None
 
 
 @pytest.fixture(scope="module")
 def faces() -> Faces:
     if (SHARED / "identities.csv").is_file():
-        return Faces(alice=file_bytes(SHARED / "img29.jpg"),
-                     alice_again=file_bytes(SHARED / "img30.jpg"),
-                     stranger=file_bytes(SHARED / "img34.jpg"),
-                     group=file_bytes(SHARED / "couple.jpg"),
-                     alice_path=SHARED / "img29.jpg")
+        return Faces(
+            alice=file_bytes(SHARED / "img29.jpg"),
+            alice_again=file_bytes(SHARED / "img30.jpg"),
+            stranger=file_bytes(SHARED / "img34.jpg"),
+            group=file_bytes(SHARED / "couple.jpg"),
+            alice_path=SHARED / "img29.jpg",
+        )
     astronaut = load(registry_image("astronaut.png"))
-    return Faces(alice=encode(astronaut),
-                 alice_again=encode(shift_scale(astronaut, 12, -8, 0.95)),
-                 stranger=encode(pad(load(registry_image("Tom_Hanks_54745.png")), 120)),
-                 group=registry_bytes("t1.jpg"),
-                 alice_path=registry_image("astronaut.png"))
+    return Faces(
+        alice=encode(astronaut),
+        alice_again=encode(shift_scale(astronaut, 12, -8, 0.95)),
+        stranger=encode(pad(load(registry_image("Tom_Hanks_54745.png")), 120)),
+        group=registry_bytes("t1.jpg"),
+        alice_path=registry_image("astronaut.png"),
+    )
 
 
 def start(client: httpx.Client, creds: Creds, kind: str, **fields: Any) -> tuple[Capture, str]:
-    made = client.post(CREATE, json={"type": kind, "liveness": "passive", **fields},
-                       headers=creds.headers())
+    made = client.post(
+        CREATE, json={"type": kind, "liveness": "passive", **fields}, headers=creds.headers()
+    )
     assert made.status_code == 201, made.text
     capture = Capture(client, made.json()["launchUrl"])
     assert capture.load().status_code == 200
@@ -68,8 +73,9 @@ def start(client: httpx.Client, creds: Creds, kind: str, **fields: Any) -> tuple
 
 def submit(capture: Capture, *frames: bytes, **fields: Any) -> httpx.Response:
     encoded = [base64.b64encode(f).decode() for f in frames]
-    return capture.post("capture", capture.envelope("capture", capture.plaintext(
-        frames=encoded, **fields)))
+    return capture.post(
+        "capture", capture.envelope("capture", capture.plaintext(frames=encoded, **fields))
+    )
 
 
 def enrol(client: httpx.Client, creds: Creds, photo: bytes, customer: str) -> dict[str, Any]:
@@ -85,8 +91,9 @@ def session_of(client: httpx.Client, creds: Creds, session_id: str) -> dict[str,
 
 
 @pytest.mark.models
-def test_enrol_then_verify_the_same_person_succeeds(app_client: httpx.Client, creds: Creds,
-                                                    faces: Faces) -> None:
+def test_enrol_then_verify_the_same_person_succeeds(
+    app_client: httpx.Client, creds: Creds, faces: Faces
+) -> None:
     enrolled = enrol(app_client, creds, faces.alice, "alice")
     assert enrolled["puid"].startswith("puid_")
     customer = app_client.get("/v2/customers/alice", headers=creds.headers()).json()
@@ -100,14 +107,17 @@ def test_enrol_then_verify_the_same_person_succeeds(app_client: httpx.Client, cr
     got = session_of(app_client, creds, session_id)
     assert got["status"] == "SUCCESS"
     assert got["result"]["matchScore"] >= got["result"]["threshold"]
-    assert got["result"]["liveness"] == {"method": "passive-signals",
-                                         "score": got["result"]["liveness"]["score"],
-                                         "certifiedPad": False}
+    assert got["result"]["liveness"] == {
+        "method": "passive-signals",
+        "score": got["result"]["liveness"]["score"],
+        "certifiedPad": False,
+    }
 
 
 @pytest.mark.models
-def test_verify_of_another_person_is_face_not_match(app_client: httpx.Client, creds: Creds,
-                                                    faces: Faces) -> None:
+def test_verify_of_another_person_is_face_not_match(
+    app_client: httpx.Client, creds: Creds, faces: Faces
+) -> None:
     enrol(app_client, creds, faces.alice, "alice")
     capture, session_id = start(app_client, creds, "VERIFY", customerId="alice")
     assert_envelope(submit(capture, faces.stranger), 422, [-9])
@@ -118,8 +128,9 @@ def test_verify_of_another_person_is_face_not_match(app_client: httpx.Client, cr
 
 
 @pytest.mark.models
-def test_group_photo_is_multiple_faces(app_client: httpx.Client, creds: Creds,
-                                       faces: Faces) -> None:
+def test_group_photo_is_multiple_faces(
+    app_client: httpx.Client, creds: Creds, faces: Faces
+) -> None:
     capture, session_id = start(app_client, creds, "ENROLL")
     assert_envelope(submit(capture, faces.group), 422, [-11])
     assert session_of(app_client, creds, session_id)["errorCodes"] == [-11]
@@ -135,8 +146,9 @@ def test_dark_frame_is_low_light(app_client: httpx.Client, creds: Creds, faces: 
 
 
 @pytest.mark.models
-def test_no_face_then_a_good_frame_succeeds(app_client: httpx.Client, creds: Creds,
-                                            faces: Faces) -> None:
+def test_no_face_then_a_good_frame_succeeds(
+    app_client: httpx.Client, creds: Creds, faces: Faces
+) -> None:
     capture, session_id = start(app_client, creds, "ENROLL", customerId="bob")
     first = submit(capture, no_face_jpeg())
     assert first.status_code == 200
@@ -151,7 +163,8 @@ def test_no_face_then_a_good_frame_succeeds(app_client: httpx.Client, creds: Cre
 
 @pytest.mark.models
 def test_sign_in_identifies_the_enrolled_customer_and_refuses_a_stranger(
-        app_client: httpx.Client, creds: Creds, faces: Faces) -> None:
+    app_client: httpx.Client, creds: Creds, faces: Faces
+) -> None:
     enrolled = enrol(app_client, creds, faces.alice, "alice")
     capture, session_id = start(app_client, creds, "SIGN-IN")
     response = submit(capture, faces.alice_again)
@@ -167,21 +180,24 @@ def test_sign_in_identifies_the_enrolled_customer_and_refuses_a_stranger(
 
 
 @pytest.mark.models
-def test_erased_customer_cannot_be_verified_or_found(app_client: httpx.Client, creds: Creds,
-                                                     faces: Faces) -> None:
+def test_erased_customer_cannot_be_verified_or_found(
+    app_client: httpx.Client, creds: Creds, faces: Faces
+) -> None:
     enrol(app_client, creds, faces.alice, "alice")
     assert app_client.delete("/v2/customers/alice", headers=creds.headers()).status_code == 204
     assert_envelope(app_client.get("/v2/customers/alice", headers=creds.headers()), 404)
-    response = app_client.post(CREATE, json={"type": "VERIFY", "customerId": "alice"},
-                               headers=creds.headers())
+    response = app_client.post(
+        CREATE, json={"type": "VERIFY", "customerId": "alice"}, headers=creds.headers()
+    )
     assert_envelope(response, 404)
     capture, _ = start(app_client, creds, "SIGN-IN")
     assert_envelope(submit(capture, faces.alice_again), 422, [-9])
 
 
 @pytest.mark.models
-def test_enrolling_the_same_face_twice_is_flagged(app_client: httpx.Client, creds: Creds,
-                                                  faces: Faces) -> None:
+def test_enrolling_the_same_face_twice_is_flagged(
+    app_client: httpx.Client, creds: Creds, faces: Faces
+) -> None:
     enrol(app_client, creds, faces.alice, "alice")
     capture, session_id = start(app_client, creds, "ENROLL", customerId="alice-2")
     assert submit(capture, faces.alice_again).json()["status"] == "SUCCESS"
@@ -195,8 +211,9 @@ def test_enrolling_the_same_face_twice_is_flagged(app_client: httpx.Client, cred
 
 
 def active(client: httpx.Client, creds: Creds) -> tuple[Capture, str, dict[str, Any]]:
-    made = client.post(CREATE, json={"type": "ENROLL", "liveness": "active"},
-                       headers=creds.headers()).json()
+    made = client.post(
+        CREATE, json={"type": "ENROLL", "liveness": "active"}, headers=creds.headers()
+    ).json()
     capture = Capture(client, made["launchUrl"])
     loaded = capture.load().json()
     return capture, str(made["sessionId"]), loaded["challenge"]
@@ -204,11 +221,13 @@ def active(client: httpx.Client, creds: Creds) -> tuple[Capture, str, dict[str, 
 
 @pytest.mark.models
 def test_repeated_still_photo_under_active_liveness_is_spoof(
-        app_client: httpx.Client, creds: Creds, faces: Faces) -> None:
+    app_client: httpx.Client, creds: Creds, faces: Faces
+) -> None:
     capture, session_id, challenge = active(app_client, creds)
     frames = [faces.alice] * 8
-    response = submit(capture, *frames, challengeId=challenge["id"],
-                      frameTimes=[i * 120.0 for i in range(8)])
+    response = submit(
+        capture, *frames, challengeId=challenge["id"], frameTimes=[i * 120.0 for i in range(8)]
+    )
     assert_envelope(response, 422, [1])
     got = session_of(app_client, creds, session_id)
     assert got["status"] == "FAILED"
@@ -217,11 +236,13 @@ def test_repeated_still_photo_under_active_liveness_is_spoof(
 
 
 @pytest.mark.models
-def test_burst_whose_identity_changes_midway_is_spoof(app_client: httpx.Client, creds: Creds,
-                                                      faces: Faces) -> None:
+def test_burst_whose_identity_changes_midway_is_spoof(
+    app_client: httpx.Client, creds: Creds, faces: Faces
+) -> None:
     capture, session_id, challenge = active(app_client, creds)
     frames = [faces.alice, faces.alice_again, faces.stranger, faces.stranger]
-    response = submit(capture, *frames, challengeId=challenge["id"],
-                      frameTimes=[0.0, 400.0, 800.0, 1200.0])
+    response = submit(
+        capture, *frames, challengeId=challenge["id"], frameTimes=[0.0, 400.0, 800.0, 1200.0]
+    )
     assert_envelope(response, 422, [1])
     assert session_of(app_client, creds, session_id)["errorCodes"] == [1]

@@ -30,8 +30,9 @@ DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/
 class Capture:
     """A capture client driving one session by hand (so tests can tamper with it)."""
 
-    def __init__(self, http: httpx.Client, launch_url: str, *, ua: str = MOBILE,
-                 device: str = "device-A") -> None:
+    def __init__(
+        self, http: httpx.Client, launch_url: str, *, ua: str = MOBILE, device: str = "device-A"
+    ) -> None:
         self.http = http
         self.token = launch_url.rsplit("/", 1)[1]
         self.headers = {"user-agent": ua, "x-device-info": device}
@@ -46,15 +47,21 @@ class Capture:
         return response
 
     def envelope(self, route: str, plaintext: dict[str, Any]) -> dict[str, str]:
-        return seal(plaintext, public_key_pem=self.pem, kid=self.kid,
-                    session_id=self.session_id, route=route)
+        return seal(
+            plaintext,
+            public_key_pem=self.pem,
+            kid=self.kid,
+            session_id=self.session_id,
+            route=route,
+        )
 
     def plaintext(self, **fields: Any) -> dict[str, Any]:
         return {"nonce": fresh_nonce(), "timestamp": int(time.time()), **fields}
 
     def post(self, route: str, body: Any, **headers: str) -> httpx.Response:
-        return self.http.post(f"{CREATE}/{self.token}/{route}", json=body,
-                              headers={**self.headers, **headers})
+        return self.http.post(
+            f"{CREATE}/{self.token}/{route}", json=body, headers={**self.headers, **headers}
+        )
 
     def events(self, *codes: int) -> httpx.Response:
         body = self.envelope("events", self.plaintext(events=[{"code": c} for c in codes]))
@@ -62,8 +69,9 @@ class Capture:
 
 
 def open_session(client: httpx.Client, creds: Creds, **fields: Any) -> dict[str, Any]:
-    response = client.post(CREATE, json={"type": "ENROLL", "liveness": "passive", **fields},
-                           headers=creds.headers())
+    response = client.post(
+        CREATE, json={"type": "ENROLL", "liveness": "passive", **fields}, headers=creds.headers()
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -103,7 +111,8 @@ def test_public_key_and_jwks_are_served(app_client: httpx.Client) -> None:
 
 
 def test_load_moves_to_in_progress_and_issues_a_fresh_challenge(
-        app_client: httpx.Client, creds: Creds) -> None:
+    app_client: httpx.Client, creds: Creds
+) -> None:
     made = open_session(app_client, creds, liveness="active")
     capture = Capture(app_client, str(made["launchUrl"]))
     first = capture.load().json()
@@ -126,14 +135,16 @@ def test_desktop_refused_when_desktop_disabled(app_client: httpx.Client, creds: 
     assert got["errorCodes"] == [-5]
 
 
-def test_desktop_reported_by_the_client_ends_the_session(cap: Capture, app_client: httpx.Client,
-                                                          creds: Creds) -> None:
+def test_desktop_reported_by_the_client_ends_the_session(
+    cap: Capture, app_client: httpx.Client, creds: Creds
+) -> None:
     assert cap.events(-5).json()["status"] == "FAILED"
     assert session_of(app_client, creds, cap.session_id)["errorCodes"] == [-5]
 
 
-def test_camera_failure_reported_ends_the_session(cap: Capture, app_client: httpx.Client,
-                                                  creds: Creds) -> None:
+def test_camera_failure_reported_ends_the_session(
+    cap: Capture, app_client: httpx.Client, creds: Creds
+) -> None:
     response = cap.events(-7)
     assert response.status_code == 200
     assert response.json()["status"] == "FAILED"
@@ -143,8 +154,9 @@ def test_camera_failure_reported_ends_the_session(cap: Capture, app_client: http
     assert got["errors"][0]["kind"] == "fatal"
 
 
-def test_any_capture_call_after_ttl_is_410_expired(app_client: httpx.Client, creds: Creds,
-                                                   clock: FakeClock) -> None:
+def test_any_capture_call_after_ttl_is_410_expired(
+    app_client: httpx.Client, creds: Creds, clock: FakeClock
+) -> None:
     made = open_session(app_client, creds, sessionExpiry=60)
     capture = Capture(app_client, str(made["launchUrl"]))
     assert capture.load().status_code == 200
@@ -157,7 +169,8 @@ def test_any_capture_call_after_ttl_is_410_expired(app_client: httpx.Client, cre
 
 
 def test_wrong_token_secret_ends_a_live_session_with_401(
-        app_client: httpx.Client, creds: Creds, made: dict[str, Any]) -> None:
+    app_client: httpx.Client, creds: Creds, made: dict[str, Any]
+) -> None:
     token = str(made["launchUrl"]).rsplit("/", 1)[1]
     forged = token.rsplit(".", 1)[0] + ".A" + "b" * 42
     response = app_client.get(f"{CREATE}/{forged}", headers={"user-agent": MOBILE})
@@ -172,8 +185,9 @@ def test_garbage_token_is_401_without_touching_any_session(app_client: httpx.Cli
     assert_envelope(app_client.post(f"{CREATE}/not-a-token/events", json={}), 401, [-14])
 
 
-def test_same_encrypted_body_twice_is_replay(cap: Capture, app_client: httpx.Client,
-                                             creds: Creds) -> None:
+def test_same_encrypted_body_twice_is_replay(
+    cap: Capture, app_client: httpx.Client, creds: Creds
+) -> None:
     body = cap.envelope("events", cap.plaintext(events=[{"code": -20}]))
     assert cap.post("events", body).status_code == 200
     assert_envelope(cap.post("events", body), 409, [-15])
@@ -193,10 +207,14 @@ def test_consumed_token_is_409_token_already_used(app_client: httpx.Client, cred
     assert_envelope(capture.load(), 409, [-15])
 
 
-def test_other_device_is_device_mismatch(cap: Capture, app_client: httpx.Client,
-                                         creds: Creds) -> None:
-    response = cap.post("events", cap.envelope("events", cap.plaintext(events=[{"code": -24}])),
-                        **{"x-device-info": "device-B"})
+def test_other_device_is_device_mismatch(
+    cap: Capture, app_client: httpx.Client, creds: Creds
+) -> None:
+    response = cap.post(
+        "events",
+        cap.envelope("events", cap.plaintext(events=[{"code": -24}])),
+        **{"x-device-info": "device-B"},
+    )
     assert_envelope(response, 403, [-16])
     got = session_of(app_client, creds, cap.session_id)
     assert got["status"] == "FAILED"
@@ -204,8 +222,8 @@ def test_other_device_is_device_mismatch(cap: Capture, app_client: httpx.Client,
 
 
 def test_bind_device_refuses_a_device_other_than_the_enrolments(
-        app_client: httpx.Client, creds: Creds, db_engine: Engine,
-        make_app: Callable[..., FastAPI]) -> None:
+    app_client: httpx.Client, creds: Creds, db_engine: Engine, make_app: Callable[..., FastAPI]
+) -> None:
     enrol = open_session(app_client, creds, customerId="bob")
     enrol_cap = Capture(app_client, str(enrol["launchUrl"]), device="phone-1")
     enrol_cap.load()
@@ -213,15 +231,29 @@ def test_bind_device_refuses_a_device_other_than_the_enrolments(
     with transaction(session_factory(db_engine)) as db:
         row = db.get(SessionRow, enrol["sessionId"])
         assert row is not None and row.device_hash
-        db.add(Enrolment(client_id=creds.client_id, customer_id="bob", puid="puid_bob",
-                         template=b"\x01", model_version="m", device_hash=row.device_hash))
-    verify = app_client.post(CREATE, json={"type": "VERIFY", "customerId": "bob",
-                                           "bindDevice": True}, headers=creds.headers())
+        db.add(
+            Enrolment(
+                client_id=creds.client_id,
+                customer_id="bob",
+                puid="puid_bob",
+                template=b"\x01",
+                model_version="m",
+                device_hash=row.device_hash,
+            )
+        )
+    verify = app_client.post(
+        CREATE,
+        json={"type": "VERIFY", "customerId": "bob", "bindDevice": True},
+        headers=creds.headers(),
+    )
     assert verify.status_code == 201
     same = Capture(app_client, verify.json()["launchUrl"], device="phone-1")
     assert same.load().status_code == 200
-    verify2 = app_client.post(CREATE, json={"type": "VERIFY", "customerId": "bob",
-                                            "bindDevice": True}, headers=creds.headers())
+    verify2 = app_client.post(
+        CREATE,
+        json={"type": "VERIFY", "customerId": "bob", "bindDevice": True},
+        headers=creds.headers(),
+    )
     other = Capture(app_client, verify2.json()["launchUrl"], device="phone-2")
     assert_envelope(other.load(), 403, [-16])
     assert session_of(app_client, creds, verify2.json()["sessionId"])["errorCodes"] == [-16]
@@ -229,7 +261,8 @@ def test_bind_device_refuses_a_device_other_than_the_enrolments(
 
 @pytest.mark.parametrize("code", [-20, -22, -23, -24])
 def test_diagnostics_are_recorded_once_and_never_end_the_session(
-        cap: Capture, app_client: httpx.Client, creds: Creds, code: int) -> None:
+    cap: Capture, app_client: httpx.Client, creds: Creds, code: int
+) -> None:
     for _ in range(3):
         response = cap.events(code)
         assert response.status_code == 200
@@ -240,15 +273,17 @@ def test_diagnostics_are_recorded_once_and_never_end_the_session(
     assert got["errors"][0]["kind"] == "diagnostic"
 
 
-def test_legacy_minus_13_is_recorded_as_minus_8(cap: Capture, app_client: httpx.Client,
-                                                creds: Creds) -> None:
+def test_legacy_minus_13_is_recorded_as_minus_8(
+    cap: Capture, app_client: httpx.Client, creds: Creds
+) -> None:
     response = cap.events(-13)
     assert response.status_code == 400  # -8 is server-raised, not client-reportable
 
 
 @pytest.mark.parametrize("code", [-9, -11, -14, 99])
-def test_codes_a_client_may_not_report_are_400(cap: Capture, app_client: httpx.Client,
-                                               creds: Creds, code: int) -> None:
+def test_codes_a_client_may_not_report_are_400(
+    cap: Capture, app_client: httpx.Client, creds: Creds, code: int
+) -> None:
     body = assert_envelope(cap.events(code), 400, [])
     assert str(code) in body["message"]
     assert session_of(app_client, creds, cap.session_id)["status"] == "IN_PROGRESS"
@@ -294,12 +329,18 @@ def test_timestamp_outside_window_is_400(cap: Capture, skew: int) -> None:
 FIELDS = ["encryptedKey", "encryptedMessage", "iv", "gcmTag", "gcmAad"]
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(field=st.sampled_from(FIELDS), index=st.integers(0, 600), bit=st.integers(0, 7))
-def test_any_flipped_byte_is_400_and_changes_nothing(cap: Capture, app_client: httpx.Client,  # noqa: PLR0917 - pytest fixtures plus Hypothesis arguments
-                                                     creds: Creds, field: str, index: int,
-                                                     bit: int) -> None:
+def test_any_flipped_byte_is_400_and_changes_nothing(  # noqa: PLR0917 - fixtures plus Hypothesis arguments
+    cap: Capture,
+    app_client: httpx.Client,
+    creds: Creds,
+    field: str,
+    index: int,
+    bit: int,
+) -> None:
     body = cap.envelope("events", cap.plaintext(events=[{"code": -7}]))
     raw = bytearray(base64.b64decode(body[field]))
     raw[index % len(raw)] ^= 1 << bit
@@ -327,17 +368,24 @@ def test_no_face_attempts_count_down_then_fail(app_client: httpx.Client, creds: 
     assert got["errorCodes"] == [-22]
 
 
-def test_active_liveness_needs_the_current_challenge(app_client: httpx.Client,
-                                                     creds: Creds) -> None:
+def test_active_liveness_needs_the_current_challenge(
+    app_client: httpx.Client, creds: Creds
+) -> None:
     made = open_session(app_client, creds, liveness="active")
     capture = Capture(app_client, str(made["launchUrl"]))
     capture.load()
     frame = base64.b64encode(no_face_jpeg()).decode()
-    missing = capture.post("capture", capture.envelope("capture", capture.plaintext(
-        frames=[frame])))
+    missing = capture.post(
+        "capture", capture.envelope("capture", capture.plaintext(frames=[frame]))
+    )
     assert "challengeId" in assert_envelope(missing, 400, [])["message"]
-    stale = capture.post("capture", capture.envelope("capture", capture.plaintext(
-        frames=[frame], challengeId="00000000-0000-4000-8000-000000000000")))
+    stale = capture.post(
+        "capture",
+        capture.envelope(
+            "capture",
+            capture.plaintext(frames=[frame], challengeId="00000000-0000-4000-8000-000000000000"),
+        ),
+    )
     assert "challenge" in assert_envelope(stale, 400, [])["message"]
 
 
@@ -361,7 +409,8 @@ class CountingTransport(httpx.HTTPTransport):
 
 
 def test_sdk_reports_minus_22_once_for_three_faceless_attempts(
-        app_client: httpx.Client, creds: Creds) -> None:
+    app_client: httpx.Client, creds: Creds
+) -> None:
     made = open_session(app_client, creds, maxAttempts=4)
     transport = CountingTransport()
     launch = str(made["launchUrl"]).replace("http://testserver", str(app_client.base_url))
@@ -376,7 +425,8 @@ def test_sdk_reports_minus_22_once_for_three_faceless_attempts(
 
 
 def test_sdk_retries_load_and_then_reports_minus_24_once(
-        make_app: Callable[..., FastAPI], creds: Creds) -> None:
+    make_app: Callable[..., FastAPI], creds: Creds
+) -> None:
     with serve(make_app()) as client:
         made = open_session(client, creds)
         flaky = FlakyTransport(failures=2)
@@ -388,8 +438,9 @@ def test_sdk_retries_load_and_then_reports_minus_24_once(
         assert session_of(client, creds, str(made["sessionId"]))["errorCodes"] == [-24]
 
 
-def test_server_records_minus_20_once_when_posted_twice(cap: Capture, app_client: httpx.Client,
-                                                        creds: Creds) -> None:
+def test_server_records_minus_20_once_when_posted_twice(
+    cap: Capture, app_client: httpx.Client, creds: Creds
+) -> None:
     assert cap.events(-20).status_code == 200
     assert cap.events(-20).status_code == 200
     assert session_of(app_client, creds, cap.session_id)["errorCodes"] == [-20]
@@ -403,8 +454,11 @@ class FlakyTransport(CountingTransport):
         self.failures = failures
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and "/verification-session/" in request.url.path \
-                and self.failures > 0:
+        if (
+            request.method == "GET"
+            and "/verification-session/" in request.url.path
+            and self.failures > 0
+        ):
             self.failures -= 1
             self.paths.append("GET (refused)")
             raise httpx.ConnectError("connection refused", request=request)

@@ -20,8 +20,9 @@ CREATE = "/v2/verification-session"
 
 
 def launch(client: httpx.Client, creds: Creds, **fields: Any) -> tuple[str, str]:
-    made = client.post(CREATE, json={"type": "ENROLL", "liveness": "passive", **fields},
-                       headers=creds.headers()).json()
+    made = client.post(
+        CREATE, json={"type": "ENROLL", "liveness": "passive", **fields}, headers=creds.headers()
+    ).json()
     url = str(made["launchUrl"]).replace("http://testserver", str(client.base_url))
     return url, str(made["sessionId"])
 
@@ -37,16 +38,20 @@ def faceless_video(path: Path, frames: int = 12) -> Path:
 
 def test_launch_url_splits_into_base_and_token() -> None:
     assert split_launch_url("https://id.example/capture/cs_abc.def") == (
-        "https://id.example", "cs_abc.def")
+        "https://id.example",
+        "cs_abc.def",
+    )
     assert split_launch_url("https://x.example/bv/capture/cs_1.2")[0] == "https://x.example/bv"
 
 
-def test_camera_that_does_not_open_reports_camera_fail(app_client: httpx.Client,
-                                                       creds: Creds, tmp_path: Path) -> None:
+def test_camera_that_does_not_open_reports_camera_fail(
+    app_client: httpx.Client, creds: Creds, tmp_path: Path
+) -> None:
     url, session_id = launch(app_client, creds)
     with CaptureSession.from_launch_url(url) as sdk:
-        outcome = capture_from_camera(sdk, str(tmp_path / "no-such-camera.avi"),
-                                      prompt=lambda _m: None)
+        outcome = capture_from_camera(
+            sdk, str(tmp_path / "no-such-camera.avi"), prompt=lambda _m: None
+        )
     assert outcome.status == "FAILED"
     assert outcome.error_codes == (-7,)
     assert "camera" in outcome.remedy.lower()
@@ -54,13 +59,15 @@ def test_camera_that_does_not_open_reports_camera_fail(app_client: httpx.Client,
     assert got["errorCodes"] == [-7]
 
 
-def test_camera_burst_without_a_face_is_another_attempt(app_client: httpx.Client, creds: Creds,
-                                                        tmp_path: Path) -> None:
+def test_camera_burst_without_a_face_is_another_attempt(
+    app_client: httpx.Client, creds: Creds, tmp_path: Path
+) -> None:
     url, _ = launch(app_client, creds)
     prompts: list[str] = []
     with CaptureSession.from_launch_url(url) as sdk:
-        outcome = capture_from_camera(sdk, str(faceless_video(tmp_path / "v.avi")),
-                                      prompt=prompts.append)
+        outcome = capture_from_camera(
+            sdk, str(faceless_video(tmp_path / "v.avi")), prompt=prompts.append
+        )
     assert outcome.status == "IN_PROGRESS"
     assert outcome.error_codes == (-22,)
     assert outcome.attempts_left == 2

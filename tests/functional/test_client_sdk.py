@@ -72,9 +72,16 @@ class FaultyTransport(httpx.BaseTransport):
         if fault == "reset":
             raise httpx.ReadError("injected: connection reset by peer", request=request)
         status = int(fault)
-        return httpx.Response(status, headers={"retry-after": "1"} if status == 503 else {},
-                              json={"status": "error", "message": "injected", "errorCodes": [],
-                                    "requestId": "injected"})
+        return httpx.Response(
+            status,
+            headers={"retry-after": "1"} if status == 503 else {},
+            json={
+                "status": "error",
+                "message": "injected",
+                "errorCodes": [],
+                "requestId": "injected",
+            },
+        )
 
     def close(self) -> None:
         self.inner.close()
@@ -101,12 +108,21 @@ def no_sleeping() -> Iterator[list[float]]:
 
 
 def test_retried_create_opens_exactly_one_session(
-        make_app: Callable[..., FastAPI], db_engine: Engine, no_sleeping: list[float]) -> None:
+    make_app: Callable[..., FastAPI], db_engine: Engine, no_sleeping: list[float]
+) -> None:
     creds, key = slc_client(db_engine)
     faults = FaultyTransport(["refuse", "503", "500", "reset"])
-    with serve(make_app()) as http, Client(
-            str(http.base_url), api_key=creds.api_key, client_id=creds.client_id,
-            signing_key=key, transport=faults, retries=RetryConfig(max_attempts=5)) as sdk:
+    with (
+        serve(make_app()) as http,
+        Client(
+            str(http.base_url),
+            api_key=creds.api_key,
+            client_id=creds.client_id,
+            signing_key=key,
+            transport=faults,
+            retries=RetryConfig(max_attempts=5),
+        ) as sdk,
+    ):
         session = sdk.create_session(type="ENROLL", transaction_id="order-1")
         # Every attempt after the refused one reached the server; one session exists.
         assert sessions_in_store(db_engine) == 1
@@ -122,13 +138,20 @@ def test_retried_create_opens_exactly_one_session(
 
 @sqlite_only
 def test_exhausted_retries_raise_transient_and_the_key_still_finds_the_session(
-        make_app: Callable[..., FastAPI], db_engine: Engine, creds: Creds,
-        no_sleeping: list[float]) -> None:
+    make_app: Callable[..., FastAPI], db_engine: Engine, creds: Creds, no_sleeping: list[float]
+) -> None:
     faults = FaultyTransport(["503", "503", "503"])
-    with serve(make_app()) as http, Client(
-            str(http.base_url), api_key=creds.api_key, client_id=creds.client_id,
-            client_secret=creds.client_secret, transport=faults,
-            retries=RetryConfig(max_attempts=3)) as sdk:
+    with (
+        serve(make_app()) as http,
+        Client(
+            str(http.base_url),
+            api_key=creds.api_key,
+            client_id=creds.client_id,
+            client_secret=creds.client_secret,
+            transport=faults,
+            retries=RetryConfig(max_attempts=3),
+        ) as sdk,
+    ):
         with pytest.raises(TransientError) as caught:
             sdk.create_session(type="ENROLL", idempotency_key="order-2")
         assert caught.value.status == 503 and caught.value.request_retryable
@@ -141,22 +164,37 @@ def test_exhausted_retries_raise_transient_and_the_key_still_finds_the_session(
 
 @sqlite_only
 def test_bad_credentials_and_bad_requests_raise_permanent_after_one_request(
-        make_app: Callable[..., FastAPI], creds: Creds, no_sleeping: list[float]) -> None:
+    make_app: Callable[..., FastAPI], creds: Creds, no_sleeping: list[float]
+) -> None:
     with serve(make_app()) as http:
         url = str(http.base_url)
         wrong = FaultyTransport([])
-        with Client(url, api_key=creds.api_key, client_id=creds.client_id,
-                    client_secret="bvs_wrong", transport=wrong) as sdk, \
-                pytest.raises(PermanentError) as unauthorized:
+        with (
+            Client(
+                url,
+                api_key=creds.api_key,
+                client_id=creds.client_id,
+                client_secret="bvs_wrong",
+                transport=wrong,
+            ) as sdk,
+            pytest.raises(PermanentError) as unauthorized,
+        ):
             sdk.create_session(type="ENROLL")
         assert unauthorized.value.status == 401
         assert unauthorized.value.request_id
         assert len(wrong.sent) == 1
 
         bad = FaultyTransport([])
-        with Client(url, api_key=creds.api_key, client_id=creds.client_id,
-                    client_secret=creds.client_secret, transport=bad) as sdk, \
-                pytest.raises(PermanentError) as invalid:
+        with (
+            Client(
+                url,
+                api_key=creds.api_key,
+                client_id=creds.client_id,
+                client_secret=creds.client_secret,
+                transport=bad,
+            ) as sdk,
+            pytest.raises(PermanentError) as invalid,
+        ):
             sdk.create_session(type="VERIFY")  # VERIFY needs a customer
         assert invalid.value.status == 400 and "customerId" in invalid.value.message
         assert len(bad.sent) == 1
@@ -170,21 +208,32 @@ def test_bad_credentials_and_bad_requests_raise_permanent_after_one_request(
 def live(settings: Settings, make_app: Callable[..., FastAPI]) -> Callable[..., Any]:
     def start() -> Any:
         fast = settings.with_overrides(webhook_test_schedule=True, sweep_interval_s=0.1)
-        return serve(make_app(settings=fast, run_worker=True, worker_factory=Worker,
-                              clock=lambda: dt.datetime.now(dt.UTC)))
+        return serve(
+            make_app(
+                settings=fast,
+                run_worker=True,
+                worker_factory=Worker,
+                clock=lambda: dt.datetime.now(dt.UTC),
+            )
+        )
 
     return start
 
 
 def sdk_for(http: httpx.Client, creds: Creds) -> Client:
-    return Client(str(http.base_url), api_key=creds.api_key, client_id=creds.client_id,
-                  client_secret=creds.client_secret)
+    return Client(
+        str(http.base_url),
+        api_key=creds.api_key,
+        client_id=creds.client_id,
+        client_secret=creds.client_secret,
+    )
 
 
 def camera_failure(http: httpx.Client, sdk: Client, receiver: Receiver) -> Session:
     """A real session that the capture client ends with -7 (CAMERA_FAIL)."""
-    session = sdk.create_session(type="ENROLL", liveness="passive",
-                                 callback_url=receiver.url, transaction_id="tx-sdk")
+    session = sdk.create_session(
+        type="ENROLL", liveness="passive", callback_url=receiver.url, transaction_id="tx-sdk"
+    )
     assert session.launch_url is not None
     capture = Capture(http, session.launch_url)
     assert capture.load().status_code == 200
@@ -193,8 +242,7 @@ def camera_failure(http: httpx.Client, sdk: Client, receiver: Receiver) -> Sessi
 
 
 @sqlite_only
-def test_real_webhooks_verify_and_tampering_fails(live: Callable[..., Any],
-                                                  creds: Creds) -> None:
+def test_real_webhooks_verify_and_tampering_fails(live: Callable[..., Any], creds: Creds) -> None:
     with Receiver() as receiver, live() as http, sdk_for(http, creds) as sdk:
         session = camera_failure(http, sdk, receiver)
         [hook] = receiver.wait_for(1)
@@ -207,9 +255,11 @@ def test_real_webhooks_verify_and_tampering_fails(live: Callable[..., Any],
         tampered = hook.body.replace(b'"FAILED"', b'"SUCCESS"')
         assert tampered != hook.body
         other = "whsec_" + base64.b64encode(b"x" * 32).decode()
-        for body, secret, now in ((tampered, creds.webhook_secret, None),
-                                  (hook.body, other, None),
-                                  (hook.body, creds.webhook_secret, time.time() + 301)):
+        for body, secret, now in (
+            (tampered, creds.webhook_secret, None),
+            (hook.body, other, None),
+            (hook.body, creds.webhook_secret, time.time() + 301),
+        ):
             with pytest.raises(WebhookVerificationError):
                 verify_webhook(body, hook.headers, secret, now=now)
 
@@ -231,27 +281,33 @@ def test_real_webhooks_verify_and_tampering_fails(live: Callable[..., Any],
 
 @sqlite_only
 def test_receipt_of_a_real_final_webhook_verifies_and_an_altered_byte_fails(
-        live: Callable[..., Any], creds: Creds) -> None:
+    live: Callable[..., Any], creds: Creds
+) -> None:
     with Receiver() as receiver, live() as http, sdk_for(http, creds) as sdk:
         camera_failure(http, sdk, receiver)
-        payload = verify_webhook(receiver.wait_for(1)[0].body, receiver.received[0].headers,
-                                 creds.webhook_secret)
+        payload = verify_webhook(
+            receiver.wait_for(1)[0].body, receiver.received[0].headers, creds.webhook_secret
+        )
         jwks = sdk.jwks()
         checkpoint = sdk.audit_checkpoint()
         entry = sdk.audit_entry(payload["audit"]["index"])
         assert entry.entry["event"] == "session:state:ended"
 
         verify_receipt(payload, entry, jwks, checkpoint.key_name, checkpoint.origin)
-        verify_receipt(payload["audit"], entry.leaf_hash, jwks, checkpoint.key_name,
-                       checkpoint.origin)
+        verify_receipt(
+            payload["audit"], entry.leaf_hash, jwks, checkpoint.key_name, checkpoint.origin
+        )
 
         leaf = bytearray(entry.leaf_hash)
         leaf[0] ^= 0x01
         altered_body = AuditEntry(entry.index, b"", {**entry.entry, "event": "session:x"})
         note = payload["audit"]["checkpoint"]
         flipped_note = {**payload["audit"], "checkpoint": note.replace("\n", "\n ", 1)}
-        for receipt, evidence in ((payload, bytes(leaf)), (payload, altered_body),
-                                  (flipped_note, entry)):
+        for receipt, evidence in (
+            (payload, bytes(leaf)),
+            (payload, altered_body),
+            (flipped_note, entry),
+        ):
             with pytest.raises(ReceiptVerificationError):
                 verify_receipt(receipt, evidence, jwks, checkpoint.key_name, checkpoint.origin)
         with pytest.raises(ReceiptVerificationError):
@@ -263,7 +319,8 @@ def test_receipt_of_a_real_final_webhook_verifies_and_an_altered_byte_fails(
 
 @sqlite_only
 def test_async_client_in_process_reads_typed_answers_and_raises_classified_errors(
-        make_app: Callable[..., FastAPI], db_engine: Engine, creds: Creds) -> None:
+    make_app: Callable[..., FastAPI], db_engine: Engine, creds: Creds
+) -> None:
     app = make_app()
     signer, key = slc_client(db_engine)
     key_only = make_client(db_engine, name="legacy", key_only=True)
@@ -272,10 +329,12 @@ def test_async_client_in_process_reads_typed_answers_and_raises_classified_error
         return AsyncClient("http://testserver", transport=httpx.ASGITransport(app=app), **auth)
 
     async def scenario() -> None:
-        async with sdk(api_key=creds.api_key, client_id=creds.client_id,
-                       client_secret=creds.client_secret) as client:
-            made = await client.create_session(type="ENROLL", customer_id="cust-1",
-                                               transaction_id="t-1", session_expiry=600)
+        async with sdk(
+            api_key=creds.api_key, client_id=creds.client_id, client_secret=creds.client_secret
+        ) as client:
+            made = await client.create_session(
+                type="ENROLL", customer_id="cust-1", transaction_id="t-1", session_expiry=600
+            )
             assert made.launch_url and made.launch_url.startswith("http://testserver/capture/")
             read = await client.get_session(made.session_id)
             assert (read.status, read.customer_id, read.attempts_left) == ("PENDING", "cust-1", 3)
@@ -292,8 +351,9 @@ def test_async_client_in_process_reads_typed_answers_and_raises_classified_error
             assert (await client.jwks())["keys"][0]["crv"] == "Ed25519"
 
         # SLC signs the query string too; another client's sessions are unknown.
-        async with sdk(api_key=signer.api_key, client_id=signer.client_id,
-                       signing_key=key) as client:
+        async with sdk(
+            api_key=signer.api_key, client_id=signer.client_id, signing_key=key
+        ) as client:
             mine = await client.create_session(type="SIGN-IN")
             assert [e.index for e in await client.audit_entries(start=0)]
             with pytest.raises(PermanentError) as foreign:

@@ -26,13 +26,21 @@ def _free_port() -> int:
 
 def test_demo_prints_a_curl_that_creates_a_session(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "BIOVERIFY_DATA_DIR": str(tmp_path / "data"),
-           "BIOVERIFY_ENGINE_WORKERS": "0"}
+    env = {
+        **os.environ,
+        "BIOVERIFY_DATA_DIR": str(tmp_path / "data"),
+        "BIOVERIFY_ENGINE_WORKERS": "0",
+    }
     env.pop("BIOVERIFY_DATABASE_URL", None)
     bioverify = str(Path(sys.executable).with_name("bioverify"))
-    proc = subprocess.Popen([bioverify, "demo", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [bioverify, "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None
         lines: list[str] = []
@@ -55,8 +63,9 @@ def test_demo_prints_a_curl_that_creates_a_session(tmp_path: Path) -> None:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
-                                timeout=30, check=True)
+        result = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, timeout=30, check=True
+        )
         created = json.loads(result.stdout)
         assert created["status"] == "PENDING"
         assert created["launchUrl"].startswith(f"http://127.0.0.1:{port}/capture/")

@@ -21,7 +21,10 @@ CREATE = "/v2/verification-session"
 
 @pytest.mark.models
 def test_sign_in_finds_a_customer_enrolled_through_another_replica(
-        make_app: Callable[..., FastAPI], creds: Creds, faces: Faces) -> None:  # noqa: F811
+    make_app: Callable[..., FastAPI],
+    creds: Creds,
+    faces: Faces,  # noqa: F811
+) -> None:
     with serve(make_app()) as replica_a, serve(make_app()) as replica_b:
         # B has built its gallery before A enrols anyone.
         assert replica_b.get("/readyz").status_code == 200
@@ -34,11 +37,15 @@ def test_sign_in_finds_a_customer_enrolled_through_another_replica(
 
 
 @pytest.mark.models
-def test_re_enrolling_keeps_the_customers_puid(app_client: httpx.Client, creds: Creds,
-                                               faces: Faces) -> None:  # noqa: F811
+def test_re_enrolling_keeps_the_customers_puid(
+    app_client: httpx.Client,
+    creds: Creds,
+    faces: Faces,  # noqa: F811
+) -> None:
     first = enrol(app_client, creds, faces.alice, "alice")
-    made = app_client.post(CREATE, json={"type": "ENROLL", "customerId": "alice"},
-                           headers=creds.headers()).json()
+    made = app_client.post(
+        CREATE, json={"type": "ENROLL", "customerId": "alice"}, headers=creds.headers()
+    ).json()
     assert made["puid"] == first["puid"]
     second = enrol(app_client, creds, faces.alice_again, "alice")
     assert second["puid"] == first["puid"]
@@ -46,22 +53,25 @@ def test_re_enrolling_keeps_the_customers_puid(app_client: httpx.Client, creds: 
     assert customer["puid"] == first["puid"]
 
 
-def test_someone_elses_client_id_cannot_lock_a_client_out(app_client: httpx.Client,
-                                                          creds: Creds) -> None:
-    junk = {"x_api_key": "bvk_" + "x" * 43, "clientID": creds.client_id,
-            "clientSecret": "bvs_nope"}
+def test_someone_elses_client_id_cannot_lock_a_client_out(
+    app_client: httpx.Client, creds: Creds
+) -> None:
+    junk = {"x_api_key": "bvk_" + "x" * 43, "clientID": creds.client_id, "clientSecret": "bvs_nope"}
     # The attacker sprays from another loopback address with the victim's public clientID.
     transport = httpx.HTTPTransport(local_address="127.0.0.3")
     with httpx.Client(base_url=app_client.base_url, transport=transport) as attacker:
-        statuses = [attacker.post(CREATE, json={"type": "ENROLL"}, headers=junk).status_code
-                    for _ in range(7)]
+        statuses = [
+            attacker.post(CREATE, json={"type": "ENROLL"}, headers=junk).status_code
+            for _ in range(7)
+        ]
     assert statuses[-1] == 429  # the spraying address is throttled ...
     ok = app_client.post(CREATE, json={"type": "ENROLL"}, headers=creds.headers())
     assert ok.status_code == 201  # ... the client whose id it used is not
 
 
-def test_nul_characters_are_a_bad_request_on_every_store(app_client: httpx.Client,
-                                                         creds: Creds) -> None:
+def test_nul_characters_are_a_bad_request_on_every_store(
+    app_client: httpx.Client, creds: Creds
+) -> None:
     body = b'{"type": "ENROLL", "transactionID": "a\\u0000b"}'
     response = app_client.post(CREATE, content=body, headers=creds.headers())
     assert "NUL" in assert_envelope(response, 400, [])["message"]
@@ -69,7 +79,8 @@ def test_nul_characters_are_a_bad_request_on_every_store(app_client: httpx.Clien
 
 
 def test_stored_idempotent_answers_do_not_hold_the_capture_token(
-        app_client: httpx.Client, creds: Creds, db_engine: Engine) -> None:
+    app_client: httpx.Client, creds: Creds, db_engine: Engine
+) -> None:
     headers = {**creds.headers(), "Idempotency-Key": "tok-1"}
     first = app_client.post(CREATE, json={"type": "ENROLL"}, headers=headers).json()
     token = first["launchUrl"].rsplit("/", 1)[1]
@@ -82,8 +93,9 @@ def test_stored_idempotent_answers_do_not_hold_the_capture_token(
 
 def test_redelivering_an_open_session_is_409(app_client: httpx.Client, creds: Creds) -> None:
     made = app_client.post(CREATE, json={"type": "ENROLL"}, headers=creds.headers()).json()
-    response = app_client.post(f"{CREATE}/{made['sessionId']}/webhook/redeliver",
-                               headers=creds.headers())
+    response = app_client.post(
+        f"{CREATE}/{made['sessionId']}/webhook/redeliver", headers=creds.headers()
+    )
     assert_envelope(response, 409, [])
 
 
@@ -93,10 +105,10 @@ def test_guessing_capture_tokens_is_throttled(app_client: httpx.Client) -> None:
     assert statuses[-1] == 429
 
 
-def test_non_ascii_challenge_and_frames_are_400(app_client: httpx.Client,
-                                                creds: Creds) -> None:
-    made = app_client.post(CREATE, json={"type": "ENROLL", "liveness": "active"},
-                           headers=creds.headers()).json()
+def test_non_ascii_challenge_and_frames_are_400(app_client: httpx.Client, creds: Creds) -> None:
+    made = app_client.post(
+        CREATE, json={"type": "ENROLL", "liveness": "active"}, headers=creds.headers()
+    ).json()
     capture = Capture(app_client, made["launchUrl"])
     capture.load()
     frame = base64.b64encode(b"\xff\xd8").decode()
@@ -104,18 +116,25 @@ def test_non_ascii_challenge_and_frames_are_400(app_client: httpx.Client,
     assert_envelope(capture.post("capture", capture.envelope("capture", odd)), 400, [])
     fresh = capture.load().json()["challenge"]["id"]
     bad = capture.plaintext(frames=["é"], challengeId=fresh)
-    assert "frames[0]" in assert_envelope(
-        capture.post("capture", capture.envelope("capture", bad)), 400, [])["message"]
+    assert (
+        "frames[0]"
+        in assert_envelope(capture.post("capture", capture.envelope("capture", bad)), 400, [])[
+            "message"
+        ]
+    )
 
 
-def test_passive_capture_without_a_load_is_under_way(app_client: httpx.Client,
-                                                     creds: Creds) -> None:
-    made = app_client.post(CREATE, json={"type": "ENROLL", "liveness": "passive"},
-                           headers=creds.headers()).json()
+def test_passive_capture_without_a_load_is_under_way(
+    app_client: httpx.Client, creds: Creds
+) -> None:
+    made = app_client.post(
+        CREATE, json={"type": "ENROLL", "liveness": "passive"}, headers=creds.headers()
+    ).json()
     capture = Capture(app_client, made["launchUrl"])
     capture.session_id = made["sessionId"]  # no load: straight to capture
     frame = base64.b64encode(no_face_jpeg()).decode()
-    answer = capture.post("capture", capture.envelope("capture", capture.plaintext(
-        frames=[frame]))).json()
+    answer = capture.post(
+        "capture", capture.envelope("capture", capture.plaintext(frames=[frame]))
+    ).json()
     assert answer["status"] == "IN_PROGRESS"
     assert answer["errorCodes"] == [-22]

@@ -34,24 +34,28 @@ def _tampered_models(tmp_path: Path) -> Path:
 
 
 def test_tampered_models_fail_readiness_and_captures_with_minus_20(
-        settings: Settings, make_app: Callable[..., FastAPI], creds: Creds,
-        tmp_path: Path) -> None:
+    settings: Settings, make_app: Callable[..., FastAPI], creds: Creds, tmp_path: Path
+) -> None:
     broken = settings.with_overrides(models_dir=_tampered_models(tmp_path), engine_workers=0)
     with serve(make_app(settings=broken, bio_engine=None)) as client:
         ready = client.get("/readyz")
         body = assert_envelope(ready, 503, [-20])
         assert "models" in body["message"]
-        made = client.post("/v2/verification-session",
-                           json={"type": "ENROLL", "liveness": "passive"},
-                           headers=creds.headers()).json()
+        made = client.post(
+            "/v2/verification-session",
+            json={"type": "ENROLL", "liveness": "passive"},
+            headers=creds.headers(),
+        ).json()
         capture = Capture(client, made["launchUrl"])
         assert capture.load().status_code == 200
         frame = base64.b64encode(no_face_jpeg()).decode()
-        response = capture.post("capture", capture.envelope("capture", capture.plaintext(
-            frames=[frame])))
+        response = capture.post(
+            "capture", capture.envelope("capture", capture.plaintext(frames=[frame]))
+        )
         assert_envelope(response, 503, [-20])
         assert int(response.headers["retry-after"]) > 0
-        got = client.get(f"/v2/verification-session/{made['sessionId']}",
-                         headers=creds.headers()).json()
+        got = client.get(
+            f"/v2/verification-session/{made['sessionId']}", headers=creds.headers()
+        ).json()
         assert got["status"] == "IN_PROGRESS"
         assert got["errorCodes"] == [-20]

@@ -27,10 +27,17 @@ from support import Receiver, assert_envelope, make_client, serve
 
 
 def sample_body(kind: str, receiver_url: str, **extra: Any) -> dict[str, Any]:
-    return {"type": kind,
-            "callback": {"url": receiver_url, "headers": {"Content-Type": "application/json"}},
-            "redirectURL": "", "locale": "en-US", "enableDesktop": True, "sendImages": True,
-            "sendEventWebhooks": True, "requirements": ["face"], **extra}
+    return {
+        "type": kind,
+        "callback": {"url": receiver_url, "headers": {"Content-Type": "application/json"}},
+        "redirectURL": "",
+        "locale": "en-US",
+        "enableDesktop": True,
+        "sendImages": True,
+        "sendEventWebhooks": True,
+        "requirements": ["face"],
+        **extra,
+    }
 
 
 def capture_frames(client: httpx.Client, launch_url: str, *frames: bytes) -> list[httpx.Response]:
@@ -38,8 +45,10 @@ def capture_frames(client: httpx.Client, launch_url: str, *frames: bytes) -> lis
     assert capture.load().status_code == 200
     out = []
     for frame in frames:
-        payload = capture.plaintext(frames=[base64.b64encode(frame).decode()],
-                                    indicators={"webdriver": False, "headless": False})
+        payload = capture.plaintext(
+            frames=[base64.b64encode(frame).decode()],
+            indicators={"webdriver": False, "headless": False},
+        )
         out.append(capture.post("capture", capture.envelope("capture", payload)))
     return out
 
@@ -60,15 +69,17 @@ def wait_final(receiver: Receiver, session_id: str, timeout: float = 30) -> list
         hooks = distinct(receiver, session_id)
         if hooks and hooks[-1].get("status") in {"SUCCESS", "FAILED"}:
             return hooks
-        receiver.wait_for(len(receiver.received) + 1, timeout=max(0.1, deadline -
-                                                                  time.monotonic()))
+        receiver.wait_for(len(receiver.received) + 1, timeout=max(0.1, deadline - time.monotonic()))
     raise AssertionError(f"no final webhook for {session_id}")
 
 
 @pytest.mark.models
 def test_privateid_sample_integration_enrols_and_verifies(
-        settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine,
-        faces: Faces) -> None:  # noqa: F811 - pytest fixture
+    settings: Settings,
+    make_app: Callable[..., FastAPI],
+    db_engine: Engine,
+    faces: Faces,  # noqa: F811 - pytest fixture
+) -> None:
     key_only = make_client(db_engine, name="privateid-style", key_only=True)
     headers = {"x_api_key": key_only.api_key}
     # The sample sends no liveness: this deployment's default is passive (the capture
@@ -76,17 +87,28 @@ def test_privateid_sample_integration_enrols_and_verifies(
     fast = settings.with_overrides(webhook_test_schedule=True, default_liveness="passive")
     # The sample's receiver answers 404 to the first webhook it sees (it does not know
     # the session yet), then 200: the retry policy must deliver it again later.
-    with Receiver(statuses=[404]) as receiver, serve(make_app(
-            settings=fast, run_worker=True, worker_factory=Worker,
-            clock=lambda: dt.datetime.now(dt.UTC))) as client:
+    with (
+        Receiver(statuses=[404]) as receiver,
+        serve(
+            make_app(
+                settings=fast,
+                run_worker=True,
+                worker_factory=Worker,
+                clock=lambda: dt.datetime.now(dt.UTC),
+            )
+        ) as client,
+    ):
         base = f"{client.base_url}/v2"  # a base URL that already holds /v2
-        made = client.post(f"{base}/verification-session",
-                           json=sample_body("ENROLL", receiver.url, customerId="pid-alice"),
-                           headers=headers)
+        made = client.post(
+            f"{base}/verification-session",
+            json=sample_body("ENROLL", receiver.url, customerId="pid-alice"),
+            headers=headers,
+        )
         assert made.status_code == 201, made.text
         enrol_id = made.json()["sessionId"]
-        first, second = capture_frames(client, made.json()["launchUrl"], no_face_jpeg(),
-                                       faces.alice)
+        first, second = capture_frames(
+            client, made.json()["launchUrl"], no_face_jpeg(), faces.alice
+        )
         assert first.json()["status"] == "IN_PROGRESS"
         assert second.json()["status"] == "SUCCESS"
 
@@ -113,9 +135,11 @@ def test_privateid_sample_integration_enrols_and_verifies(
         assert polled.json()["status"] == "SUCCESS"
 
         # VERIFY through a base URL without /v2 (bare paths route the same).
-        made = client.post(f"{client.base_url}/verification-session",
-                           json=sample_body("VERIFY", receiver.url, customerId="pid-alice"),
-                           headers=headers)
+        made = client.post(
+            f"{client.base_url}/verification-session",
+            json=sample_body("VERIFY", receiver.url, customerId="pid-alice"),
+            headers=headers,
+        )
         assert made.status_code == 201, made.text
         verify_id = made.json()["sessionId"]
         [response] = capture_frames(client, made.json()["launchUrl"], faces.alice_again)
@@ -126,21 +150,27 @@ def test_privateid_sample_integration_enrols_and_verifies(
         assert hooks[-1]["customerId"] == "pid-alice"
 
 
-def test_only_key_only_clients_may_send_the_key_alone(app_client: httpx.Client,
-                                                      db_engine: Engine) -> None:
+def test_only_key_only_clients_may_send_the_key_alone(
+    app_client: httpx.Client, db_engine: Engine
+) -> None:
     key_only = make_client(db_engine, name="k", key_only=True)
     normal = make_client(db_engine, name="n")
     body = {"type": "ENROLL"}
-    ok = app_client.post("/v2/verification-session", json=body,
-                         headers={"x-api-key": key_only.api_key})
+    ok = app_client.post(
+        "/v2/verification-session", json=body, headers={"x-api-key": key_only.api_key}
+    )
     assert ok.status_code == 201
-    refused = app_client.post("/v2/verification-session", json=body,
-                              headers={"x_api_key": normal.api_key})
+    refused = app_client.post(
+        "/v2/verification-session", json=body, headers={"x_api_key": normal.api_key}
+    )
     assert_envelope(refused, 401, [])
 
 
 def test_doubled_v2_prefix_routes_too(app_client: httpx.Client, db_engine: Engine) -> None:
     key_only = make_client(db_engine, name="k", key_only=True)
-    made = app_client.post("/v2/v2/verification-session", json={"type": "ENROLL"},
-                           headers={"x_api_key": key_only.api_key})
+    made = app_client.post(
+        "/v2/v2/verification-session",
+        json={"type": "ENROLL"},
+        headers={"x_api_key": key_only.api_key},
+    )
     assert made.status_code == 201

@@ -29,8 +29,9 @@ def create(client: httpx.Client, creds: Creds, **fields: object) -> dict[str, ob
 
 
 def test_created_session_reads_back_pending(app_client: httpx.Client, creds: Creds) -> None:
-    made = create(app_client, creds, customerId="alice", transactionID="tx-1",
-                  productGroupId="pg", uuid="u-1")
+    made = create(
+        app_client, creds, customerId="alice", transactionID="tx-1", productGroupId="pg", uuid="u-1"
+    )
     assert made["status"] == "PENDING"
     assert made["type"] == "ENROLL"
     assert made["customerId"] == "alice"
@@ -48,13 +49,15 @@ def test_created_session_reads_back_pending(app_client: httpx.Client, creds: Cre
 
 
 def test_register_alias_and_empty_redirect_mean_enroll_without_redirect(
-        app_client: httpx.Client, creds: Creds) -> None:
+    app_client: httpx.Client, creds: Creds
+) -> None:
     made = create(app_client, creds, type="REGISTER", redirectURL="")
     assert made["type"] == "ENROLL"
 
 
-def test_another_clients_session_is_unknown(app_client: httpx.Client, creds: Creds,
-                                            db_engine: Engine) -> None:
+def test_another_clients_session_is_unknown(
+    app_client: httpx.Client, creds: Creds, db_engine: Engine
+) -> None:
     made = create(app_client, creds)
     other = make_client(db_engine, name="other")
     response = app_client.get(f"{CREATE}/{made['sessionId']}", headers=other.headers())
@@ -63,17 +66,19 @@ def test_another_clients_session_is_unknown(app_client: httpx.Client, creds: Cre
 
 
 def test_verify_of_unenrolled_customer_is_404(app_client: httpx.Client, creds: Creds) -> None:
-    response = app_client.post(CREATE, json={"type": "VERIFY", "customerId": "nobody"},
-                               headers=creds.headers())
+    response = app_client.post(
+        CREATE, json={"type": "VERIFY", "customerId": "nobody"}, headers=creds.headers()
+    )
     body = assert_envelope(response, 404, [])
     assert "ENROLL" in body["message"]
 
 
-def test_document_requirement_is_not_supported_yet(app_client: httpx.Client,
-                                                   creds: Creds) -> None:
-    response = app_client.post(CREATE, json={"type": "ENROLL",
-                                             "requirements": ["face", "identity_document"]},
-                               headers=creds.headers())
+def test_document_requirement_is_not_supported_yet(app_client: httpx.Client, creds: Creds) -> None:
+    response = app_client.post(
+        CREATE,
+        json={"type": "ENROLL", "requirements": ["face", "identity_document"]},
+        headers=creds.headers(),
+    )
     assert "not supported yet" in assert_envelope(response, 400)["message"]
 
 
@@ -87,28 +92,36 @@ def test_idempotency_key_replays_the_first_answer(app_client: httpx.Client, cred
     assert "Idempotency-Key" in assert_envelope(clash, 409, [])["message"]
 
 
-@pytest.mark.parametrize("url", ["ftp://example.test/hook", "https://user:pw@example.test/x",
-                                 "not a url"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.test/hook", "https://user:pw@example.test/x", "not a url"]
+)
 def test_bad_callback_urls_are_refused(app_client: httpx.Client, creds: Creds, url: str) -> None:
-    response = app_client.post(CREATE, json={"type": "ENROLL", "callback": {"url": url}},
-                               headers=creds.headers())
+    response = app_client.post(
+        CREATE, json={"type": "ENROLL", "callback": {"url": url}}, headers=creds.headers()
+    )
     assert "callback.url" in assert_envelope(response, 400)["message"]
 
 
-def test_private_callbacks_are_refused_unless_allowed(settings: Settings,
-                                                      make_app: Callable[..., FastAPI],
-                                                      creds: Creds) -> None:
+def test_private_callbacks_are_refused_unless_allowed(
+    settings: Settings, make_app: Callable[..., FastAPI], creds: Creds
+) -> None:
     strict = settings.with_overrides(allow_private_callbacks=False)
     with serve(make_app(settings=strict)) as client:
-        for url in ("https://127.0.0.1/hook", "https://10.0.0.1/hook",
-                    "https://169.254.169.254/latest", "http://example.test/hook"):
-            response = client.post(CREATE, json={"type": "ENROLL", "callback": {"url": url}},
-                                   headers=creds.headers())
+        for url in (
+            "https://127.0.0.1/hook",
+            "https://10.0.0.1/hook",
+            "https://169.254.169.254/latest",
+            "http://example.test/hook",
+        ):
+            response = client.post(
+                CREATE, json={"type": "ENROLL", "callback": {"url": url}}, headers=creds.headers()
+            )
             assert_envelope(response, 400, [])
 
 
-def test_session_reads_failed_expired_after_ttl(app_client: httpx.Client, creds: Creds,
-                                                clock: FakeClock) -> None:
+def test_session_reads_failed_expired_after_ttl(
+    app_client: httpx.Client, creds: Creds, clock: FakeClock
+) -> None:
     made = create(app_client, creds, sessionExpiry=60)
     clock.advance(61)
     got = app_client.get(f"{CREATE}/{made['sessionId']}", headers=creds.headers()).json()
@@ -118,9 +131,13 @@ def test_session_reads_failed_expired_after_ttl(app_client: httpx.Client, creds:
     assert got["completedAt"] is not None
 
 
-def test_the_sweeper_expires_sessions_nobody_calls(settings: Settings, db_engine: Engine,
-                                                   make_app: Callable[..., FastAPI],
-                                                   clock: FakeClock, creds: Creds) -> None:
+def test_the_sweeper_expires_sessions_nobody_calls(
+    settings: Settings,
+    db_engine: Engine,
+    make_app: Callable[..., FastAPI],
+    clock: FakeClock,
+    creds: Creds,
+) -> None:
     fast = settings.with_overrides(sweep_interval_s=0.05)
     app = make_app(settings=fast, run_worker=True, worker_factory=Worker)
     factory = session_factory(db_engine)

@@ -27,17 +27,30 @@ def live(settings: Settings, make_app: Callable[..., FastAPI]) -> Callable[..., 
     def start() -> Any:
         fast = settings.with_overrides(webhook_test_schedule=True, sweep_interval_s=0.1)
         # A real clock: the dispatcher's (test-mode) retry schedule must actually elapse.
-        return serve(make_app(settings=fast, run_worker=True, worker_factory=Worker,
-                              clock=lambda: dt.datetime.now(dt.UTC)))
+        return serve(
+            make_app(
+                settings=fast,
+                run_worker=True,
+                worker_factory=Worker,
+                clock=lambda: dt.datetime.now(dt.UTC),
+            )
+        )
 
     return start
 
 
 def fail_session(client: httpx.Client, creds: Creds, url: str, **fields: Any) -> str:
-    made = client.post(CREATE, json={"type": "ENROLL", "liveness": "passive",
-                                     "callback": {"url": url, "headers": {"X-Tenant": "t1"}},
-                                     "transactionID": "tx-9", **fields},
-                       headers=creds.headers()).json()
+    made = client.post(
+        CREATE,
+        json={
+            "type": "ENROLL",
+            "liveness": "passive",
+            "callback": {"url": url, "headers": {"X-Tenant": "t1"}},
+            "transactionID": "tx-9",
+            **fields,
+        },
+        headers=creds.headers(),
+    ).json()
     capture = Capture(client, made["launchUrl"])
     assert capture.load().status_code == 200
     assert capture.events(-7).json()["status"] == "FAILED"
@@ -45,7 +58,8 @@ def fail_session(client: httpx.Client, creds: Creds, url: str, **fields: Any) ->
 
 
 def test_final_webhook_is_signed_and_carries_a_verifiable_receipt(
-        live: Callable[..., Any], creds: Creds) -> None:
+    live: Callable[..., Any], creds: Creds
+) -> None:
     with Receiver() as receiver, live() as client:
         session_id = fail_session(client, creds, receiver.url)
         [hook] = receiver.wait_for(1)
@@ -62,19 +76,28 @@ def test_final_webhook_is_signed_and_carries_a_verifiable_receipt(
         assert payload["timestamp"].isdigit()
         jwks = client.get("/.well-known/jwks.json").json()
         checkpoint = client.get("/v2/audit/checkpoint", headers=creds.headers()).json()
-        leaf = next(e for e in client.get("/v2/audit/entries", headers=creds.headers())
-                    .json()["entries"] if e["index"] == payload["audit"]["index"])
+        leaf = next(
+            e
+            for e in client.get("/v2/audit/entries", headers=creds.headers()).json()["entries"]
+            if e["index"] == payload["audit"]["index"]
+        )
         assert leaf["entry"]["event"] == "session:state:ended"
-        assert verify_receipt(base64.b64decode(leaf["leafHash"]), payload["audit"], jwks,
-                              checkpoint["keyName"], checkpoint["origin"])
+        assert verify_receipt(
+            base64.b64decode(leaf["leafHash"]),
+            payload["audit"],
+            jwks,
+            checkpoint["keyName"],
+            checkpoint["origin"],
+        )
         # Polling fallback returns the same payload.
         polled = client.get(f"{CREATE}/{session_id}/webhook", headers=creds.headers()).json()
         assert polled["sessionId"] == session_id
         assert polled["audit"] == payload["audit"]
 
 
-def test_failing_receiver_gets_retries_with_one_webhook_id(live: Callable[..., Any],
-                                                           creds: Creds) -> None:
+def test_failing_receiver_gets_retries_with_one_webhook_id(
+    live: Callable[..., Any], creds: Creds
+) -> None:
     with Receiver(statuses=[500, 500]) as receiver, live() as client:
         session_id = fail_session(client, creds, receiver.url)
         hooks = receiver.wait_for(3)
@@ -91,8 +114,7 @@ def test_redelivery_keeps_the_webhook_id(live: Callable[..., Any], creds: Creds)
         session_id = fail_session(client, creds, receiver.url)
         [first] = receiver.wait_for(1)
         _wait_deliveries(client, creds, session_id, 1)
-        response = client.post(f"{CREATE}/{session_id}/webhook/redeliver",
-                               headers=creds.headers())
+        response = client.post(f"{CREATE}/{session_id}/webhook/redeliver", headers=creds.headers())
         assert response.status_code == 202
         second = receiver.wait_for(2)[1]
         assert second.headers["webhook-id"] == first.headers["webhook-id"]
@@ -104,27 +126,34 @@ def test_webhook_of_an_open_session_is_409(app_client: httpx.Client, creds: Cred
     assert_envelope(response, 409, [])
 
 
-def _wait_deliveries(client: httpx.Client, creds: Creds, session_id: str,
-                     count: int) -> list[dict[str, Any]]:
+def _wait_deliveries(
+    client: httpx.Client, creds: Creds, session_id: str, count: int
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 20
     while True:
-        found = client.get(f"{CREATE}/{session_id}/deliveries",
-                           headers=creds.headers()).json()["deliveries"]
+        found = client.get(f"{CREATE}/{session_id}/deliveries", headers=creds.headers()).json()[
+            "deliveries"
+        ]
         if len(found) >= count or time.monotonic() > deadline:
             return list(found)
         time.sleep(0.05)  # bounded poll for the recorded attempts
 
 
 def test_spoof_alert_reaches_the_operator_webhook_signed(
-        settings: Settings, make_app: Callable[..., FastAPI], creds: Creds) -> None:
+    settings: Settings, make_app: Callable[..., FastAPI], creds: Creds
+) -> None:
     with Receiver() as operator:
-        fast = settings.with_overrides(webhook_test_schedule=True,
-                                       alert_webhook_url=operator.url)
-        app = make_app(settings=fast, run_worker=True, worker_factory=Worker,
-                       clock=lambda: dt.datetime.now(dt.UTC))
+        fast = settings.with_overrides(webhook_test_schedule=True, alert_webhook_url=operator.url)
+        app = make_app(
+            settings=fast,
+            run_worker=True,
+            worker_factory=Worker,
+            clock=lambda: dt.datetime.now(dt.UTC),
+        )
         with serve(app) as client:
-            made = client.post(CREATE, json={"type": "ENROLL", "liveness": "passive"},
-                               headers=creds.headers()).json()
+            made = client.post(
+                CREATE, json={"type": "ENROLL", "liveness": "passive"}, headers=creds.headers()
+            ).json()
             capture = Capture(client, made["launchUrl"])
             capture.load()
             assert capture.events(1).json()["status"] == "FAILED"

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 def _chunks(data: bytes, size: int = 48, count: int = 6) -> list[bytes]:
     """Distinctive slices from the middle of an encoded image (past its headers)."""
-    body = data[len(data) // 4: 3 * len(data) // 4]
+    body = data[len(data) // 4 : 3 * len(data) // 4]
     step = max(1, (len(body) - size) // count)
-    return [body[i:i + size] for i in range(0, step * count, step)]
+    return [body[i : i + size] for i in range(0, step * count, step)]
 
 
 def _files(root: Path) -> list[Path]:
@@ -34,8 +34,12 @@ def _files(root: Path) -> list[Path]:
 
 @pytest.mark.models
 def test_no_frames_templates_or_secrets_at_rest_or_in_logs(
-        app_client: httpx.Client, creds: Creds, faces: Faces,  # noqa: F811
-        tmp_path_factory: pytest.TempPathFactory, service_log: Path) -> None:
+    app_client: httpx.Client,
+    creds: Creds,
+    faces: Faces,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+    service_log: Path,
+) -> None:
     enrol(app_client, creds, faces.alice, "privacy-alice")
     capture, _ = start(app_client, creds, "VERIFY", customerId="privacy-alice")
     assert submit(capture, faces.alice_again).json()["status"] == "SUCCESS"
@@ -43,15 +47,26 @@ def test_no_frames_templates_or_secrets_at_rest_or_in_logs(
     engine = LocalEngine()
     templates = []
     for photo in (faces.alice, faces.alice_again, faces.stranger):
-        analysis = engine.analyze_sync([photo], liveness=LivenessMode.PASSIVE, challenge=None,
-                                       frame_times=None, want_portrait=False)
+        analysis = engine.analyze_sync(
+            [photo],
+            liveness=LivenessMode.PASSIVE,
+            challenge=None,
+            frame_times=None,
+            want_portrait=False,
+        )
         assert analysis.embedding is not None
         raw = analysis.embedding.astype("float32").tobytes()
         templates += [raw[:64], raw[256:320]]
-    frames = [c for photo in (faces.alice, faces.alice_again, faces.stranger, faces.group)
-              for c in _chunks(photo)]
-    secrets = [creds.api_key.encode(), (creds.client_secret or "").encode(),
-               creds.webhook_secret.encode()]
+    frames = [
+        c
+        for photo in (faces.alice, faces.alice_again, faces.stranger, faces.group)
+        for c in _chunks(photo)
+    ]
+    secrets = [
+        creds.api_key.encode(),
+        (creds.client_secret or "").encode(),
+        creds.webhook_secret.encode(),
+    ]
     root = tmp_path_factory.getbasetemp()
     scanned = _files(root)
     stores = [p for p in scanned if p.name.startswith("bioverify.sqlite3")]

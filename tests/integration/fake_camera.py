@@ -35,17 +35,20 @@ def write_y4m(path: Path, frames: Iterable[Image], *, fps: int = FPS) -> Path:
     return path
 
 
-def framed_face(photo: Image, box: tuple[float, float, float, float],
-                face_share: float = 0.32) -> Image:
+def framed_face(
+    photo: Image, box: tuple[float, float, float, float], face_share: float = 0.32
+) -> Image:
     """``photo`` cropped and scaled to a 640x480 frame, the face centred and
     ``face_share`` of the frame's width (a selfie at arm's length)."""
     x, y, w, h = box
     cx, cy = x + w / 2, y + h / 2
     scale = face_share * WIDTH / w
-    matrix = np.array([[scale, 0.0, WIDTH / 2 - scale * cx],
-                       [0.0, scale, HEIGHT / 2 - scale * cy]], np.float64)
-    out = cv2.warpAffine(photo, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC,
-                         borderMode=cv2.BORDER_REPLICATE)
+    matrix = np.array(
+        [[scale, 0.0, WIDTH / 2 - scale * cx], [0.0, scale, HEIGHT / 2 - scale * cy]], np.float64
+    )
+    out = cv2.warpAffine(
+        photo, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
     return np.asarray(out, dtype=np.uint8)
 
 
@@ -67,8 +70,9 @@ def live_video(frame: Image, seconds: float = 4.0, seed: int = 0) -> list[Image]
         scale = 1.0 + 0.015 * np.sin(3 * phase)
         matrix = cv2.getRotationMatrix2D((WIDTH / 2, HEIGHT / 2), angle, scale)
         matrix[:, 2] += (dx, dy)
-        moved = cv2.warpAffine(frame, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        moved = cv2.warpAffine(
+            frame, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        ).astype(np.float32)
         noisy = moved + rng.normal(0.0, 2.0, moved.shape)
         frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
     return frames

@@ -45,21 +45,32 @@ STATIC = REPO_ROOT / "src" / "bioverify" / "api" / "static"
 OUTCOME = "#view-outcome:not([hidden])"
 PAGE_TIMEOUT_MS = 25_000
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--use-fake-device-for-media-stream",
 ]
 PHONE = {
-    "user_agent": ("Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 "
-                   "(KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"),
-    "viewport": {"width": 390, "height": 780}, "device_scale_factor": 2,
-    "is_mobile": True, "has_touch": True,
+    "user_agent": (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
+    ),
+    "viewport": {"width": 390, "height": 780},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
 }
 
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="Debian's chromium is not installed at /usr/bin/chromium: run "
-           "scripts/install-browser.sh (make browser)")
+    "scripts/install-browser.sh (make browser)",
+)
 
 
 @pytest.fixture
@@ -107,7 +118,8 @@ def browsers(playwright: Playwright, videos: dict[str, Path]) -> Iterator[Callab
         if video not in launched:
             launched[video] = playwright.chromium.launch(
                 executable_path=str(CHROMIUM),
-                args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={videos[video]}"])
+                args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={videos[video]}"],
+            )
         return launched[video]
 
     yield browser
@@ -123,10 +135,10 @@ def live(settings: Settings, make_app: Callable[..., FastAPI]) -> Callable[[], A
     """The real app with its worker (webhooks delivered), on a real clock."""
 
     def start() -> Any:
-        fast = settings.with_overrides(webhook_test_schedule=True, sweep_interval_s=0.1,
-                                       max_body_bytes=16 * 1024 * 1024)
-        return serve(make_app(settings=fast, run_worker=True, worker_factory=Worker,
-                              clock=_utcnow))
+        fast = settings.with_overrides(
+            webhook_test_schedule=True, sweep_interval_s=0.1, max_body_bytes=16 * 1024 * 1024
+        )
+        return serve(make_app(settings=fast, run_worker=True, worker_factory=Worker, clock=_utcnow))
 
     return start
 
@@ -152,8 +164,9 @@ class PageRun:
 
     def __init__(self, browser: Browser, *, phone: bool = True, camera: bool = True) -> None:
         options: dict[str, Any] = dict(PHONE) if phone else {}
-        self.context = browser.new_context(permissions=["camera"] if camera else [],
-                                           locale="en-US", **options)
+        self.context = browser.new_context(
+            permissions=["camera"] if camera else [], locale="en-US", **options
+        )
         self.page: Page = self.context.new_page()
         self.problems: list[str] = []
         self.log: list[str] = []
@@ -161,8 +174,12 @@ class PageRun:
         self.page.on("pageerror", lambda error: self.problems.append(f"pageerror: {error}"))
         self.page.on("console", self._console)
         self.page.on("request", self._request)
-        self.page.on("response", lambda r: self.log.append(f"{r.status} {r.request.method} "
-                                                          f"{r.url.rsplit('/', 2)[-1][:40]}"))
+        self.page.on(
+            "response",
+            lambda r: self.log.append(
+                f"{r.status} {r.request.method} {r.url.rsplit('/', 2)[-1][:40]}"
+            ),
+        )
         self.page.on("requestfailed", lambda r: self.log.append(f"failed {r.url}"))
 
     def _console(self, message: Any) -> None:
@@ -185,13 +202,17 @@ class PageRun:
         except PlaywrightError as exc:
             view = self.page.evaluate("document.body.dataset.view")
             guidance = self.page.inner_text("#guidance")
-            raise AssertionError(f"no outcome shown; view {view!r}, guidance {guidance!r}, "
-                                 f"console {self.log}, problems {self.problems}") from exc
+            raise AssertionError(
+                f"no outcome shown; view {view!r}, guidance {guidance!r}, "
+                f"console {self.log}, problems {self.problems}"
+            ) from exc
         view = self.page.locator("#view-outcome")
-        return {"status": view.get_attribute("data-status") or "",
-                "code": view.get_attribute("data-code") or "",
-                "title": self.page.inner_text("#outcome-title"),
-                "remedy": self.page.inner_text("#outcome-remedy")}
+        return {
+            "status": view.get_attribute("data-status") or "",
+            "code": view.get_attribute("data-code") or "",
+            "title": self.page.inner_text("#outcome-title"),
+            "remedy": self.page.inner_text("#outcome-remedy"),
+        }
 
     def screenshot(self, name: str) -> None:
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
@@ -207,18 +228,28 @@ class PageRun:
 
 @pytest.mark.browser
 @needs_chromium
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
-                                                            marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 @pytest.mark.timeout(90)
 def test_enroll_then_verify_of_the_same_person_succeed(
-        live: Callable[[], Any], creds: Creds, browsers: Callable[[str], Browser],
+    live: Callable[[], Any],
+    creds: Creds,
+    browsers: Callable[[str], Browser],
 ) -> None:
     with Receiver() as receiver, live() as client:
         base = str(client.base_url).rstrip("/")
         done_url = f"{base}/healthz"
         # ENROLL through the page: success screen, then the redirect.
-        enrol = create(client, creds, type="ENROLL", customerId="astro-1", liveness="passive",
-                       callback={"url": receiver.url}, redirectURL=done_url)
+        enrol = create(
+            client,
+            creds,
+            type="ENROLL",
+            customerId="astro-1",
+            liveness="passive",
+            callback={"url": receiver.url},
+            redirectURL=done_url,
+        )
         run = PageRun(browsers("live-a"))
         started = time.monotonic()
         page = run.open(base, enrol["launchUrl"])
@@ -244,8 +275,14 @@ def test_enroll_then_verify_of_the_same_person_succeed(
         assert "WEBDRIVER" in payload["indicators"]["flags"]
 
         # VERIFY the same person from another take of the camera.
-        verify = create(client, creds, type="VERIFY", customerId="astro-1",
-                        liveness="passive", callback={"url": receiver.url})
+        verify = create(
+            client,
+            creds,
+            type="VERIFY",
+            customerId="astro-1",
+            liveness="passive",
+            callback={"url": receiver.url},
+        )
         run = PageRun(browsers("live-b"))
         run.open(base, verify["launchUrl"])
         run.page.click("#start")
@@ -267,12 +304,15 @@ def test_enroll_then_verify_of_the_same_person_succeed(
 @needs_chromium
 @pytest.mark.timeout(60)
 def test_still_photo_under_active_liveness_ends_spoof(
-        live: Callable[[], Any], creds: Creds, browsers: Callable[[str], Browser],
+    live: Callable[[], Any],
+    creds: Creds,
+    browsers: Callable[[str], Browser],
 ) -> None:
     with Receiver() as receiver, live() as client:
         base = str(client.base_url).rstrip("/")
-        made = create(client, creds, type="ENROLL", liveness="active",
-                      callback={"url": receiver.url})
+        made = create(
+            client, creds, type="ENROLL", liveness="active", callback={"url": receiver.url}
+        )
         run = PageRun(browsers("still"))
         page = run.open(base, made["launchUrl"])
         page.wait_for_selector("#intro-active:not([hidden])")
@@ -285,8 +325,12 @@ def test_still_photo_under_active_liveness_ends_spoof(
         run.screenshot("capture-guidance.png")
         outcome = run.outcome()
         run.close()
-        assert outcome == {"status": "FAILED", "code": "1",
-                           "title": CATALOGUE[1].message, "remedy": CATALOGUE[1].remedy}
+        assert outcome == {
+            "status": "FAILED",
+            "code": "1",
+            "title": CATALOGUE[1].message,
+            "remedy": CATALOGUE[1].remedy,
+        }
         state = session_state(client, creds, made["sessionId"])
         assert state["status"] == "FAILED"
         assert state["errorCodes"] == [1]
@@ -300,19 +344,26 @@ def test_still_photo_under_active_liveness_ends_spoof(
 @needs_chromium
 @pytest.mark.timeout(60)
 def test_denied_camera_ends_camera_fail_with_its_remedy(
-        live: Callable[[], Any], creds: Creds, browsers: Callable[[str], Browser],
+    live: Callable[[], Any],
+    creds: Creds,
+    browsers: Callable[[str], Browser],
 ) -> None:
     with Receiver() as receiver, live() as client:
         base = str(client.base_url).rstrip("/")
-        made = create(client, creds, type="ENROLL", liveness="passive",
-                      callback={"url": receiver.url})
+        made = create(
+            client, creds, type="ENROLL", liveness="passive", callback={"url": receiver.url}
+        )
         run = PageRun(browsers("live-a"), camera=False)
         run.open(base, made["launchUrl"])
         run.page.click("#start")
         outcome = run.outcome()
         run.screenshot("capture-failure.png")
-        assert outcome == {"status": "FAILED", "code": "-7",
-                           "title": CATALOGUE[-7].message, "remedy": CATALOGUE[-7].remedy}
+        assert outcome == {
+            "status": "FAILED",
+            "code": "-7",
+            "title": CATALOGUE[-7].message,
+            "remedy": CATALOGUE[-7].remedy,
+        }
         # A fatal code with a transient remedy ends the session: no retry in this one.
         assert run.page.is_hidden("#retry")
         run.close()
@@ -328,18 +379,30 @@ def test_denied_camera_ends_camera_fail_with_its_remedy(
 @needs_chromium
 @pytest.mark.timeout(60)
 def test_desktop_browser_is_refused_when_desktop_is_disabled(
-        live: Callable[[], Any], creds: Creds, browsers: Callable[[str], Browser],
+    live: Callable[[], Any],
+    creds: Creds,
+    browsers: Callable[[str], Browser],
 ) -> None:
     with Receiver() as receiver, live() as client:
         base = str(client.base_url).rstrip("/")
-        made = create(client, creds, type="ENROLL", liveness="passive", enableDesktop=False,
-                      callback={"url": receiver.url})
+        made = create(
+            client,
+            creds,
+            type="ENROLL",
+            liveness="passive",
+            enableDesktop=False,
+            callback={"url": receiver.url},
+        )
         run = PageRun(browsers("live-a"), phone=False)
         run.open(base, made["launchUrl"])
         outcome = run.outcome()
         run.close()
-        assert outcome == {"status": "FAILED", "code": "-5",
-                           "title": CATALOGUE[-5].message, "remedy": CATALOGUE[-5].remedy}
+        assert outcome == {
+            "status": "FAILED",
+            "code": "-5",
+            "title": CATALOGUE[-5].message,
+            "remedy": CATALOGUE[-5].remedy,
+        }
         state = session_state(client, creds, made["sessionId"])
         assert state["status"] == "FAILED"
         assert state["errorCodes"] == [-5]
@@ -350,7 +413,9 @@ def test_desktop_browser_is_refused_when_desktop_is_disabled(
 @needs_chromium
 @pytest.mark.timeout(60)
 def test_recovered_load_and_failed_module_are_reported_once_in_french(
-        live: Callable[[], Any], creds: Creds, browsers: Callable[[str], Browser],
+    live: Callable[[], Any],
+    creds: Creds,
+    browsers: Callable[[str], Browser],
 ) -> None:
     french = json.loads((STATIC / "i18n" / "fr.json").read_text(encoding="utf-8"))
     with live() as client:
@@ -363,9 +428,13 @@ def test_recovered_load_and_failed_module_are_reported_once_in_french(
         def flaky_load(route: Any) -> None:
             if not failed_loads:
                 failed_loads.append(route.request.url)
-                route.fulfill(status=503, content_type="application/json",
-                              body=json.dumps({"status": "error", "message": "busy",
-                                               "errorCodes": [], "requestId": "x"}))
+                route.fulfill(
+                    status=503,
+                    content_type="application/json",
+                    body=json.dumps(
+                        {"status": "error", "message": "busy", "errorCodes": [], "requestId": "x"}
+                    ),
+                )
             else:
                 route.continue_()
 
@@ -392,25 +461,36 @@ def test_recovered_load_and_failed_module_are_reported_once_in_french(
 @pytest.mark.browser
 @needs_chromium
 def test_webcrypto_envelope_opens_with_the_server_key(
-        app_client: httpx.Client, keyring: KeyRing, browsers: Callable[[str], Browser],
+    app_client: httpx.Client,
+    keyring: KeyRing,
+    browsers: Callable[[str], Browser],
 ) -> None:
     run = PageRun(browsers("live-a"))
     run.page.goto(f"{str(app_client.base_url).rstrip('/')}/capture/")
     document = app_client.get("/public-key").json()
     frame = "A" * 300_000  # a frame-sized field: base64 of large buffers in chunks
-    plaintexts = [{"events": [{"code": -24, "detail": "réseau ✓ 日本"}]},
-                  {"frames": [frame], "frameTimes": [0.0], "challengeId": "c-1"}]
+    plaintexts = [
+        {"events": [{"code": -24, "detail": "réseau ✓ 日本"}]},
+        {"frames": [frame], "frameTimes": [0.0], "challengeId": "c-1"},
+    ]
     for fields in plaintexts:
         envelope = run.page.evaluate(
             """async ([doc, fields]) => {
                 const { Sealer } = await import('/capture-assets/js/envelope.js');
                 const sealer = await Sealer.create(doc, 'session-1');
                 return sealer.seal('capture', fields);
-            }""", [document, fields])
-        assert set(envelope) == {"encryptedKey", "encryptedMessage", "iv", "gcmTag",
-                                 "gcmAad", "kid"}
-        opened = open_envelope(envelope, keyring=keyring, session_id="session-1",
-                               route="capture")
+            }""",
+            [document, fields],
+        )
+        assert set(envelope) == {
+            "encryptedKey",
+            "encryptedMessage",
+            "iv",
+            "gcmTag",
+            "gcmAad",
+            "kid",
+        }
+        opened = open_envelope(envelope, keyring=keyring, session_id="session-1", route="capture")
         assert {k: opened[k] for k in fields} == fields
         assert isinstance(opened["timestamp"], int)
         assert abs(opened["timestamp"] - time.time()) < 60
@@ -423,8 +503,7 @@ def test_webcrypto_envelope_opens_with_the_server_key(
 # ---------------------------------------------------------------- without a browser
 
 
-def test_page_is_served_with_strict_security_headers_and_no_token(
-        app_client: httpx.Client) -> None:
+def test_page_is_served_with_strict_security_headers_and_no_token(app_client: httpx.Client) -> None:
     token = "A" * 20 + ".secret-part"
     response = app_client.get(f"/capture/{token}")
     assert response.status_code == 200
@@ -435,8 +514,11 @@ def test_page_is_served_with_strict_security_headers_and_no_token(
     assert response.headers["cache-control"] == "no-store"
     assert token not in response.text
     assert "<script>" not in response.text and " style=" not in response.text
-    for asset, kind in (("js/boot.js", "text/javascript"), ("capture.css", "text/css"),
-                        ("i18n/fr.json", "application/json")):
+    for asset, kind in (
+        ("js/boot.js", "text/javascript"),
+        ("capture.css", "text/css"),
+        ("i18n/fr.json", "application/json"),
+    ):
         served = app_client.get(f"/capture-assets/{asset}")
         assert served.status_code == 200, asset
         assert served.headers["content-type"].startswith(kind)
@@ -450,8 +532,13 @@ def test_catalogue_json_is_the_error_catalogue(app_client: httpx.Client) -> None
     assert set(served["codes"]) == {str(code) for code in CATALOGUE}
     for code, row in CATALOGUE.items():
         entry = served["codes"][str(code)]
-        assert entry == {"name": row.name, "kind": str(row.kind), "retry": str(row.retry),
-                         "message": row.message, "remedy": row.remedy}
+        assert entry == {
+            "name": row.name,
+            "kind": str(row.kind),
+            "retry": str(row.retry),
+            "message": row.message,
+            "remedy": row.remedy,
+        }
 
 
 def test_french_strings_cover_english_and_every_catalogue_code() -> None:

@@ -37,10 +37,15 @@ def free_port() -> int:
 def service_env(data_dir: Path, database_url: str = "", **extra: str) -> dict[str, str]:
     """The environment of a service process: fast test schedules, loopback callbacks."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIOVERIFY_")}
-    env.update(BIOVERIFY_DATA_DIR=str(data_dir), BIOVERIFY_WEBHOOK_TEST_SCHEDULE="1",
-               BIOVERIFY_ALLOW_PRIVATE_CALLBACKS="1", BIOVERIFY_ENGINE_WORKERS="0",
-               BIOVERIFY_SWEEP_INTERVAL="0.2", BIOVERIFY_CHECKPOINT_SECONDS="1",
-               BIOVERIFY_LOG_LEVEL="warning")
+    env.update(
+        BIOVERIFY_DATA_DIR=str(data_dir),
+        BIOVERIFY_WEBHOOK_TEST_SCHEDULE="1",
+        BIOVERIFY_ALLOW_PRIVATE_CALLBACKS="1",
+        BIOVERIFY_ENGINE_WORKERS="0",
+        BIOVERIFY_SWEEP_INTERVAL="0.2",
+        BIOVERIFY_CHECKPOINT_SECONDS="1",
+        BIOVERIFY_LOG_LEVEL="warning",
+    )
     if database_url:
         env["BIOVERIFY_DATABASE_URL"] = database_url
     env.update(extra)
@@ -53,8 +58,9 @@ def make_creds(engine: Engine, data_dir: Path) -> Creds:
     return make_client(engine, keyring=KeyRing.load_or_create(data_dir / "keys"))
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
-               interval: float = 0.05) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
     """Poll ``predicate`` until true; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -81,8 +87,14 @@ class Proc:
 
     def start(self) -> Proc:
         with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=out,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
+            self.popen = subprocess.Popen(
+                self.args,
+                env=self.env,
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         return self
 
     @property
@@ -113,15 +125,17 @@ class Processes:
     started: list[Proc] = field(default_factory=list)
 
     def _proc(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
-        proc = Proc([str(BIN / "bioverify"), *args], env,
-                    self.workdir / f"{name}-{len(self.started)}.log").start()
+        proc = Proc(
+            [str(BIN / "bioverify"), *args], env, self.workdir / f"{name}-{len(self.started)}.log"
+        ).start()
         self.started.append(proc)
         return proc
 
     def serve(self, env: dict[str, str], port: int, *extra: str) -> tuple[Proc, str]:
         """``bioverify serve`` on ``port``; returns once /healthz answers."""
-        proc = self._proc("serve", ["serve", "--host", "127.0.0.1", "--port", str(port),
-                                    *extra], env)
+        proc = self._proc(
+            "serve", ["serve", "--host", "127.0.0.1", "--port", str(port), *extra], env
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until(lambda: answers(url) or not proc.alive, 60, "the server to start")
@@ -134,8 +148,14 @@ class Processes:
         return self._proc("worker", ["worker"], env)
 
     def cli(self, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "bioverify"), *args], env=env, capture_output=True,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(
+            [str(BIN / "bioverify"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def close(self) -> None:
         for proc in self.started:

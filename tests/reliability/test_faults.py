@@ -66,12 +66,18 @@ def _retrying(call: Callable[[], Any], *, deadline: float) -> Any:
         time.sleep(0.05)  # the server is down: retry shortly, bounded by the deadline
 
 
-def _create(http: httpx.Client, creds: Creds, key: str, callback: str,
-            ttl: int) -> tuple[str, str]:
+def _create(http: httpx.Client, creds: Creds, key: str, callback: str, ttl: int) -> tuple[str, str]:
     """Create a session (idempotently: a retry after a crash returns the same one)."""
-    response = http.post(CREATE, headers={**creds.headers(), "Idempotency-Key": key},
-                         json={"type": "ENROLL", "liveness": "passive", "sessionExpiry": ttl,
-                               "callback": {"url": callback}})
+    response = http.post(
+        CREATE,
+        headers={**creds.headers(), "Idempotency-Key": key},
+        json={
+            "type": "ENROLL",
+            "liveness": "passive",
+            "sessionExpiry": ttl,
+            "callback": {"url": callback},
+        },
+    )
     if response.status_code >= 500:
         raise httpx.TransportError(f"server answered {response.status_code}")
     assert response.status_code == 201, response.text
@@ -127,19 +133,28 @@ def _session_ids(engine: Engine) -> list[str]:
 def _orphan_claims(engine: Engine) -> list[str]:
     """Outbox rows a dead process had claimed (status 'delivering')."""
     with engine.connect() as conn:
-        return list(conn.scalars(select(WebhookMessage.id).where(
-            WebhookMessage.status == MessageStatus.DELIVERING.value)))
+        return list(
+            conn.scalars(
+                select(WebhookMessage.id).where(
+                    WebhookMessage.status == MessageStatus.DELIVERING.value
+                )
+            )
+        )
 
 
 def _outbox_of(engine: Engine, session_ids: set[str]) -> list[tuple[Any, ...]]:
     """(session, status, attempts, next attempt) of the outbox rows of these sessions."""
     with engine.connect() as conn:
-        rows = conn.execute(select(WebhookMessage.session_id, WebhookMessage.status,
-                                   WebhookMessage.attempts, WebhookMessage.next_attempt_at)
-                            .where(WebhookMessage.session_id.in_(session_ids))).all()
+        rows = conn.execute(
+            select(
+                WebhookMessage.session_id,
+                WebhookMessage.status,
+                WebhookMessage.attempts,
+                WebhookMessage.next_attempt_at,
+            ).where(WebhookMessage.session_id.in_(session_ids))
+        ).all()
     found = {row[0] for row in rows}
-    return [tuple(row) for row in rows] + [(sid, "NO OUTBOX ROW") for sid in
-                                           session_ids - found]
+    return [tuple(row) for row in rows] + [(sid, "NO OUTBOX ROW") for sid in session_ids - found]
 
 
 def _read_back(http: httpx.Client, creds: Creds, session_id: str) -> dict[str, Any]:
@@ -149,7 +164,8 @@ def _read_back(http: httpx.Client, creds: Creds, session_id: str) -> dict[str, A
 
 
 def test_sigkill_of_the_server_under_load_loses_and_duplicates_nothing(
-        tmp_path: Path, procs: Processes) -> None:
+    tmp_path: Path, procs: Processes
+) -> None:
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     url = f"sqlite:///{(data / 'bioverify.sqlite3').resolve()}"
@@ -162,16 +178,21 @@ def test_sigkill_of_the_server_under_load_loses_and_duplicates_nothing(
     expected: dict[str, int] = {}
     done = threading.Semaphore(0)
 
-    with GatedReceiver() as receiver, httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+    with (
+        GatedReceiver() as receiver,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
+    ):
         server, _ = procs.serve(env, port)
         deadline = time.monotonic() + 120
 
         def drive(i: int) -> None:
             expiring = i < n_expiring
             session_id, launch = _retrying(
-                lambda: _create(http, creds, f"kill-{i}", receiver.url,
-                                MIN_TTL_S if expiring else 600), deadline=deadline)
+                lambda: _create(
+                    http, creds, f"kill-{i}", receiver.url, MIN_TTL_S if expiring else 600
+                ),
+                deadline=deadline,
+            )
             if expiring:
                 code = -8
             elif i % SUCCESS_EVERY == SUCCESS_EVERY - 1:
@@ -199,15 +220,24 @@ def test_sigkill_of_the_server_under_load_loses_and_duplicates_nothing(
         ids = _session_ids(engine)
         assert len(ids) == n_fatal + n_expiring, "a retried create made a second session"
         assert set(ids) == set(expected)
-        wait_until(lambda: all(_read_back(http, creds, sid)["status"] in {"FAILED", "SUCCESS"}
-                               for sid in ids), MIN_TTL_S + 30, "every session to end")
+        wait_until(
+            lambda: all(
+                _read_back(http, creds, sid)["status"] in {"FAILED", "SUCCESS"} for sid in ids
+            ),
+            MIN_TTL_S + 30,
+            "every session to end",
+        )
         try:
-            wait_until(lambda: set(receiver.ids_by_session()) >= set(ids), 30,
-                       "a final webhook for every session")
+            wait_until(
+                lambda: set(receiver.ids_by_session()) >= set(ids),
+                30,
+                "a final webhook for every session",
+            )
         except AssertionError as exc:
             missing = set(ids) - set(receiver.ids_by_session())
-            raise AssertionError(f"{exc}: {_outbox_of(engine, missing)}; server log: "
-                                 f"{procs.started[-1].output()}") from None
+            raise AssertionError(
+                f"{exc}: {_outbox_of(engine, missing)}; server log: {procs.started[-1].output()}"
+            ) from None
         for sid in ids:
             final = _read_back(http, creds, sid)
             fatal = [e["code"] for e in final["errors"] if e["kind"] == "fatal"]
@@ -246,9 +276,13 @@ def pg_url(tmp_path: Path) -> Iterator[str]:
     drop_schema_of(url)
 
 
-def _orphaned_by_killed_worker(tmp_path: Path, procs: Processes, pg_url: str,
-                               receiver: GatedReceiver, sessions: int,
-                               ) -> tuple[Engine, dict[str, str], Creds, list[str]]:
+def _orphaned_by_killed_worker(
+    tmp_path: Path,
+    procs: Processes,
+    pg_url: str,
+    receiver: GatedReceiver,
+    sessions: int,
+) -> tuple[Engine, dict[str, str], Creds, list[str]]:
     """API (--no-worker) + worker A on PostgreSQL; ``sessions`` end with -7 while the
     receiver holds A's requests; A is SIGKILLed with every claim in flight.
     Returns (engine, env, creds, ended session ids)."""
@@ -265,8 +299,7 @@ def _orphaned_by_killed_worker(tmp_path: Path, procs: Processes, pg_url: str,
             session_id, launch = _create(http, creds, f"w-{i}", receiver.url, 600)
             _end_with(launch, -7)
             ended.append(session_id)
-    wait_until(lambda: len(receiver.received) >= sessions, 30,
-               "worker A to send every webhook")
+    wait_until(lambda: len(receiver.received) >= sessions, 30, "worker A to send every webhook")
     worker_a.kill(signal.SIGKILL)
     receiver.gate.set()
     return engine, env, creds, ended
@@ -274,16 +307,21 @@ def _orphaned_by_killed_worker(tmp_path: Path, procs: Processes, pg_url: str,
 
 @pytest.mark.postgres
 def test_sigkill_of_a_worker_leaves_no_webhook_undelivered(
-        tmp_path: Path, procs: Processes, pg_url: str) -> None:
+    tmp_path: Path, procs: Processes, pg_url: str
+) -> None:
     with GatedReceiver(open_gate=False) as receiver:
-        engine, env, _, ended = _orphaned_by_killed_worker(tmp_path, procs, pg_url,
-                                                           receiver, sessions=8)
+        engine, env, _, ended = _orphaned_by_killed_worker(
+            tmp_path, procs, pg_url, receiver, sessions=8
+        )
         orphans = _orphan_claims(engine)
         assert len(orphans) == len(ended), "the killed worker held every claim"
         procs.worker(env)
         # Worker B takes the claims over once A's (configured, short) lease runs out.
-        wait_until(lambda: len(receiver.received) >= 2 * len(ended), LEASE_S + 30,
-                   "worker B to redeliver the orphaned webhooks")
+        wait_until(
+            lambda: len(receiver.received) >= 2 * len(ended),
+            LEASE_S + 30,
+            "worker B to redeliver the orphaned webhooks",
+        )
         per_session = receiver.ids_by_session()
         # Every session's final webhook arrived, always under one webhook-id: the
         # receiver deduplicates A's unacknowledged attempt and B's redelivery.
@@ -291,18 +329,21 @@ def test_sigkill_of_a_worker_leaves_no_webhook_undelivered(
         assert all(len(ids) == 1 for ids in per_session.values()), per_session
         wait_until(lambda: _orphan_claims(engine) == [], 10, "the outbox to settle")
         with engine.connect() as conn:
-            delivered = conn.scalar(select(func.count()).select_from(WebhookMessage).where(
-                WebhookMessage.status == MessageStatus.DELIVERED.value))
+            delivered = conn.scalar(
+                select(func.count())
+                .select_from(WebhookMessage)
+                .where(WebhookMessage.status == MessageStatus.DELIVERED.value)
+            )
         assert delivered == len(ended)
     engine.dispose()
 
 
 @pytest.mark.postgres
 def test_a_killed_workers_claims_are_reclaimable_within_a_bounded_time(
-        tmp_path: Path, procs: Processes, pg_url: str) -> None:
+    tmp_path: Path, procs: Processes, pg_url: str
+) -> None:
     with GatedReceiver(open_gate=False) as receiver:
-        engine, _, _, _ = _orphaned_by_killed_worker(tmp_path, procs, pg_url, receiver,
-                                                     sessions=2)
+        engine, _, _, _ = _orphaned_by_killed_worker(tmp_path, procs, pg_url, receiver, sessions=2)
         with engine.connect() as conn:
             lease_end = conn.scalar(select(func.max(WebhookMessage.claimed_until)))
         engine.dispose()
@@ -325,8 +366,13 @@ def _pg_cluster() -> tuple[str, str] | None:
 def _pg_ctl(action: str) -> subprocess.CompletedProcess[str]:
     cluster = _pg_cluster()
     assert cluster is not None
-    return subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -335,17 +381,29 @@ def pg_comes_back() -> Iterator[None]:
     if _pg_cluster() is None:
         pytest.skip("pg_ctlcluster or /etc/postgresql is not available on this machine")
     yield
-    if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-t", "1"], check=False,
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["pg_isready", "-h", "127.0.0.1", "-t", "1"], check=False, capture_output=True
+        ).returncode
+        != 0
+    ):
         _pg_ctl("start")
-    wait_until(lambda: subprocess.run(["pg_isready", "-h", "127.0.0.1", "-t", "1"],
-                                      check=False, capture_output=True).returncode == 0,
-               60, "PostgreSQL to be back")
+    wait_until(
+        lambda: (
+            subprocess.run(
+                ["pg_isready", "-h", "127.0.0.1", "-t", "1"], check=False, capture_output=True
+            ).returncode
+            == 0
+        ),
+        60,
+        "PostgreSQL to be back",
+    )
 
 
 @pytest.mark.postgres
 def test_postgresql_down_under_load_answers_503_envelopes_and_recovers(
-        tmp_path: Path, procs: Processes, pg_url: str, pg_comes_back: None) -> None:
+    tmp_path: Path, procs: Processes, pg_url: str, pg_comes_back: None
+) -> None:
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     engine = migrated(pg_url)
@@ -358,8 +416,7 @@ def test_postgresql_down_under_load_answers_503_envelopes_and_recovers(
     def load() -> None:
         with httpx.Client(base_url=url, timeout=15) as http:
             while not stop.is_set():
-                answers.append(http.post(CREATE, json={"type": "ENROLL"},
-                                         headers=creds.headers()))
+                answers.append(http.post(CREATE, json={"type": "ENROLL"}, headers=creds.headers()))
 
     loader = threading.Thread(target=load, daemon=True)
     loader.start()
@@ -367,13 +424,19 @@ def test_postgresql_down_under_load_answers_503_envelopes_and_recovers(
         wait_until(lambda: sum(r.status_code == 201 for r in answers) >= 5, 30, "load")
         stopped = _pg_ctl("stop")
         assert stopped.returncode == 0, stopped.stderr
-        wait_until(lambda: sum(r.status_code >= 500 for r in answers) >= 5, 30,
-                   "requests to fail while PostgreSQL is down")
+        wait_until(
+            lambda: sum(r.status_code >= 500 for r in answers) >= 5,
+            30,
+            "requests to fail while PostgreSQL is down",
+        )
         started = _pg_ctl("start")
         assert started.returncode == 0, started.stderr
         before = len(answers)
-        wait_until(lambda: any(r.status_code == 201 for r in answers[before:]), 60,
-                   "create-session to succeed again")
+        wait_until(
+            lambda: any(r.status_code == 201 for r in answers[before:]),
+            60,
+            "create-session to succeed again",
+        )
     finally:
         stop.set()
         loader.join(timeout=30)

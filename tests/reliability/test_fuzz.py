@@ -37,17 +37,22 @@ SESSION_ID = "7f1c1f9e-2b0e-4a4c-9d49-6a3f0e9d2c11"
 
 
 @pytest.fixture(scope="module")
-def fuzz_world(tmp_path_factory: pytest.TempPathFactory, keyring: KeyRing,
-               bio_engine: BioEngine) -> Iterator[tuple[Any, Creds]]:
+def fuzz_world(
+    tmp_path_factory: pytest.TempPathFactory, keyring: KeyRing, bio_engine: BioEngine
+) -> Iterator[tuple[Any, Creds]]:
     """The real app (SQLite) with a real client's credentials."""
     tmp = tmp_path_factory.mktemp("fuzz")
     engine = migrated(f"sqlite:///{tmp / 'bioverify.sqlite3'}")
     creds = make_client(engine, keyring=keyring)
     # A high throttle limit: the fuzzer may send wrong credential headers many times,
     # and a 429 would hide what the routes behind it do.
-    cfg = Settings(data_dir=tmp / "data", public_url="http://testserver",
-                   allow_private_callbacks=False, auth_failure_limit=100_000,
-                   max_body_bytes=2 * 1024 * 1024)
+    cfg = Settings(
+        data_dir=tmp / "data",
+        public_url="http://testserver",
+        allow_private_callbacks=False,
+        auth_failure_limit=100_000,
+        max_body_bytes=2 * 1024 * 1024,
+    )
     app = create_app(cfg, db_engine=engine, keyring=keyring, bio_engine=bio_engine)
     yield app, creds
     engine.dispose()
@@ -68,7 +73,8 @@ def _check_answer(response: Any) -> None:
 
 @pytest.mark.slow
 def test_every_operation_answers_generated_requests_without_5xx_and_with_envelopes(
-        fuzz_world: tuple[Any, Creds]) -> None:
+    fuzz_world: tuple[Any, Creds],
+) -> None:
     app, creds = fuzz_world
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -76,8 +82,12 @@ def test_every_operation_answers_generated_requests_without_5xx_and_with_envelop
     failures: list[str] = []
     for operation in operations:
 
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def fuzz(case: Any) -> None:
             try:
@@ -95,8 +105,14 @@ def test_every_operation_answers_generated_requests_without_5xx_and_with_envelop
 # ----------------------------------------------------------------- envelope decoder
 
 _b64 = st.binary(max_size=600).map(lambda b: base64.b64encode(b).decode())
-_junk = st.one_of(st.none(), st.integers(), st.text(max_size=50), _b64,
-                  st.lists(st.integers(), max_size=3), st.booleans())
+_junk = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(max_size=50),
+    _b64,
+    st.lists(st.integers(), max_size=3),
+    st.booleans(),
+)
 
 
 @st.composite
@@ -113,12 +129,16 @@ def envelopes(draw: st.DrawFn) -> dict[str, object]:
     return body
 
 
-@settings(max_examples=300, deadline=1000, suppress_health_check=[
-    HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(envelopes(), st.dictionaries(st.text(max_size=12), _junk, max_size=8)),
-       real_kid=st.booleans())
-def test_malformed_envelopes_are_bad_requests_only(body: dict[str, object], real_kid: bool,
-                                                   keyring: KeyRing) -> None:
+@settings(
+    max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(envelopes(), st.dictionaries(st.text(max_size=12), _junk, max_size=8)),
+    real_kid=st.booleans(),
+)
+def test_malformed_envelopes_are_bad_requests_only(
+    body: dict[str, object], real_kid: bool, keyring: KeyRing
+) -> None:
     if real_kid and "kid" in body:
         body["kid"] = keyring.current_capture_kid  # get past the key lookup to RSA/GCM
     with pytest.raises(errors.BadRequest):
@@ -141,15 +161,16 @@ def _png(width: int, height: int, idat: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
 
 
 def _jpeg_claiming(width: int, height: int) -> bytes:
     """A real JPEG whose SOF header is rewritten to claim another size."""
     data = bytearray(_jpeg())
     pos = data.index(b"\xff\xc0")
-    data[pos + 5:pos + 9] = struct.pack(">HH", height, width)
+    data[pos + 5 : pos + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
@@ -169,21 +190,25 @@ def _decodes_or_refuses(data: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=2000)
-@given(data=st.one_of(
-    st.binary(max_size=4096),
-    st.integers(0, len(JPEG)).map(lambda n: JPEG[:n]),
-    st.tuples(st.integers(0, len(JPEG) - 1), st.binary(min_size=1, max_size=8)).map(
-        lambda t: JPEG[:t[0]] + t[1] + JPEG[t[0] + len(t[1]):]),
-    st.binary(max_size=512).map(lambda b: b"\xff\xd8\xff" + b),
-    st.binary(max_size=512).map(lambda b: b"\x89PNG\r\n\x1a\n" + b),
-))
+@given(
+    data=st.one_of(
+        st.binary(max_size=4096),
+        st.integers(0, len(JPEG)).map(lambda n: JPEG[:n]),
+        st.tuples(st.integers(0, len(JPEG) - 1), st.binary(min_size=1, max_size=8)).map(
+            lambda t: JPEG[: t[0]] + t[1] + JPEG[t[0] + len(t[1]) :]
+        ),
+        st.binary(max_size=512).map(lambda b: b"\xff\xd8\xff" + b),
+        st.binary(max_size=512).map(lambda b: b"\x89PNG\r\n\x1a\n" + b),
+    )
+)
 def test_malformed_frames_are_invalid_images_only(data: bytes) -> None:
     _decodes_or_refuses(data)
 
 
 @pytest.mark.parametrize(("width", "height"), [(65535, 65535), (8000, 6000), (0, 10)])
 def test_jpeg_declaring_huge_or_empty_dimensions_is_refused_before_decoding(
-        width: int, height: int) -> None:
+    width: int, height: int
+) -> None:
     start = time.perf_counter()
     with pytest.raises(errors.BadRequest):
         decode_frame(_jpeg_claiming(width, height))
@@ -208,14 +233,18 @@ def test_a_real_frame_still_decodes() -> None:
     assert decode_frame(JPEG).shape == (96, 128, 3)
 
 
-@pytest.mark.parametrize("query", [
-    "/v2/audit/entries?start=9223372036854775808",
-    "/v2/audit/entries?start=0&end=9223372036854775808",
-    "/v2/audit/proof/inclusion?index=9223372036854775808&treeSize=1",
-    "/v2/audit/proof/consistency?first=1&second=9223372036854775808",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/v2/audit/entries?start=9223372036854775808",
+        "/v2/audit/entries?start=0&end=9223372036854775808",
+        "/v2/audit/proof/inclusion?index=9223372036854775808&treeSize=1",
+        "/v2/audit/proof/consistency?first=1&second=9223372036854775808",
+    ],
+)
 def test_integers_beyond_64_bits_are_a_bad_request_not_a_server_error(
-        fuzz_world: tuple[Any, Creds], query: str) -> None:
+    fuzz_world: tuple[Any, Creds], query: str
+) -> None:
     """Found by the fuzzer: an index past 2**63-1 reached the database driver (500)."""
     app, creds = fuzz_world
     with serve(app) as client:

@@ -67,45 +67,66 @@ def _wrong(creds: Creds, **change: str) -> dict[str, str]:
 
 
 def test_credential_brute_force_locks_the_client_out_from_any_address(
-        make_app: Callable[..., FastAPI], creds: Creds, db_engine: Engine) -> None:
+    make_app: Callable[..., FastAPI], creds: Creds, db_engine: Engine
+) -> None:
     other = make_client(db_engine, name="bystander")
-    with live(make_app()) as url, client_from(url, "127.0.0.2") as attacker, \
-            client_from(url, "127.0.0.3") as elsewhere:
+    with (
+        live(make_app()) as url,
+        client_from(url, "127.0.0.2") as attacker,
+        client_from(url, "127.0.0.3") as elsewhere,
+    ):
         for _ in range(LIMIT):
-            assert_envelope(attacker.get(f"{CREATE}/{uuid.uuid4()}",
-                                         headers=_wrong(creds)), 401)
+            assert_envelope(attacker.get(f"{CREATE}/{uuid.uuid4()}", headers=_wrong(creds)), 401)
         # The right secret, from another address: the client id itself is locked.
         locked = elsewhere.post(CREATE, json={"type": "ENROLL"}, headers=creds.headers())
         assert_envelope(locked, 429)
         assert int(locked.headers["retry-after"]) > 0
         # That address is not locked: another client still works from it.
-        assert elsewhere.post(CREATE, json={"type": "ENROLL"},
-                              headers=other.headers()).status_code == 201
+        assert (
+            elsewhere.post(CREATE, json={"type": "ENROLL"}, headers=other.headers()).status_code
+            == 201
+        )
 
 
-def test_credential_spraying_locks_the_address_out(make_app: Callable[..., FastAPI],
-                                                   creds: Creds) -> None:
-    with live(make_app()) as url, client_from(url, "127.0.0.4") as attacker, \
-            client_from(url, "127.0.0.5") as elsewhere:
+def test_credential_spraying_locks_the_address_out(
+    make_app: Callable[..., FastAPI], creds: Creds
+) -> None:
+    with (
+        live(make_app()) as url,
+        client_from(url, "127.0.0.4") as attacker,
+        client_from(url, "127.0.0.5") as elsewhere,
+    ):
         for _ in range(LIMIT):
             # A different (unknown) client id every time: no client key reaches the limit.
-            assert_envelope(attacker.post(CREATE, json={"type": "ENROLL"}, headers=_wrong(
-                creds, clientID=secrets.token_hex(8))), 401)
+            assert_envelope(
+                attacker.post(
+                    CREATE,
+                    json={"type": "ENROLL"},
+                    headers=_wrong(creds, clientID=secrets.token_hex(8)),
+                ),
+                401,
+            )
         locked = attacker.post(CREATE, json={"type": "ENROLL"}, headers=creds.headers())
         assert_envelope(locked, 429)
         assert int(locked.headers["retry-after"]) > 0
-        assert elsewhere.post(CREATE, json={"type": "ENROLL"},
-                              headers=creds.headers()).status_code == 201
+        assert (
+            elsewhere.post(CREATE, json={"type": "ENROLL"}, headers=creds.headers()).status_code
+            == 201
+        )
 
 
 # ----------------------------------------------------------------- replays
 
 
-def test_replayed_slc_request_is_refused(make_app: Callable[..., FastAPI],
-                                         db_engine: Engine) -> None:
+def test_replayed_slc_request_is_refused(
+    make_app: Callable[..., FastAPI], db_engine: Engine
+) -> None:
     key = Ed25519PrivateKey.generate()
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     signer = make_client(db_engine, name="signer", public_key_pem=pem)
     creds = Credentials(api_key=signer.api_key, client_id=signer.client_id, signing_key=key)
     body = json.dumps({"type": "ENROLL"}).encode()
@@ -118,8 +139,9 @@ def test_replayed_slc_request_is_refused(make_app: Callable[..., FastAPI],
 
 
 def test_replayed_capture_nonce_is_refused(app_client: httpx.Client, creds: Creds) -> None:
-    made = app_client.post(CREATE, json={"type": "ENROLL", "liveness": "passive"},
-                           headers=creds.headers()).json()
+    made = app_client.post(
+        CREATE, json={"type": "ENROLL", "liveness": "passive"}, headers=creds.headers()
+    ).json()
     token = made["launchUrl"].rsplit("/", 1)[1]
     assert app_client.get(f"{CREATE}/{token}").status_code == 200
     key = app_client.get("/public-key").json()
@@ -127,9 +149,13 @@ def test_replayed_capture_nonce_is_refused(app_client: httpx.Client, creds: Cred
 
     def events(code: int) -> httpx.Response:
         # A new envelope each time (fresh AES key and iv), carrying the same nonce.
-        sealed = seal({"nonce": nonce, "timestamp": int(time.time()),
-                       "events": [{"code": code}]}, public_key_pem=key["publicKey"],
-                      kid=key["kid"], session_id=made["sessionId"], route="events")
+        sealed = seal(
+            {"nonce": nonce, "timestamp": int(time.time()), "events": [{"code": code}]},
+            public_key_pem=key["publicKey"],
+            kid=key["kid"],
+            session_id=made["sessionId"],
+            route="events",
+        )
         return app_client.post(f"{CREATE}/{token}/events", json=sealed)
 
     assert events(-20).status_code == 200
@@ -139,25 +165,37 @@ def test_replayed_capture_nonce_is_refused(app_client: httpx.Client, creds: Cred
 # ----------------------------------------------------------------- SSRF
 
 
-@pytest.mark.parametrize("url", [
-    "https://127.0.0.1/hook", "https://10.0.0.1/hook", "https://169.254.169.254/latest",
-    "https://[::1]/hook", "https://localhost/hook", "https://[::ffff:127.0.0.1]/hook",
-    "https://internal.example/hook", "http://public.example/hook",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest",
+        "https://[::1]/hook",
+        "https://localhost/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://internal.example/hook",
+        "http://public.example/hook",
+    ],
+)
 def test_callbacks_into_the_operator_network_are_refused(
-        make_app: Callable[..., FastAPI], settings: Settings, creds: Creds, url: str) -> None:
+    make_app: Callable[..., FastAPI], settings: Settings, creds: Creds, url: str
+) -> None:
     # internal.example resolves to loopback; public.example to a public address (but http).
     names = {"internal.example": ["127.0.0.1"], "public.example": ["93.184.215.14"]}
     guard = EgressGuard(resolver=lambda host, _port: names[host])
-    app = make_app(settings=settings.with_overrides(allow_private_callbacks=False),
-                   egress=guard)
+    app = make_app(settings=settings.with_overrides(allow_private_callbacks=False), egress=guard)
     with live(app) as base, httpx.Client(base_url=base) as http:
-        response = http.post(CREATE, headers=creds.headers(),
-                             json={"type": "ENROLL", "callback": {"url": url}})
+        response = http.post(
+            CREATE, headers=creds.headers(), json={"type": "ENROLL", "callback": {"url": url}}
+        )
         body = assert_envelope(response, 400)
         assert "callback.url" in body["message"]
-        allowed = http.post(CREATE, headers=creds.headers(), json={
-            "type": "ENROLL", "callback": {"url": "https://public.example/hook"}})
+        allowed = http.post(
+            CREATE,
+            headers=creds.headers(),
+            json={"type": "ENROLL", "callback": {"url": "https://public.example/hook"}},
+        )
         assert allowed.status_code == 201, allowed.text
 
 
@@ -173,8 +211,9 @@ class _NotTheTestsOwnRequests(logging.Filter):
         self._url = server_url
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name.startswith(("httpx", "httpcore"))
-                    and self._url in record.getMessage())
+        return not (
+            record.name.startswith(("httpx", "httpcore")) and self._url in record.getMessage()
+        )
 
 
 @dataclass
@@ -192,8 +231,11 @@ def _chunks(blob: bytes, size: int = 24, count: int = 6) -> list[bytes]:
     """Distinctive slices from the middle of ``blob`` (past any common header)."""
     start = len(blob) // 3
     step = max(size, (len(blob) - start - size) // count)
-    return [blob[start + i * step:start + i * step + size] for i in range(count)
-            if start + i * step + size <= len(blob)]
+    return [
+        blob[start + i * step : start + i * step + size]
+        for i in range(count)
+        if start + i * step + size <= len(blob)
+    ]
 
 
 def _embedding(frame: bytes) -> bytes:
@@ -217,8 +259,13 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, bio_engine: BioEngine) ->
     engine = migrated(f"sqlite:///{data / 'bioverify.sqlite3'}")
     ring = KeyRing.load_or_create(data / "keys")
     creds = make_client(engine, keyring=ring)
-    cfg = Settings(data_dir=data, public_url="http://testserver", allow_private_callbacks=True,
-                   webhook_test_schedule=True, sweep_interval_s=0.2)
+    cfg = Settings(
+        data_dir=data,
+        public_url="http://testserver",
+        allow_private_callbacks=True,
+        webhook_test_schedule=True,
+        sweep_interval_s=0.2,
+    )
     saved = structlog.get_config()
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -229,18 +276,29 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, bio_engine: BioEngine) ->
     configure_logging("debug", stream=stream)
     tokens: list[str] = []
     try:
-        app = create_app(cfg, db_engine=engine, keyring=ring, bio_engine=bio_engine,
-                         run_worker=True, worker_factory=Worker)
+        app = create_app(
+            cfg,
+            db_engine=engine,
+            keyring=ring,
+            bio_engine=bio_engine,
+            run_worker=True,
+            worker_factory=Worker,
+        )
         with Receiver() as receiver, live(app) as url, httpx.Client(base_url=url) as http:
             handler.addFilter(_NotTheTestsOwnRequests(url))
+
             def session(**fields: Any) -> CaptureSession:
-                made = http.post(CREATE, headers=creds.headers(), json={
-                    "liveness": "passive", "callback": {"url": receiver.url}, **fields})
+                made = http.post(
+                    CREATE,
+                    headers=creds.headers(),
+                    json={"liveness": "passive", "callback": {"url": receiver.url}, **fields},
+                )
                 assert made.status_code == 201, made.text
                 token = made.json()["launchUrl"].rsplit("/", 1)[1]
                 tokens.append(token)
-                capture = CaptureSession(base_url=url, token=token,
-                                         http=httpx.Client(base_url=url, timeout=30))
+                capture = CaptureSession(
+                    base_url=url, token=token, http=httpx.Client(base_url=url, timeout=30)
+                )
                 capture.load()
                 return capture
 
@@ -251,14 +309,28 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, bio_engine: BioEngine) ->
             with session(type="ENROLL", customerId="bob") as failing:
                 failing.report(-7)
             assert_envelope(http.get(f"{CREATE}/{tokens[0]}x"), 401)
-            assert_envelope(http.post(CREATE, json={"type": "ENROLL"},
-                                      headers={**creds.headers(), "clientSecret": "bvs_x"}), 401)
+            assert_envelope(
+                http.post(
+                    CREATE,
+                    json={"type": "ENROLL"},
+                    headers={**creds.headers(), "clientSecret": "bvs_x"},
+                ),
+                401,
+            )
             receiver.wait_for(3, timeout=30)
         embeddings = [_embedding(f) for f in frames]
-        yield Run(logs=stream.getvalue(), data_dir=data, frames=frames, embeddings=embeddings,
-                  secrets={"api key": creds.api_key, "client secret": creds.client_secret or "",
-                           "webhook secret": creds.webhook_secret,
-                           **{f"capture token {i}": t for i, t in enumerate(tokens)}})
+        yield Run(
+            logs=stream.getvalue(),
+            data_dir=data,
+            frames=frames,
+            embeddings=embeddings,
+            secrets={
+                "api key": creds.api_key,
+                "client secret": creds.client_secret or "",
+                "webhook secret": creds.webhook_secret,
+                **{f"capture token {i}": t for i, t in enumerate(tokens)},
+            },
+        )
     finally:
         structlog.configure(**saved)
         root.removeHandler(handler)
@@ -271,15 +343,18 @@ def _forbidden(run: Run) -> dict[str, list[bytes]]:
     for i, frame in enumerate(run.frames):
         chunks = _chunks(frame)
         out[f"frame {i} bytes"] = chunks
-        out[f"frame {i} base64"] = [base64.b64encode(frame)[len(frame) // 2:][:32]]
+        out[f"frame {i} base64"] = [base64.b64encode(frame)[len(frame) // 2 :][:32]]
     for i, embedding in enumerate(run.embeddings):
         out[f"template {i} bytes"] = _chunks(embedding, size=32, count=4)
     return out
 
 
 def _found_in(blob: bytes, run: Run) -> list[str]:
-    return [name for name, needles in _forbidden(run).items()
-            if any(needle and needle in blob for needle in needles)]
+    return [
+        name
+        for name, needles in _forbidden(run).items()
+        if any(needle and needle in blob for needle in needles)
+    ]
 
 
 def test_the_run_really_logged_and_stored_something(full_run: Run) -> None:
@@ -294,9 +369,11 @@ def test_no_secret_token_template_or_image_in_any_log_line(full_run: Run) -> Non
     assert _found_in(full_run.logs.encode(), full_run) == []
 
 
-def test_no_frame_template_or_secret_bytes_anywhere_in_the_data_directory(
-        full_run: Run) -> None:
-    leaks = {str(path.relative_to(full_run.data_dir)): found
-             for path in sorted(full_run.data_dir.rglob("*")) if path.is_file()
-             if (found := _found_in(path.read_bytes(), full_run))}
+def test_no_frame_template_or_secret_bytes_anywhere_in_the_data_directory(full_run: Run) -> None:
+    leaks = {
+        str(path.relative_to(full_run.data_dir)): found
+        for path in sorted(full_run.data_dir.rglob("*"))
+        if path.is_file()
+        if (found := _found_in(path.read_bytes(), full_run))
+    }
     assert leaks == {}

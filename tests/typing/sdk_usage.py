@@ -34,9 +34,15 @@ from bioverify.client.testing import instant_retries
 
 def start_verification(client: Client, user_id: str) -> str:
     session: Session = client.create_session(
-        type="VERIFY", customer_id=user_id, callback_url="https://example.com/hooks",
-        callback_headers={"X-Tenant": "t1"}, session_expiry=dt.timedelta(minutes=10),
-        liveness="active", transaction_id="order-1", idempotency_key="order-1")
+        type="VERIFY",
+        customer_id=user_id,
+        callback_url="https://example.com/hooks",
+        callback_headers={"X-Tenant": "t1"},
+        session_expiry=dt.timedelta(minutes=10),
+        liveness="active",
+        transaction_id="order-1",
+        idempotency_key="order-1",
+    )
     expires: dt.datetime | None = session.expires_at
     assert expires is not None
     if session.launch_url is None:
@@ -69,8 +75,9 @@ def handle_errors(client: Client, session_id: str) -> int | None:
         return len(codes) + (status or 0) + len(remedy or "")
 
 
-def receive(body: bytes, headers: Mapping[str, str], secret: str,
-            jwks: Mapping[str, Any]) -> dict[str, Any]:
+def receive(
+    body: bytes, headers: Mapping[str, str], secret: str, jwks: Mapping[str, Any]
+) -> dict[str, Any]:
     try:
         return verify_webhook(body, headers, secret, tolerance=300)
     except WebhookVerificationError:
@@ -94,9 +101,14 @@ def configured() -> Client:
     with instant_retries() as slept:
         delays: list[float] = slept
         assert not delays
-    return Client("https://verify.example.com", api_key="k", client_id="c",
-                  client_secret="s", retries=RetryConfig(max_attempts=3, max_total_s=20),
-                  timeout=5.0)
+    return Client(
+        "https://verify.example.com",
+        api_key="k",
+        client_id="c",
+        client_secret="s",
+        retries=RetryConfig(max_attempts=3, max_total_s=20),
+        timeout=5.0,
+    )
 
 
 def misuse(client: Client) -> None:

@@ -38,7 +38,7 @@ class KeyRingSealer:
     def open(self, client_id: str, sealed: str) -> str:
         if not sealed.startswith(_PREFIX):
             raise ValueError(f"stored {self._purpose} is not sealed")
-        raw = base64.b64decode(sealed[len(_PREFIX):])
+        raw = base64.b64decode(sealed[len(_PREFIX) :])
         return self._keyring.unwrap_key(raw, aad=self._aad(client_id)).decode()
 
 

@@ -51,8 +51,12 @@ class IssuedCredentials:
     webhook_secret: str
 
     def as_json(self) -> dict[str, str | None]:
-        return {"apiKey": self.api_key, "clientId": self.client_id,
-                "clientSecret": self.client_secret, "webhookSecret": self.webhook_secret}
+        return {
+            "apiKey": self.api_key,
+            "clientId": self.client_id,
+            "clientSecret": self.client_secret,
+            "webhookSecret": self.webhook_secret,
+        }
 
 
 def parse_public_key(pem: str) -> Ed25519PublicKey:
@@ -65,9 +69,14 @@ def parse_public_key(pem: str) -> Ed25519PublicKey:
     return key
 
 
-def create_client(db: Session, *, name: str, sealer: SecretSealer,
-                  public_key_pem: str | None = None,
-                  key_only: bool = False) -> tuple[Client, IssuedCredentials]:
+def create_client(
+    db: Session,
+    *,
+    name: str,
+    sealer: SecretSealer,
+    public_key_pem: str | None = None,
+    key_only: bool = False,
+) -> tuple[Client, IssuedCredentials]:
     """Create a client application and return its credentials (shown once).
 
     Secrets are stored as hashes; the webhook secret (needed to sign) is sealed.
@@ -77,16 +86,23 @@ def create_client(db: Session, *, name: str, sealer: SecretSealer,
     if public_key_pem is not None:
         parse_public_key(public_key_pem)
     if key_only and public_key_pem is not None:
-        raise BadRequest("--key-only clients authenticate with the API key alone; "
-                         "they cannot also register a public key")
+        raise BadRequest(
+            "--key-only clients authenticate with the API key alone; "
+            "they cannot also register a public key"
+        )
     api_key = _new_secret("bvk_")
     secret = None if key_only else _new_secret("bvs_")
     webhook_secret = new_webhook_secret()
     client_id = new_id()
-    client = Client(id=client_id, name=name.strip(), api_key_hash=sha256(api_key),
-                    secret_hash=sha256(secret) if secret else None,
-                    public_key_pem=public_key_pem, key_only=key_only,
-                    webhook_secrets=[sealer.seal(client_id, webhook_secret)])
+    client = Client(
+        id=client_id,
+        name=name.strip(),
+        api_key_hash=sha256(api_key),
+        secret_hash=sha256(secret) if secret else None,
+        public_key_pem=public_key_pem,
+        key_only=key_only,
+        webhook_secrets=[sealer.seal(client_id, webhook_secret)],
+    )
     db.add(client)
     db.flush()
     return client, IssuedCredentials(api_key, client.id, secret, webhook_secret)
@@ -135,8 +151,9 @@ class RequestFacts:
     body: bytes
 
 
-def slc_message(method: str, path_with_query: str, timestamp: str, request_id: str,
-                body: bytes) -> bytes:
+def slc_message(
+    method: str, path_with_query: str, timestamp: str, request_id: str, body: bytes
+) -> bytes:
     """The bytes an ``SLC`` signature covers (API.md section 3)."""
     digest = hashlib.sha256(body).hexdigest()
     return f"{method.upper()}\n{path_with_query}\n{timestamp}\n{request_id}\n{digest}".encode()
@@ -164,8 +181,15 @@ def _secret_matches(client: Client, secret: str, now: dt.datetime) -> bool:
     return ok
 
 
-def _check_slc(db: Session, client: Client, facts: RequestFacts, *, signature: str,
-               now: dt.datetime, window_s: int) -> None:
+def _check_slc(
+    db: Session,
+    client: Client,
+    facts: RequestFacts,
+    *,
+    signature: str,
+    now: dt.datetime,
+    window_s: int,
+) -> None:
     if not client.public_key_pem:
         raise _Rejected("slc without registered key")
     timestamp = facts.headers.get("x-timestamp", "")
@@ -186,8 +210,11 @@ def _check_slc(db: Session, client: Client, facts: RequestFacts, *, signature: s
         raise _Rejected("slc bad signature") from exc
     # A request id seen before inside the window is a replay. The unique constraint
     # makes this hold across replicas sharing the database.
-    db.execute(delete(SeenRequestId).where(
-        SeenRequestId.seen_at < now - dt.timedelta(seconds=2 * window_s)))
+    db.execute(
+        delete(SeenRequestId).where(
+            SeenRequestId.seen_at < now - dt.timedelta(seconds=2 * window_s)
+        )
+    )
     try:
         with db.begin_nested():
             db.add(SeenRequestId(client_id=client.id, request_id=request_id, seen_at=now))
@@ -195,8 +222,9 @@ def _check_slc(db: Session, client: Client, facts: RequestFacts, *, signature: s
         raise _Rejected("slc replayed request id") from exc
 
 
-def authenticate(db: Session, facts: RequestFacts, *, now: dt.datetime,
-                 slc_window_s: int = 300) -> Client:
+def authenticate(
+    db: Session, facts: RequestFacts, *, now: dt.datetime, slc_window_s: int = 300
+) -> Client:
     """The client a request's credentials prove, or :class:`Unauthorized`.
 
     The reason for a rejection is kept on the exception (``reason``) for the audit
@@ -210,8 +238,9 @@ def authenticate(db: Session, facts: RequestFacts, *, now: dt.datetime,
         raise error from None
 
 
-def _authenticate(db: Session, facts: RequestFacts, *, now: dt.datetime,
-                  slc_window_s: int) -> Client:
+def _authenticate(
+    db: Session, facts: RequestFacts, *, now: dt.datetime, slc_window_s: int
+) -> Client:
     headers = facts.headers
     api_key = headers.get("x_api_key") or headers.get("x-api-key") or ""
     if not api_key:

@@ -32,8 +32,9 @@ class FailureThrottle(Protocol):
 class MemoryFailureThrottle:
     """Sliding-window failure counter for one process."""
 
-    def __init__(self, *, limit: int, window_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._limit = limit
         self._window = window_s
         self._clock = clock
@@ -52,8 +53,10 @@ class MemoryFailureThrottle:
             window = self._prune(key, now)
             if len(window) >= self._limit:
                 retry_after = max(1, math.ceil(window[0] + self._window - now))
-                raise TooManyRequests("Too many failed authentication attempts; try again later",
-                                      retry_after=retry_after)
+                raise TooManyRequests(
+                    "Too many failed authentication attempts; try again later",
+                    retry_after=retry_after,
+                )
 
     def record_failure(self, key: str) -> None:
         with self._lock:
@@ -85,8 +88,9 @@ class RedisFailureThrottle:
             return
         if count is not None and int(count) >= self._limit:
             ttl = int(self._redis.ttl(name))
-            raise TooManyRequests("Too many failed authentication attempts; try again later",
-                                  retry_after=max(1, ttl))
+            raise TooManyRequests(
+                "Too many failed authentication attempts; try again later", retry_after=max(1, ttl)
+            )
 
     def record_failure(self, key: str) -> None:
         name = self._prefix + key

@@ -75,10 +75,14 @@ def _utcnow() -> dt.datetime:
 
 def build_throttle(settings: Settings) -> FailureThrottle:
     if settings.redis_url:
-        return RedisFailureThrottle(settings.redis_url, limit=settings.auth_failure_limit,
-                                    window_s=settings.auth_failure_window_s)
-    return MemoryFailureThrottle(limit=settings.auth_failure_limit,
-                                 window_s=settings.auth_failure_window_s)
+        return RedisFailureThrottle(
+            settings.redis_url,
+            limit=settings.auth_failure_limit,
+            window_s=settings.auth_failure_window_s,
+        )
+    return MemoryFailureThrottle(
+        limit=settings.auth_failure_limit, window_s=settings.auth_failure_window_s
+    )
 
 
 def create_app(
@@ -104,8 +108,13 @@ def create_app(
         settings=settings,
         db_engine=engine,
         factory=factory,
-        sessions=SessionService(factory, public_url=settings.public_url, effects=effects,
-                                clock=clock, idempotency_ttl_s=settings.idempotency_ttl_s),
+        sessions=SessionService(
+            factory,
+            public_url=settings.public_url,
+            effects=effects,
+            clock=clock,
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+        ),
         throttle=throttle or build_throttle(settings),
         clock=clock,
     )
@@ -132,8 +141,14 @@ def create_app(
             if db_engine is None:
                 engine.dispose()
 
-    app = FastAPI(title="bioverify Session API", version="2", description=DESCRIPTION,
-                  lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="bioverify Session API",
+        version="2",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
     app.state.services = svc
     app.include_router(health.router)
     app.include_router(sessions.router)
@@ -145,8 +160,9 @@ def create_app(
     app.include_router(page.router)
     # add_middleware prepends: the request id is outermost, then the body limit, then
     # the 500 net (installed with the handlers), then the routes.
-    install_error_handlers(app, on_server_error=on_server_error
-                           or svc.extras.get("on_server_error"))
+    install_error_handlers(
+        app, on_server_error=on_server_error or svc.extras.get("on_server_error")
+    )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(V2PrefixMiddleware)
     app.add_middleware(MetricsMiddleware)
@@ -194,10 +210,17 @@ def _wire_audit(svc: Services, ring: KeyRing, *, custom_effects: SessionEffects 
     """Audit log, alert rules and the effects that tie them to session transitions."""
     settings = svc.settings
     audit = AuditLog()
-    alerts = AlertService(load_rules(Path(settings.alert_rules_file)
-                                     if settings.alert_rules_file else None), clock=svc.clock)
-    effects = ServiceEffects(audit=audit, keyring=ring, alerts=alerts, clock=svc.clock,
-                             operator_webhook_url=settings.alert_webhook_url or None)
+    alerts = AlertService(
+        load_rules(Path(settings.alert_rules_file) if settings.alert_rules_file else None),
+        clock=svc.clock,
+    )
+    effects = ServiceEffects(
+        audit=audit,
+        keyring=ring,
+        alerts=alerts,
+        clock=svc.clock,
+        operator_webhook_url=settings.alert_webhook_url or None,
+    )
     svc.extras.update(audit=audit, alerts=alerts, effects=effects)
     if custom_effects is None:
         svc.sessions.effects = effects
@@ -206,17 +229,28 @@ def _wire_audit(svc: Services, ring: KeyRing, *, custom_effects: SessionEffects 
     def on_auth_failure(request: Request, reason: str, claimed_client: str) -> None:
         address = ring.keyed_hash(client_address(request), "address")
         with transaction(svc.factory) as db:
-            effects.record(db, AuditEvent.AUTH_REJECTED, client_id=None,
-                           subjects={"address": address},
-                           details={"reason": reason[:64], "route": route_template(request.scope)})
+            effects.record(
+                db,
+                AuditEvent.AUTH_REJECTED,
+                client_id=None,
+                subjects={"address": address},
+                details={"reason": reason[:64], "route": route_template(request.scope)},
+            )
 
     def on_server_error(request: Request, exc: BaseException) -> None:
         with transaction(svc.factory) as db:
-            effects.record(db, AuditEvent.SERVER_ERROR, client_id=None,
-                           details={"route": route_template(request.scope),
-                                    "errorType": type(exc).__name__[:64]})
-            alerts.observe(db, Signal.SERVER_ERROR, keys={},
-                           details={"route": route_template(request.scope)})
+            effects.record(
+                db,
+                AuditEvent.SERVER_ERROR,
+                client_id=None,
+                details={
+                    "route": route_template(request.scope),
+                    "errorType": type(exc).__name__[:64],
+                },
+            )
+            alerts.observe(
+                db, Signal.SERVER_ERROR, keys={}, details={"route": route_template(request.scope)}
+            )
 
     svc.on_auth_failure = on_auth_failure
     svc.extras["on_server_error"] = on_server_error
@@ -242,8 +276,7 @@ def _operator_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def _wire_capture(svc: Services, *, ring: KeyRing | None,
-                  bio_engine: BioEngine | None) -> None:
+def _wire_capture(svc: Services, *, ring: KeyRing | None, bio_engine: BioEngine | None) -> None:
     """Biometric engine, template store and the capture service."""
     engine = bio_engine if bio_engine is not None else _load_engine(svc.settings)
     svc.extras["engine"] = engine
@@ -254,14 +287,21 @@ def _wire_capture(svc: Services, *, ring: KeyRing | None,
     if engine is not None:
         biometrics = Biometrics(
             cipher=TemplateCipher(ring, SqlDataKeyStore(svc.factory)),
-            gallery=MemoryGallery(), thresholds=load_thresholds(),
-            model_version=engine.model_version)
+            gallery=MemoryGallery(),
+            thresholds=load_thresholds(),
+            model_version=engine.model_version,
+        )
         biometrics.rebuild(svc.factory)
     svc.extras["biometrics"] = biometrics
     effects = svc.extras.get("effects")
     svc.extras["capture"] = CaptureService(
-        svc.sessions, svc.factory, keyring=ring, engine=engine, biometrics=biometrics,
-        on_security_event=effects.security_event if effects is not None else None)
+        svc.sessions,
+        svc.factory,
+        keyring=ring,
+        engine=engine,
+        biometrics=biometrics,
+        on_security_event=effects.security_event if effects is not None else None,
+    )
     svc.extras["capture_load"] = capture.load
 
 
@@ -271,12 +311,12 @@ def _document_bodies(app: FastAPI, models: list[type[Any]]) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version,
-                             description=app.description, routes=app.routes)
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in models:
-            model_schema = model.model_json_schema(
-                ref_template="#/components/schemas/{model}")
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, sub in model_schema.pop("$defs", {}).items():
                 components.setdefault(name, sub)
             components[model.__name__] = model_schema

@@ -36,8 +36,9 @@ def _log(request: Request) -> AuditLog:
 
 
 @router.get("/v2/audit/checkpoint", summary="The latest signed checkpoint (C2SP signed note)")
-async def checkpoint(request: Request,
-                     client: Annotated[Client, Depends(integrator)]) -> dict[str, Any]:
+async def checkpoint(
+    request: Request, client: Annotated[Client, Depends(integrator)]
+) -> dict[str, Any]:
     svc = services(request)
     log = _log(request)
 
@@ -46,17 +47,24 @@ async def checkpoint(request: Request,
             latest = log.latest_checkpoint(db)
         if latest is None:
             raise NotFound("No checkpoint has been made yet")
-        return {"treeSize": latest.size, "rootHash": _b64(latest.root),
-                "checkpoint": latest.note, "origin": svc.settings.audit_origin,
-                "keyName": AUDIT_KEY_NAME}
+        return {
+            "treeSize": latest.size,
+            "rootHash": _b64(latest.root),
+            "checkpoint": latest.note,
+            "origin": svc.settings.audit_origin,
+            "keyName": AUDIT_KEY_NAME,
+        }
 
     return await run_in_threadpool(read)
 
 
 @router.get("/v2/audit/entries", summary="This client's entries (start <= index < end)")
-async def entries(request: Request, client: Annotated[Client, Depends(integrator)],
-                  start: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
-                  end: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None) -> dict[str, Any]:
+async def entries(
+    request: Request,
+    client: Annotated[Client, Depends(integrator)],
+    start: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
+    end: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
+) -> dict[str, Any]:
     svc = services(request)
     log = _log(request)
 
@@ -68,9 +76,12 @@ async def entries(request: Request, client: Annotated[Client, Depends(integrator
 
 
 @router.get("/v2/audit/proof/inclusion", summary="RFC 9162 inclusion proof of one own entry")
-async def inclusion(request: Request, client: Annotated[Client, Depends(integrator)],
-                    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
-                    treeSize: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> dict[str, Any]:  # noqa: N803
+async def inclusion(
+    request: Request,
+    client: Annotated[Client, Depends(integrator)],
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    treeSize: Annotated[int, Query(ge=1, le=MAX_INDEX)],  # noqa: N803
+) -> dict[str, Any]:
     svc = services(request)
     log = _log(request)
 
@@ -81,24 +92,30 @@ async def inclusion(request: Request, client: Annotated[Client, Depends(integrat
                 raise NotFound(f"No audit entry {index} for this client")
             proof = log.inclusion_proof(db, index, treeSize)
             leaf = db.scalar(select(AuditEntry.leaf_hash).where(AuditEntry.idx == index))
-        return {"index": index, "treeSize": treeSize, "leafHash": _b64(leaf or b""),
-                "inclusionProof": [_b64(p) for p in proof]}
+        return {
+            "index": index,
+            "treeSize": treeSize,
+            "leafHash": _b64(leaf or b""),
+            "inclusionProof": [_b64(p) for p in proof],
+        }
 
     return await run_in_threadpool(read)
 
 
 @router.get("/v2/audit/proof/consistency", summary="RFC 9162 consistency proof")
-async def consistency(request: Request, client: Annotated[Client, Depends(integrator)],
-                      first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
-                      second: Annotated[int, Query(ge=0, le=MAX_INDEX)]) -> dict[str, Any]:
+async def consistency(
+    request: Request,
+    client: Annotated[Client, Depends(integrator)],
+    first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    second: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+) -> dict[str, Any]:
     svc = services(request)
     log = _log(request)
 
     def read() -> dict[str, Any]:
         with transaction(svc.factory) as db:
             proof = log.consistency_proof(db, first, second)
-        return {"first": first, "second": second,
-                "consistencyProof": [_b64(p) for p in proof]}
+        return {"first": first, "second": second, "consistencyProof": [_b64(p) for p in proof]}
 
     return await run_in_threadpool(read)
 

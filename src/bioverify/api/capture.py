@@ -17,21 +17,28 @@ from bioverify.sessions.capture import CaptureService, DeviceFacts
 router = APIRouter(tags=["capture"])
 T = TypeVar("T")
 
-_ENVELOPE_DOC = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": {"$ref": "#/components/schemas/EnvelopeBody"}}}}}
+_ENVELOPE_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnvelopeBody"}}},
+    }
+}
 
 
 def capture_service(request: Request) -> CaptureService:
     service: CaptureService | None = services(request).extras.get("capture")
     if service is None:
-        raise ServiceUnavailable("Capture is not available: the key ring did not load",
-                                 retry_after=30)
+        raise ServiceUnavailable(
+            "Capture is not available: the key ring did not load", retry_after=30
+        )
     return service
 
 
 def device_facts(request: Request) -> DeviceFacts:
-    return DeviceFacts(user_agent=request.headers.get("user-agent", "")[:512],
-                       device_header=request.headers.get("x-device-info", "")[:1024])
+    return DeviceFacts(
+        user_agent=request.headers.get("user-agent", "")[:512],
+        device_header=request.headers.get("x-device-info", "")[:1024],
+    )
 
 
 async def envelope_body(request: Request) -> dict[str, Any]:
@@ -39,8 +46,7 @@ async def envelope_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The request body is not valid JSON; send an encrypted envelope") \
-            from None
+        raise BadRequest("The request body is not valid JSON; send an encrypted envelope") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object (an encrypted envelope)")
     return body
@@ -66,18 +72,25 @@ async def load(request: Request, token: str) -> dict[str, Any]:
     return await guarded(request, lambda: run_in_threadpool(service.load, token, facts))
 
 
-@router.post("/v2/verification-session/{token}/events", responses=ERROR_RESPONSES,
-             openapi_extra=_ENVELOPE_DOC, summary="Report client-side codes (encrypted)")
+@router.post(
+    "/v2/verification-session/{token}/events",
+    responses=ERROR_RESPONSES,
+    openapi_extra=_ENVELOPE_DOC,
+    summary="Report client-side codes (encrypted)",
+)
 async def post_events(request: Request, token: str) -> dict[str, Any]:
     service = capture_service(request)
     body = await envelope_body(request)
     facts = device_facts(request)
-    return await guarded(request, lambda: run_in_threadpool(service.events, token, body,
-                                                            facts))
+    return await guarded(request, lambda: run_in_threadpool(service.events, token, body, facts))
 
 
-@router.post("/v2/verification-session/{token}/capture", responses=ERROR_RESPONSES,
-             openapi_extra=_ENVELOPE_DOC, summary="Submit frames (encrypted)")
+@router.post(
+    "/v2/verification-session/{token}/capture",
+    responses=ERROR_RESPONSES,
+    openapi_extra=_ENVELOPE_DOC,
+    summary="Submit frames (encrypted)",
+)
 async def post_capture(request: Request, token: str) -> dict[str, Any]:
     service = capture_service(request)
     body = await envelope_body(request)

@@ -31,15 +31,23 @@ def _check_customer_id(customer_id: str) -> None:
 def _biometrics(request: Request) -> Biometrics:
     found: Biometrics | None = services(request).extras.get("biometrics")
     if found is None:
-        raise ServiceUnavailable("Enrolment data is not available: the models or keys did "
-                                 "not load", retry_after=30)
+        raise ServiceUnavailable(
+            "Enrolment data is not available: the models or keys did not load", retry_after=30
+        )
     return found
 
 
-@router.get("/v2/customers/{customerId}", response_model=CustomerView,
-            responses=ERROR_RESPONSES, summary="Enrolment status (never template data)")
-async def get_customer(request: Request, customerId: str,  # noqa: N803 - wire name
-                       client: Annotated[Client, Depends(integrator)]) -> dict[str, Any]:
+@router.get(
+    "/v2/customers/{customerId}",
+    response_model=CustomerView,
+    responses=ERROR_RESPONSES,
+    summary="Enrolment status (never template data)",
+)
+async def get_customer(
+    request: Request,
+    customerId: str,  # noqa: N803 - wire name
+    client: Annotated[Client, Depends(integrator)],
+) -> dict[str, Any]:
     svc = services(request)
     biometrics = _biometrics(request)
     _check_customer_id(customerId)
@@ -49,18 +57,29 @@ async def get_customer(request: Request, customerId: str,  # noqa: N803 - wire n
             enrolment = biometrics.enrolment(db, client.id, customerId)
             if enrolment is None:
                 raise NotFound(f"No enrolled customer {customerId} for this client")
-            return {"customerId": customerId, "enrolled": True, "puid": enrolment.puid,
-                    "enrolledAt": views.rfc3339(enrolment.enrolled_at),
-                    "deviceBound": enrolment.device_hash is not None,
-                    "modelVersion": enrolment.model_version}
+            return {
+                "customerId": customerId,
+                "enrolled": True,
+                "puid": enrolment.puid,
+                "enrolledAt": views.rfc3339(enrolment.enrolled_at),
+                "deviceBound": enrolment.device_hash is not None,
+                "modelVersion": enrolment.model_version,
+            }
 
     return await run_in_threadpool(read)
 
 
-@router.delete("/v2/customers/{customerId}", status_code=204, responses=ERROR_RESPONSES,
-               summary="Erase the customer's template and device binding at once")
-async def delete_customer(request: Request, customerId: str,  # noqa: N803 - wire name
-                          client: Annotated[Client, Depends(integrator)]) -> Response:
+@router.delete(
+    "/v2/customers/{customerId}",
+    status_code=204,
+    responses=ERROR_RESPONSES,
+    summary="Erase the customer's template and device binding at once",
+)
+async def delete_customer(
+    request: Request,
+    customerId: str,  # noqa: N803 - wire name
+    client: Annotated[Client, Depends(integrator)],
+) -> Response:
     svc = services(request)
     biometrics = _biometrics(request)
     _check_customer_id(customerId)

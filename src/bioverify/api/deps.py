@@ -50,16 +50,24 @@ def services(request: Request) -> Services:
 
 
 # Declared so that /docs shows how to authenticate; checked by `integrator` below.
-api_key_header = APIKeyHeader(name="x_api_key", auto_error=False,
-                              description="Identifies the account (also accepted as x-api-key).")
-client_id_header = APIKeyHeader(name="clientID", auto_error=False,
-                                description="The client application's public id.")
-client_secret_header = APIKeyHeader(name="clientSecret", auto_error=False,
-                                    description="The client's secret (or send SLC instead).")
-slc_header = APIKeyHeader(name="SLC", auto_error=False,
-                          description="Per-request Ed25519 signature, base64url, over "
-                                      "METHOD\\nPATH?QUERY\\nX-Timestamp\\nX-Request-ID\\n"
-                                      "hex(SHA-256(body)).")
+api_key_header = APIKeyHeader(
+    name="x_api_key",
+    auto_error=False,
+    description="Identifies the account (also accepted as x-api-key).",
+)
+client_id_header = APIKeyHeader(
+    name="clientID", auto_error=False, description="The client application's public id."
+)
+client_secret_header = APIKeyHeader(
+    name="clientSecret", auto_error=False, description="The client's secret (or send SLC instead)."
+)
+slc_header = APIKeyHeader(
+    name="SLC",
+    auto_error=False,
+    description="Per-request Ed25519 signature, base64url, over "
+    "METHOD\\nPATH?QUERY\\nX-Timestamp\\nX-Request-ID\\n"
+    "hex(SHA-256(body)).",
+)
 
 
 def client_address(request: Request) -> str:
@@ -74,10 +82,18 @@ def _path_with_query(request: Request) -> str:
 
 
 #: Rejections that happen after the API key matched the claimed client.
-CLIENT_FAILURES = frozenset({"wrong client secret", "missing client secret or slc",
-                             "slc without registered key", "slc without request id",
-                             "slc malformed", "slc timestamp outside window",
-                             "slc bad signature", "slc replayed request id"})
+CLIENT_FAILURES = frozenset(
+    {
+        "wrong client secret",
+        "missing client secret or slc",
+        "slc without registered key",
+        "slc without request id",
+        "slc malformed",
+        "slc timestamp outside window",
+        "slc bad signature",
+        "slc replayed request id",
+    }
+)
 
 
 async def authenticate(request: Request) -> Client:
@@ -86,6 +102,7 @@ async def authenticate(request: Request) -> Client:
     address_key = f"ip:{client_address(request)}"
     claimed_client = request.headers.get("clientid", "")[:64]
     client_key = f"client:{claimed_client}" if claimed_client else None
+
     def throttled() -> None:
         svc.throttle.check(address_key)
         if client_key:
@@ -94,13 +111,18 @@ async def authenticate(request: Request) -> Client:
     # Off the event loop: the shared throttle may be a Redis round trip.
     await run_in_threadpool(throttled)
     body = await request.body()
-    facts = accounts.RequestFacts(method=request.method, path_with_query=_path_with_query(request),
-                                  headers=request.headers, body=body)
+    facts = accounts.RequestFacts(
+        method=request.method,
+        path_with_query=_path_with_query(request),
+        headers=request.headers,
+        body=body,
+    )
 
     def check() -> Client:
         with transaction(svc.factory) as db:
-            return accounts.authenticate(db, facts, now=svc.clock(),
-                                         slc_window_s=svc.settings.slc_window_s)
+            return accounts.authenticate(
+                db, facts, now=svc.clock(), slc_window_s=svc.settings.slc_window_s
+            )
 
     try:
         client = await run_in_threadpool(check)
@@ -153,8 +175,14 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     Routes read the raw body themselves (SLC signs it, idempotency hashes it, and
     FastAPI would turn a 413 raised mid-read into a 400).
     """
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
+        }
+    }
 
 
 __all__ = [

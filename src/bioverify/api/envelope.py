@@ -7,14 +7,20 @@ from starlette.responses import JSONResponse
 from bioverify.errors import BioverifyError
 
 
-def envelope(message: str, codes: list[int] | tuple[int, ...],
-             request_id: str) -> dict[str, object]:
-    return {"status": "error", "message": message, "errorCodes": list(codes),
-            "requestId": request_id}
+def envelope(
+    message: str, codes: list[int] | tuple[int, ...], request_id: str
+) -> dict[str, object]:
+    return {
+        "status": "error",
+        "message": message,
+        "errorCodes": list(codes),
+        "requestId": request_id,
+    }
 
 
-def envelope_response(error: BioverifyError, request_id: str,
-                      status_code: int | None = None) -> JSONResponse:
+def envelope_response(
+    error: BioverifyError, request_id: str, status_code: int | None = None
+) -> JSONResponse:
     """The JSON response for ``error`` (with ``Retry-After`` when it carries one)."""
     headers = {"x-request-id": request_id}
     if error.retry_after is not None:

@@ -45,8 +45,9 @@ def install_error_handlers(app: FastAPI, *, on_server_error: ServerErrorHook | N
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return envelope_response(BadRequest(describe_validation(exc.errors())),
-                                 current_request_id())
+        return envelope_response(
+            BadRequest(describe_validation(exc.errors())), current_request_id()
+        )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -66,11 +67,15 @@ def install_error_handlers(app: FastAPI, *, on_server_error: ServerErrorHook | N
     app.add_middleware(ServerErrorEnvelopeMiddleware, on_server_error=on_server_error)
 
 
-def report_server_error(scope: Scope, exc: BaseException,
-                        hook: ServerErrorHook | None) -> None:
+def report_server_error(scope: Scope, exc: BaseException, hook: ServerErrorHook | None) -> None:
     """Log a 500 with the request id, then tell the audit/alert hook."""
-    log.error("server_error", route=route_template(scope), method=scope.get("method"),
-              error_type=type(exc).__name__, exc_info=exc)
+    log.error(
+        "server_error",
+        route=route_template(scope),
+        method=scope.get("method"),
+        error_type=type(exc).__name__,
+        exc_info=exc,
+    )
     if hook is not None:
         try:
             hook(Request(scope), exc)

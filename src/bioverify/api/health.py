@@ -27,8 +27,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Store reachable, keys loaded, models loaded",
-            responses={503: {"model": ErrorEnvelope, "description": "Not ready"}})
+@router.get(
+    "/readyz",
+    summary="Store reachable, keys loaded, models loaded",
+    responses={503: {"model": ErrorEnvelope, "description": "Not ready"}},
+)
 async def readyz(request: Request) -> Any:
     svc = services(request)
 
@@ -58,15 +61,22 @@ async def readyz(request: Request) -> Any:
 __all__ = ["router"]
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True,
-            response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    include_in_schema=True,
+    response_class=PlainTextResponse,
+)
 async def metrics(request: Request) -> PlainTextResponse:
     svc = services(request)
 
     def gauges() -> None:
         with svc.db_engine.connect() as conn:
-            pending = conn.scalar(select(func.count()).select_from(WebhookMessage).where(
-                WebhookMessage.status.in_(["pending", "delivering"])))
+            pending = conn.scalar(
+                select(func.count())
+                .select_from(WebhookMessage)
+                .where(WebhookMessage.status.in_(["pending", "delivering"]))
+            )
             size = conn.scalar(select(func.count()).select_from(AuditEntry))
         WEBHOOK_QUEUE.set(pending or 0)
         AUDIT_SIZE.set(size or 0)

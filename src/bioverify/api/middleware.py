@@ -52,8 +52,9 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() != b"x-request-id"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message["headers"] = headers
             await send(message)
@@ -104,8 +105,6 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-
-
 class V2PrefixMiddleware:
     """Accept PrivateID-style base URLs: with or without ``/v2``, or with it twice.
 
@@ -131,5 +130,11 @@ class V2PrefixMiddleware:
         await self.app(scope, receive, send)
 
 
-__all__ = ["BodyLimitMiddleware", "RequestIdMiddleware", "V2PrefixMiddleware",
-           "current_request_id", "request_id_var", "route_template"]
+__all__ = [
+    "BodyLimitMiddleware",
+    "RequestIdMiddleware",
+    "V2PrefixMiddleware",
+    "current_request_id",
+    "request_id_var",
+    "route_template",
+]

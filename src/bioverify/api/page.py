@@ -34,27 +34,32 @@ ASSET_PREFIX: Final = "/capture-assets"
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "media-src 'self' blob: mediastream:; connect-src 'self'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'")
+    "form-action 'none'; frame-ancestors 'none'"
+)
 
-SECURITY_HEADERS: Final[Mapping[str, str]] = MappingProxyType({
-    "content-security-policy": CONTENT_SECURITY_POLICY,
-    # The capture token is in the page's path: never send it to anyone as a referrer.
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "cross-origin-opener-policy": "same-origin",
-    "cross-origin-resource-policy": "same-origin",
-    "permissions-policy": "camera=(self), microphone=(), geolocation=(), payment=()",
-})
+SECURITY_HEADERS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "content-security-policy": CONTENT_SECURITY_POLICY,
+        # The capture token is in the page's path: never send it to anyone as a referrer.
+        "referrer-policy": "no-referrer",
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "cross-origin-opener-policy": "same-origin",
+        "cross-origin-resource-policy": "same-origin",
+        "permissions-policy": "camera=(self), microphone=(), geolocation=(), payment=()",
+    }
+)
 
-_CONTENT_TYPES: Final[Mapping[str, str]] = MappingProxyType({
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".html": "text/html; charset=utf-8",
-})
+_CONTENT_TYPES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        ".js": "text/javascript; charset=utf-8",
+        ".css": "text/css; charset=utf-8",
+        ".json": "application/json",
+        ".svg": "image/svg+xml",
+        ".png": "image/png",
+        ".html": "text/html; charset=utf-8",
+    }
+)
 
 
 def _static_root() -> Traversable:
@@ -95,10 +100,16 @@ def catalogue_document() -> dict[str, object]:
     """What the page needs from the error catalogue: per code, its name, kind,
     retry class, message and remedy (plus the legacy aliases)."""
     return {
-        "codes": {str(row.code): {"name": row.name, "kind": str(row.kind),
-                                  "retry": str(row.retry), "message": row.message,
-                                  "remedy": row.remedy}
-                  for row in CATALOGUE.values()},
+        "codes": {
+            str(row.code): {
+                "name": row.name,
+                "kind": str(row.kind),
+                "retry": str(row.retry),
+                "message": row.message,
+                "remedy": row.remedy,
+            }
+            for row in CATALOGUE.values()
+        },
         "aliases": {str(alias): code for alias, code in LEGACY_ALIASES.items()},
     }
 
@@ -135,9 +146,14 @@ async def asset(path: str) -> Response:
     entry = asset_index().get(path)
     if entry is None:
         raise NotFound("No such capture page asset")
-    return _secured(Response(entry.read_bytes(), media_type=_content_type(path)),
-                    cache="no-cache")
+    return _secured(Response(entry.read_bytes(), media_type=_content_type(path)), cache="no-cache")
 
 
-__all__ = ["ASSET_PREFIX", "CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "asset_index",
-           "catalogue_document", "router"]
+__all__ = [
+    "ASSET_PREFIX",
+    "CONTENT_SECURITY_POLICY",
+    "SECURITY_HEADERS",
+    "asset_index",
+    "catalogue_document",
+    "router",
+]

@@ -6,8 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=128,
-                                              pattern=r"^[A-Za-z0-9._:@-]+$")]
+CustomerId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
+]
 ShortText = Annotated[str, StringConstraints(max_length=128)]
 
 
@@ -19,9 +20,11 @@ class _Strict(BaseModel):
 class Callback(_Strict):
     url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
         description="https URL that receives the final webhook (http only to hosts the "
-                    "operator allows).")
+        "operator allows)."
+    )
     headers: dict[str, Annotated[str, StringConstraints(max_length=1024)]] | None = Field(
-        default=None, description="Up to 20 extra headers added to every webhook POST.")
+        default=None, description="Up to 20 extra headers added to every webhook POST."
+    )
 
     @field_validator("headers")
     @classmethod
@@ -35,25 +38,32 @@ class CreateSessionRequest(_Strict):
     """Body of ``POST /v2/verification-session``."""
 
     type: Literal["ENROLL", "REGISTER", "VERIFY", "SIGN-IN"] = Field(
-        description="ENROLL (alias REGISTER), VERIFY (1:1) or SIGN-IN (1:N).")
+        description="ENROLL (alias REGISTER), VERIFY (1:1) or SIGN-IN (1:N)."
+    )
     customerId: CustomerId | None = Field(
-        default=None, description="Your user id: required for VERIFY, optional for ENROLL, "
-                                  "not used by SIGN-IN.")
+        default=None,
+        description="Your user id: required for VERIFY, optional for ENROLL, not used by SIGN-IN.",
+    )
     callback: Callback | None = None
     redirectURL: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
-        default=None, description="Where the hosted page sends the user at the end; "
-                                  "\"\" means absent.")
+        default=None,
+        description='Where the hosted page sends the user at the end; "" means absent.',
+    )
     sessionExpiry: int = Field(default=900, ge=60, le=86400, description="TTL in seconds.")
     enableDesktop: bool = True
     bindDevice: bool = False
     maxAttempts: int = Field(default=3, ge=1, le=10)
     liveness: Literal["active", "passive"] | None = Field(
-        default=None, description="active (default: a random head-movement challenge) or "
-                                  "passive (single-frame signals only, weaker); when absent, "
-                                  "the operator's BIOVERIFY_DEFAULT_LIVENESS (active).")
+        default=None,
+        description="active (default: a random head-movement challenge) or "
+        "passive (single-frame signals only, weaker); when absent, "
+        "the operator's BIOVERIFY_DEFAULT_LIVENESS (active).",
+    )
     requirements: list[Literal["face", "identity_document"]] = Field(
         default_factory=lambda: ["face"],  # type: ignore[arg-type]
-        min_length=1, max_length=2)
+        min_length=1,
+        max_length=2,
+    )
     sendImages: bool = False
     deviceInfo: dict[str, Any] | None = None
     transactionID: ShortText | None = None

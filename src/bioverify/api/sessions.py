@@ -25,21 +25,27 @@ from bioverify.sessions.tokens import looks_like_uuid
 router = APIRouter(tags=["sessions"])
 
 
-def to_new_session(body: CreateSessionRequest, *, check_callback: Any,
-                   default_liveness: str = "active") -> NewSession:
+def to_new_session(
+    body: CreateSessionRequest, *, check_callback: Any, default_liveness: str = "active"
+) -> NewSession:
     """Cross-field rules of API.md section 3 on top of the model's field rules."""
     kind = SessionType.parse(body.type)
     if kind is SessionType.VERIFY and body.customerId is None:
         raise BadRequest("customerId is required for VERIFY sessions")
     if kind is SessionType.SIGN_IN and body.customerId is not None:
-        raise BadRequest("customerId is not used by SIGN-IN sessions: the face identifies "
-                         "the customer; leave it out")
+        raise BadRequest(
+            "customerId is not used by SIGN-IN sessions: the face identifies "
+            "the customer; leave it out"
+        )
     if "identity_document" in body.requirements:
-        raise BadRequest("requirements: document capture (identity_document) is not "
-                         "supported yet; use [\"face\"]")
+        raise BadRequest(
+            'requirements: document capture (identity_document) is not supported yet; use ["face"]'
+        )
     if body.bindDevice and kind is SessionType.ENROLL:
-        raise BadRequest("bindDevice applies to VERIFY and SIGN-IN sessions; an ENROLL "
-                         "session always records its device")
+        raise BadRequest(
+            "bindDevice applies to VERIFY and SIGN-IN sessions; an ENROLL "
+            "session always records its device"
+        )
     callback_url = body.callback.url if body.callback else None
     if callback_url:
         check_callback(callback_url)
@@ -47,47 +53,70 @@ def to_new_session(body: CreateSessionRequest, *, check_callback: Any,
     if redirect is not None and not redirect.startswith(("https://", "http://")):
         raise BadRequest("redirectURL must be an http(s) URL")
     return NewSession(
-        type=kind, customer_id=body.customerId, callback_url=callback_url or None,
+        type=kind,
+        customer_id=body.customerId,
+        callback_url=callback_url or None,
         callback_headers=(body.callback.headers if body.callback else None),
-        redirect_url=redirect, session_expiry=body.sessionExpiry,
-        enable_desktop=body.enableDesktop, bind_device=body.bindDevice,
-        max_attempts=body.maxAttempts, liveness=body.liveness or default_liveness,
-        requirements=tuple(dict.fromkeys(body.requirements)), send_images=body.sendImages,
-        device_info=body.deviceInfo, transaction_id=body.transactionID, locale=body.locale,
-        send_event_webhooks=body.sendEventWebhooks, product_group_id=body.productGroupId,
+        redirect_url=redirect,
+        session_expiry=body.sessionExpiry,
+        enable_desktop=body.enableDesktop,
+        bind_device=body.bindDevice,
+        max_attempts=body.maxAttempts,
+        liveness=body.liveness or default_liveness,
+        requirements=tuple(dict.fromkeys(body.requirements)),
+        send_images=body.sendImages,
+        device_info=body.deviceInfo,
+        transaction_id=body.transactionID,
+        locale=body.locale,
+        send_event_webhooks=body.sendEventWebhooks,
+        product_group_id=body.productGroupId,
         external_uuid=body.uuid,
     )
 
 
 @router.post(
-    "/v2/verification-session", status_code=201, response_model=CreateSessionResponse,
-    responses=ERROR_RESPONSES, openapi_extra=json_body(CreateSessionRequest),
+    "/v2/verification-session",
+    status_code=201,
+    response_model=CreateSessionResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra=json_body(CreateSessionRequest),
     summary="Open a verification session",
 )
 async def create_session(
     request: Request,
     client: Annotated[Client, Depends(integrator)],
-    idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", max_length=255,
-        description="The same key and body within 24 h returns the first answer.")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="The same key and body within 24 h returns the first answer.",
+        ),
+    ] = None,
 ) -> JSONResponse:
     svc = services(request)
     body = await read_json(request, CreateSessionRequest)
-    spec = await run_in_threadpool(to_new_session, body,
-                                   check_callback=svc.extras["check_callback"],
-                                   default_liveness=svc.settings.default_liveness)
+    spec = await run_in_threadpool(
+        to_new_session,
+        body,
+        check_callback=svc.extras["check_callback"],
+        default_liveness=svc.settings.default_liveness,
+    )
     raw = await request.body()
     status, payload = await run_in_threadpool(
-        svc.sessions.create, client, spec, idempotency_key=idempotency_key, body=raw)
+        svc.sessions.create, client, spec, idempotency_key=idempotency_key, body=raw
+    )
     return JSONResponse(payload, status_code=status)
 
 
 @router.get(
-    "/v2/verification-session/{sessionId}", response_model=SessionView | CaptureLoadView,
-    responses=ERROR_RESPONSES, summary="Read a session (integrator) or load it (capture token)",
+    "/v2/verification-session/{sessionId}",
+    response_model=SessionView | CaptureLoadView,
+    responses=ERROR_RESPONSES,
+    summary="Read a session (integrator) or load it (capture token)",
     description="With a session id (UUID) and integrator credentials: the session as the "
-                "integrator sees it. With a capture token: the capture client's load "
-                "(see the capture routes).",
+    "integrator sees it. With a capture token: the capture client's load "
+    "(see the capture routes).",
 )
 async def get_session(request: Request, sessionId: str) -> Any:  # noqa: N803 - wire name
     svc = services(request)

@@ -19,16 +19,22 @@ from bioverify.webhooks import outbox
 router = APIRouter(tags=["webhooks"], responses=ERROR_RESPONSES)
 
 
-@router.get("/v2/verification-session/{sessionId}/webhook",
-            summary="The final webhook payload (polling fallback)")
-async def webhook_payload(request: Request, sessionId: str,  # noqa: N803 - wire name
-                          client: Annotated[Client, Depends(integrator)]) -> dict[str, Any]:
+@router.get(
+    "/v2/verification-session/{sessionId}/webhook",
+    summary="The final webhook payload (polling fallback)",
+)
+async def webhook_payload(
+    request: Request,
+    sessionId: str,  # noqa: N803 - wire name
+    client: Annotated[Client, Depends(integrator)],
+) -> dict[str, Any]:
     svc = services(request)
 
     def read() -> dict[str, Any]:
         with transaction(svc.factory) as db:
             row = svc.sessions.ended_row_for_client(
-                db, client, sessionId, "its final webhook does not exist yet")
+                db, client, sessionId, "its final webhook does not exist yet"
+            )
             stored = outbox.final_payload(db, row.id)
             if stored is not None:
                 return stored
@@ -38,37 +44,55 @@ async def webhook_payload(request: Request, sessionId: str,  # noqa: N803 - wire
     return await run_in_threadpool(read)
 
 
-@router.get("/v2/verification-session/{sessionId}/deliveries",
-            summary="Delivery attempts of the session's webhooks")
-async def deliveries(request: Request, sessionId: str,  # noqa: N803 - wire name
-                     client: Annotated[Client, Depends(integrator)]) -> dict[str, Any]:
+@router.get(
+    "/v2/verification-session/{sessionId}/deliveries",
+    summary="Delivery attempts of the session's webhooks",
+)
+async def deliveries(
+    request: Request,
+    sessionId: str,  # noqa: N803 - wire name
+    client: Annotated[Client, Depends(integrator)],
+) -> dict[str, Any]:
     svc = services(request)
 
     def read() -> dict[str, Any]:
         with transaction(svc.factory) as db:
             row = svc.sessions.locked_row_for_client(db, client, sessionId)
-            return {"sessionId": row.id,
-                    "deliveries": [d.as_json() for d in outbox.list_deliveries(db, row.id)]}
+            return {
+                "sessionId": row.id,
+                "deliveries": [d.as_json() for d in outbox.list_deliveries(db, row.id)],
+            }
 
     return await run_in_threadpool(read)
 
 
-@router.post("/v2/verification-session/{sessionId}/webhook/redeliver", status_code=202,
-             summary="Queue the final webhook again (same webhook-id)")
-async def redeliver(request: Request, sessionId: str,  # noqa: N803 - wire name
-                    client: Annotated[Client, Depends(integrator)]) -> JSONResponse:
+@router.post(
+    "/v2/verification-session/{sessionId}/webhook/redeliver",
+    status_code=202,
+    summary="Queue the final webhook again (same webhook-id)",
+)
+async def redeliver(
+    request: Request,
+    sessionId: str,  # noqa: N803 - wire name
+    client: Annotated[Client, Depends(integrator)],
+) -> JSONResponse:
     svc = services(request)
 
     def queue() -> str:
         with transaction(svc.factory) as db:
             row = svc.sessions.ended_row_for_client(
-                db, client, sessionId, "there is no final webhook to redeliver yet")
+                db, client, sessionId, "there is no final webhook to redeliver yet"
+            )
             message_id = outbox.redeliver(db, row.id, client.id, now=svc.clock())
             effects = svc.extras.get("effects")
             if effects is not None:
-                effects.record(db, AuditEvent.WEBHOOK_REDELIVERY_REQUESTED,
-                               client_id=client.id, session_id=row.id,
-                               details={"webhookId": message_id})
+                effects.record(
+                    db,
+                    AuditEvent.WEBHOOK_REDELIVERY_REQUESTED,
+                    client_id=client.id,
+                    session_id=row.id,
+                    details={"webhookId": message_id},
+                )
         dispatcher = svc.extras.get("dispatcher")
         if dispatcher is not None:
             dispatcher.wake()

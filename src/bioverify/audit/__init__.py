@@ -42,10 +42,16 @@ if TYPE_CHECKING:
     from bioverify.audit.verify import LogRows, VerifyReport, verify_log
 
 _LAZY = {
-    "AuditEntryError": "events", "AuditEvent": "events", "build_entry": "events",
-    "canonical_bytes": "events", "code_event": "events",
-    "AuditLog": "service", "SignedCheckpoint": "service",
-    "LogRows": "verify", "VerifyReport": "verify", "verify_log": "verify",
+    "AuditEntryError": "events",
+    "AuditEvent": "events",
+    "build_entry": "events",
+    "canonical_bytes": "events",
+    "code_event": "events",
+    "AuditLog": "service",
+    "SignedCheckpoint": "service",
+    "LogRows": "verify",
+    "VerifyReport": "verify",
+    "verify_log": "verify",
 }
 
 

@@ -30,9 +30,25 @@ _KEY_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 _HASH_RE: Final = re.compile(r"[A-Za-z0-9+/=_:-]{16,128}")
 #: Detail keys whose name suggests sensitive content (compared lower-case, without ``_.-``).
 DENIED_KEY_PARTS: Final = (
-    "token", "secret", "password", "passwd", "apikey", "privatekey", "credential",
-    "template", "image", "frame", "embedding", "portrait", "biometric", "pixel",
-    "customerid", "fingerprint", "deviceinfo", "email", "phone",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "apikey",
+    "privatekey",
+    "credential",
+    "template",
+    "image",
+    "frame",
+    "embedding",
+    "portrait",
+    "biometric",
+    "pixel",
+    "customerid",
+    "fingerprint",
+    "deviceinfo",
+    "email",
+    "phone",
 )
 
 
@@ -138,8 +154,12 @@ def build_entry(
         tag = AuditEvent(event)
     except ValueError as exc:
         raise AuditEntryError(f"unknown audit event {event!r}") from exc
-    entry: dict[str, Any] = {"v": ENTRY_VERSION, "event": str(tag), "at": format_time(at),
-                             "clientId": client_id}
+    entry: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "event": str(tag),
+        "at": format_time(at),
+        "clientId": client_id,
+    }
     for name, value in (("clientId", client_id), ("sessionId", session_id)):
         if value is not None and (not isinstance(value, str) or len(value) > 128):
             raise AuditEntryError(f"{name} must be a string of at most 128 characters")

@@ -80,8 +80,11 @@ def _leaf(entry: bytes | str) -> tuple[bytes, dict[str, Any] | None]:
 
 
 def _proof(receipt: Mapping[str, Any]) -> tuple[int, str, list[bytes]]:
-    index, note, proof = receipt.get("index"), receipt.get("checkpoint"), receipt.get(
-        "inclusionProof")
+    index, note, proof = (
+        receipt.get("index"),
+        receipt.get("checkpoint"),
+        receipt.get("inclusionProof"),
+    )
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise ReceiptError("receipt 'index' must be a non-negative integer")
     if not isinstance(note, str):

@@ -126,11 +126,17 @@ class AuditLog:
         rows = []
         for idx, entry in enumerate(entries, start=first):
             body = canonical_bytes({**entry, "index": idx})
-            rows.append({
-                "idx": idx, "client_id": entry.get("clientId"),
-                "session_id": entry.get("sessionId"), "event": str(entry["event"]),
-                "body": body, "leaf_hash": merkle.leaf_hash(body), "created_at": now,
-            })
+            rows.append(
+                {
+                    "idx": idx,
+                    "client_id": entry.get("clientId"),
+                    "session_id": entry.get("sessionId"),
+                    "event": str(entry["event"]),
+                    "body": body,
+                    "leaf_hash": merkle.leaf_hash(body),
+                    "created_at": now,
+                }
+            )
         conn.execute(_INSERT, rows)
         return list(range(first, first + len(rows)))
 
@@ -157,9 +163,7 @@ class AuditLog:
         )
         return SignedCheckpoint(size=size, root=root, note=note, created_at=created)
 
-    def due(
-        self, db: Session, every_entries: int, every_seconds: float, now: dt.datetime
-    ) -> bool:
+    def due(self, db: Session, every_entries: int, every_seconds: float, now: dt.datetime) -> bool:
         """Whether a checkpoint should be made: new entries and either limit reached."""
         size = self.size(db)
         latest = self.latest_checkpoint(db)
@@ -185,8 +189,13 @@ class AuditLog:
         )
 
     def entries(
-        self, db: Session, client_id: str, start: int = 0, end: int | None = None,
-        *, limit: int = MAX_ENTRIES_PAGE,
+        self,
+        db: Session,
+        client_id: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        limit: int = MAX_ENTRIES_PAGE,
     ) -> list[dict[str, Any]]:
         """This client's entries with ``start <= index < end``, oldest first.
 
@@ -325,8 +334,11 @@ class AuditLog:
             size *= 2
             if size >= 1 << CACHE_MIN_LEVEL:
                 for i, root in enumerate(layer):
-                    self._remember(start + i * size, start + (i + 1) * size,
-                                   _Node(root, leaves[(i + 1) * size - 1]))
+                    self._remember(
+                        start + i * size,
+                        start + (i + 1) * size,
+                        _Node(root, leaves[(i + 1) * size - 1]),
+                    )
         return _Node(layer[0], leaves[-1])
 
     def _remember(self, start: int, end: int, node: _Node) -> None:

@@ -152,8 +152,11 @@ def _check_rows(rows: Iterable[tuple[int, bytes, bytes]], start: int, end: int |
     expected = start
     for idx, body, leaf in rows:
         if idx != expected:
-            why = f"entry {expected} is missing" if idx > expected else (
-                f"entry {idx} appears again after {expected - 1}")
+            why = (
+                f"entry {expected} is missing"
+                if idx > expected
+                else (f"entry {idx} appears again after {expected - 1}")
+            )
             return leaves, (expected, why)
         problem = _entry_problem(body, leaf, expected)
         if problem is not None:
@@ -167,7 +170,8 @@ def _check_rows(rows: Iterable[tuple[int, bytes, bytes]], start: int, end: int |
 
 def _entry_query(start: int, end: int | None, limit: int | None) -> Select[int, bytes, bytes]:
     query = select(AuditEntry.idx, AuditEntry.body, AuditEntry.leaf_hash).where(
-        AuditEntry.idx >= start)
+        AuditEntry.idx >= start
+    )
     if end is not None:
         query = query.where(AuditEntry.idx < end)
     return query.order_by(AuditEntry.idx).limit(limit)
@@ -310,10 +314,12 @@ def _replay(
             while nxt is not None and nxt.tree_size == tree.size:
                 if tree.root() != bytes(nxt.root_hash):
                     return VerifyReport(
-                        False, None,
+                        False,
+                        None,
                         f"checkpoint at tree size {nxt.tree_size}: recomputed root differs; "
                         f"an entry in [{last_good}, {nxt.tree_size}) was rewritten with its hash",
-                        entries=tree.size, bad_checkpoint=nxt.tree_size,
+                        entries=tree.size,
+                        bad_checkpoint=nxt.tree_size,
                     )
                 last_good = nxt.tree_size
                 nxt = next(pending, None)
@@ -323,10 +329,12 @@ def _replay(
             progress(tree.size, total)
     if nxt is not None:
         return VerifyReport(
-            False, tree.size,
+            False,
+            tree.size,
             f"checkpoint at tree size {nxt.tree_size} covers entries from {tree.size} "
             "that are missing",
-            entries=tree.size, bad_checkpoint=nxt.tree_size,
+            entries=tree.size,
+            bad_checkpoint=nxt.tree_size,
         )
     return VerifyReport(True, None, "ok", entries=tree.size, checkpoints=len(ordered))
 

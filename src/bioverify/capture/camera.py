@@ -31,9 +31,14 @@ class Burst:
     times_ms: list[float]
 
 
-def read_burst(source: int | str, *, steps: list[str], frames_per_step: int = 6,
-               prompt: Callable[[str], None] = print,
-               clock: Callable[[], float] = time.monotonic) -> Burst | None:
+def read_burst(
+    source: int | str,
+    *,
+    steps: list[str],
+    frames_per_step: int = 6,
+    prompt: Callable[[str], None] = print,
+    clock: Callable[[], float] = time.monotonic,
+) -> Burst | None:
     """Read frames while prompting each step; None when the camera cannot be used."""
     camera = cv2.VideoCapture(source)
     try:
@@ -55,9 +60,13 @@ def read_burst(source: int | str, *, steps: list[str], frames_per_step: int = 6,
         camera.release()
 
 
-def capture_from_camera(session: CaptureSession, source: int | str, *,
-                        prompt: Callable[[str], None] = print,
-                        max_frames: int = 24) -> CaptureOutcome:
+def capture_from_camera(
+    session: CaptureSession,
+    source: int | str,
+    *,
+    prompt: Callable[[str], None] = print,
+    max_frames: int = 24,
+) -> CaptureOutcome:
     """Run the session's challenge against a camera and submit the burst."""
     challenge = session.session.get("challenge") or {}
     steps = [str(s) for s in challenge.get("steps", [])]

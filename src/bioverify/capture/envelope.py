@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 _IV_BYTES: Final = 12
 _TAG_BYTES: Final = 16
 _MIN_RSA_BITS: Final = 2048
-_OAEP: Final = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()),
-                            algorithm=hashes.SHA256(), label=None)
+_OAEP: Final = padding.OAEP(
+    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+)
 
 
 class SealError(ValueError):
@@ -50,20 +51,29 @@ def capture_aad(session_id: str, route: str) -> bytes:
     return f"bioverify:v1:{session_id}:{route}".encode()
 
 
-def seal(plaintext: Mapping[str, object], *, public_key_pem: str | bytes, kid: str,
-         session_id: str, route: str) -> dict[str, str]:
+def seal(
+    plaintext: Mapping[str, object],
+    *,
+    public_key_pem: str | bytes,
+    kid: str,
+    session_id: str,
+    route: str,
+) -> dict[str, str]:
     """Encrypt ``plaintext`` (a JSON object) to the capture key ``kid``; return the envelope."""
     try:
-        message = json.dumps(dict(plaintext), separators=(",", ":"), ensure_ascii=False,
-                             allow_nan=False).encode("utf-8")
+        message = json.dumps(
+            dict(plaintext), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise SealError("plaintext must be a JSON-serialisable object") from exc
-    return seal_bytes(message, public_key_pem=public_key_pem, kid=kid,
-                      session_id=session_id, route=route)
+    return seal_bytes(
+        message, public_key_pem=public_key_pem, kid=kid, session_id=session_id, route=route
+    )
 
 
-def seal_bytes(message: bytes, *, public_key_pem: str | bytes, kid: str, session_id: str,
-               route: str) -> dict[str, str]:
+def seal_bytes(
+    message: bytes, *, public_key_pem: str | bytes, kid: str, session_id: str, route: str
+) -> dict[str, str]:
     """Seal already-serialised plaintext bytes (what :func:`seal` does after ``json.dumps``)."""
     public_key = _public_key(public_key_pem)
     key = AESGCM.generate_key(bit_length=256)

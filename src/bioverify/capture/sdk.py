@@ -33,8 +33,14 @@ _RETRY_STATUSES = {429, 500, 502, 503, 504}
 class CaptureError(errors.BioverifyError):
     """A capture call failed; ``codes`` and ``http_status`` say how."""
 
-    def __init__(self, message: str, *, status: int, codes: Sequence[int] = (),
-                 retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        codes: Sequence[int] = (),
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message, codes=codes, retry_after=retry_after)
         self.http_status = status
 
@@ -102,21 +108,32 @@ class CaptureSession:
     _key: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_launch_url(cls, url: str, *, transport: httpx.BaseTransport | None = None,
-                        user_agent: str | None = None,
-                        device_info: Mapping[str, Any] | None = None,
-                        device_id: str = "", timeout: float = 30.0,
-                        sleep: Callable[[float], None] = time.sleep,
-                        load_retries: int = 4) -> CaptureSession:
+    def from_launch_url(
+        cls,
+        url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        user_agent: str | None = None,
+        device_info: Mapping[str, Any] | None = None,
+        device_id: str = "",
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        load_retries: int = 4,
+    ) -> CaptureSession:
         """Load the session behind ``url`` (retrying; reports -24 once if it had to)."""
         base, token = split_launch_url(url)
         headers = {"user-agent": user_agent or cls.user_agent}
         if device_id:
             headers["x-device-info"] = device_id
-        http = httpx.Client(base_url=base, transport=transport, timeout=timeout,
-                            headers=headers)
-        capture = cls(base_url=base, token=token, http=http, device_info=device_info,
-                      sleep=sleep, load_retries=load_retries)
+        http = httpx.Client(base_url=base, transport=transport, timeout=timeout, headers=headers)
+        capture = cls(
+            base_url=base,
+            token=token,
+            http=http,
+            device_info=device_info,
+            sleep=sleep,
+            load_retries=load_retries,
+        )
         if user_agent:
             capture.user_agent = user_agent
         capture.load()
@@ -142,9 +159,12 @@ class CaptureSession:
         except (ValueError, AttributeError, TypeError):
             message, codes = response.reason_phrase or "request failed", []
         retry_after = response.headers.get("retry-after")
-        return CaptureError(message, status=response.status_code, codes=codes,
-                            retry_after=int(retry_after) if retry_after and
-                            retry_after.isdigit() else None)
+        return CaptureError(
+            message,
+            status=response.status_code,
+            codes=codes,
+            retry_after=int(retry_after) if retry_after and retry_after.isdigit() else None,
+        )
 
     def load(self) -> dict[str, Any]:
         """Load the session; transient failures are retried with jittered backoff."""
@@ -161,10 +181,9 @@ class CaptureSession:
             failures += 1
             if failures > self.load_retries:
                 if response is None:
-                    raise CaptureError("The session could not be loaded: network error",
-                                       status=0)
+                    raise CaptureError("The session could not be loaded: network error", status=0)
                 raise self._error(response)
-            self.sleep(min(8.0, 0.25 * 2 ** failures) * (0.5 + random.random() / 2))  # noqa: S311
+            self.sleep(min(8.0, 0.25 * 2**failures) * (0.5 + random.random() / 2))  # noqa: S311
         self.session = dict(response.json())
         if failures:
             # The session loaded only after retries: tell the backend once (-24).
@@ -185,8 +204,13 @@ class CaptureSession:
 
     def _post(self, route: str, plaintext: dict[str, Any]) -> httpx.Response:
         key = self.public_key()
-        envelope = seal(plaintext, public_key_pem=key["publicKey"], kid=key["kid"],
-                        session_id=self.session_id, route=route)
+        envelope = seal(
+            plaintext,
+            public_key_pem=key["publicKey"],
+            kid=key["kid"],
+            session_id=self.session_id,
+            route=route,
+        )
         return self.http.post(f"/v2/verification-session/{self.token}/{route}", json=envelope)
 
     def _base_plaintext(self) -> dict[str, Any]:
@@ -208,12 +232,16 @@ class CaptureSession:
             raise self._error(response)
         self.reported.add(row.code)
         body = response.json()
-        return CaptureOutcome(status=body["status"], session_id=body["sessionId"],
-                              error_codes=tuple(body.get("errorCodes", ())),
-                              attempts_left=body.get("attemptsLeft"))
+        return CaptureOutcome(
+            status=body["status"],
+            session_id=body["sessionId"],
+            error_codes=tuple(body.get("errorCodes", ())),
+            attempts_left=body.get("attemptsLeft"),
+        )
 
-    def submit(self, frames: Iterable[Frame], *,
-               frame_times: Sequence[float] | None = None) -> CaptureOutcome:
+    def submit(
+        self, frames: Iterable[Frame], *, frame_times: Sequence[float] | None = None
+    ) -> CaptureOutcome:
         """Encrypt and post frames; the outcome says SUCCESS, FAILED or try again."""
         encoded = [base64.b64encode(encode_frame(f)).decode("ascii") for f in frames]
         plaintext = {**self._base_plaintext(), "frames": encoded}
@@ -223,13 +251,19 @@ class CaptureSession:
         if challenge:
             plaintext["challengeId"] = challenge["id"]
         response = self._post("capture", plaintext)
-        body = response.json() if response.headers.get("content-type", "").startswith(
-            "application/json") else {}
+        body = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
         if response.status_code == 200:
-            outcome = CaptureOutcome(status=body["status"], session_id=body["sessionId"],
-                                     error_codes=tuple(body.get("errorCodes", ())),
-                                     attempts_left=body.get("attemptsLeft"),
-                                     message=str(body.get("message", "")))
+            outcome = CaptureOutcome(
+                status=body["status"],
+                session_id=body["sessionId"],
+                error_codes=tuple(body.get("errorCodes", ())),
+                attempts_left=body.get("attemptsLeft"),
+                message=str(body.get("message", "")),
+            )
             if errors.FACE_SCAN_ERROR in outcome.error_codes and not outcome.finished:
                 # Observability for the backend: sent once per session however many
                 # attempts find no face.
@@ -237,12 +271,14 @@ class CaptureSession:
             return outcome
         if response.status_code in {401, 403, 409, 410, 422}:
             # The session ended (or was already over): a final outcome, not an exception.
-            return CaptureOutcome(status="FAILED", session_id=self.session_id,
-                                  error_codes=tuple(body.get("errorCodes", ())),
-                                  message=str(body.get("message", "")),
-                                  http_status=response.status_code)
+            return CaptureOutcome(
+                status="FAILED",
+                session_id=self.session_id,
+                error_codes=tuple(body.get("errorCodes", ())),
+                message=str(body.get("message", "")),
+                http_status=response.status_code,
+            )
         raise self._error(response)
 
 
-__all__ = ["CaptureError", "CaptureOutcome", "CaptureSession", "encode_frame",
-           "split_launch_url"]
+__all__ = ["CaptureError", "CaptureOutcome", "CaptureSession", "encode_frame", "split_launch_url"]

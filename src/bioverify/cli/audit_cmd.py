@@ -29,23 +29,38 @@ def verify(quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> Non
     """
     cfg = settings()
     keys = keyring().all_signing_public_keys()
-    with Progress(TextColumn("[bold]verifying audit log"), BarColumn(),
-                  TextColumn("{task.completed:,} entries"),
-                  TimeRemainingColumn(), console=console, disable=quiet) as bar:
+    with Progress(
+        TextColumn("[bold]verifying audit log"),
+        BarColumn(),
+        TextColumn("{task.completed:,} entries"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    ) as bar:
         task = bar.add_task("verify", total=None)
 
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
         with store(cfg) as factory, factory() as db:
-            report = verify_log(db, public_keys=keys, key_name=AUDIT_KEY_NAME,
-                                origin=cfg.audit_origin, progress=progress)
+            report = verify_log(
+                db,
+                public_keys=keys,
+                key_name=AUDIT_KEY_NAME,
+                origin=cfg.audit_origin,
+                progress=progress,
+            )
     if report.ok:
-        console.print(f"[green]OK[/green]: {report.entries:,} entries and "
-                      f"{report.checkpoints:,} checkpoints verify.")
+        console.print(
+            f"[green]OK[/green]: {report.entries:,} entries and "
+            f"{report.checkpoints:,} checkpoints verify."
+        )
         return
-    where = (f"entry {report.first_bad_index}" if report.first_bad_index is not None
-             else f"checkpoint at tree size {report.bad_checkpoint}")
+    where = (
+        f"entry {report.first_bad_index}"
+        if report.first_bad_index is not None
+        else f"checkpoint at tree size {report.bad_checkpoint}"
+    )
     console.print(f"[red]FAILED[/red] at {where}: {report.reason}")
     raise typer.Exit(1)
 
@@ -62,35 +77,68 @@ def prove(index: Annotated[int, typer.Argument(min=0, help="The entry's index.")
             console.print(f"[red]error:[/red] no audit entry {index}")
             raise typer.Exit(1)
         receipt = log.receipt_with_fresh_checkpoint(
-            db, index, signer=ring.signing_key().private_key, key_name=AUDIT_KEY_NAME,
-            origin=cfg.audit_origin)
+            db,
+            index,
+            signer=ring.signing_key().private_key,
+            key_name=AUDIT_KEY_NAME,
+            origin=cfg.audit_origin,
+        )
         leaf = db.scalar(select(AuditEntry.leaf_hash).where(AuditEntry.idx == index))
-    print_json({"entry": json.loads(body), "leafHash": base64.b64encode(leaf or b"").decode(),
-                "receipt": receipt, "keyName": AUDIT_KEY_NAME, "origin": cfg.audit_origin})
+    print_json(
+        {
+            "entry": json.loads(body),
+            "leafHash": base64.b64encode(leaf or b"").decode(),
+            "receipt": receipt,
+            "keyName": AUDIT_KEY_NAME,
+            "origin": cfg.audit_origin,
+        }
+    )
 
 
 @app.command("export")
-def export(out: Annotated[Path | None, typer.Option(
-        "--out", help="File to write (JSON lines); standard output by default.")] = None) -> None:
+def export(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="File to write (JSON lines); standard output by default."),
+    ] = None,
+) -> None:
     """Export entries and checkpoints as JSON lines (for offline verification or archive)."""
     cfg = settings()
     handle = out.open("w") if out else sys.stdout
     try:
         with store(cfg) as factory, factory() as db:
-            for idx, body, leaf in db.execute(select(AuditEntry.idx, AuditEntry.body,
-                                                     AuditEntry.leaf_hash)
-                                              .order_by(AuditEntry.idx)
-                                              .execution_options(yield_per=10_000)):
-                handle.write(json.dumps({"type": "entry", "index": idx,
-                                         "leafHash": base64.b64encode(leaf).decode(),
-                                         "body": body.decode() if isinstance(body, bytes)
-                                         else body}) + "\n")
-            for size, root, note in db.execute(select(
-                    AuditCheckpoint.tree_size, AuditCheckpoint.root_hash, AuditCheckpoint.note)
-                    .order_by(AuditCheckpoint.tree_size)):
-                handle.write(json.dumps({"type": "checkpoint", "treeSize": size,
-                                         "rootHash": base64.b64encode(root).decode(),
-                                         "note": note}) + "\n")
+            for idx, body, leaf in db.execute(
+                select(AuditEntry.idx, AuditEntry.body, AuditEntry.leaf_hash)
+                .order_by(AuditEntry.idx)
+                .execution_options(yield_per=10_000)
+            ):
+                handle.write(
+                    json.dumps(
+                        {
+                            "type": "entry",
+                            "index": idx,
+                            "leafHash": base64.b64encode(leaf).decode(),
+                            "body": body.decode() if isinstance(body, bytes) else body,
+                        }
+                    )
+                    + "\n"
+                )
+            for size, root, note in db.execute(
+                select(
+                    AuditCheckpoint.tree_size, AuditCheckpoint.root_hash, AuditCheckpoint.note
+                ).order_by(AuditCheckpoint.tree_size)
+            ):
+                handle.write(
+                    json.dumps(
+                        {
+                            "type": "checkpoint",
+                            "treeSize": size,
+                            "rootHash": base64.b64encode(root).decode(),
+                            "note": note,
+                        }
+                    )
+                    + "\n"
+                )
     finally:
         if out:
             handle.close()

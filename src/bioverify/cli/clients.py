@@ -15,8 +15,9 @@ from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.cli._context import console, keyring, print_json, settings, store
 from bioverify.storage.database import transaction
 
-app = typer.Typer(help="Integrator client applications and their credentials.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Integrator client applications and their credentials.", no_args_is_help=True
+)
 
 
 def _now() -> dt.datetime:
@@ -26,20 +27,30 @@ def _now() -> dt.datetime:
 @app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="A name to recognise the client by.")],
-    public_key: Annotated[Path | None, typer.Option(
-        "--public-key", exists=True, dir_okay=False, readable=True,
-        help="Ed25519 public key (PEM) to register for SLC request signing.")] = None,
-    key_only: Annotated[bool, typer.Option(
-        "--key-only", help="The API key alone authenticates (PrivateID-style integrations).")]
-    = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the credentials as JSON.")]
-    = False,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="Ed25519 public key (PEM) to register for SLC request signing.",
+        ),
+    ] = None,
+    key_only: Annotated[
+        bool,
+        typer.Option(
+            "--key-only", help="The API key alone authenticates (PrivateID-style integrations)."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the credentials as JSON.")] = False,
 ) -> None:
     """Create a client and print its credentials once (they are stored only as hashes)."""
     pem = public_key.read_text() if public_key else None
     with store(settings()) as factory, transaction(factory) as db:
-        _, issued = accounts.create_client(db, name=name, public_key_pem=pem, key_only=key_only,
-                                           sealer=KeyRingSealer(keyring()))
+        _, issued = accounts.create_client(
+            db, name=name, public_key_pem=pem, key_only=key_only, sealer=KeyRingSealer(keyring())
+        )
     if as_json:
         print_json(issued.as_json())
         return
@@ -52,13 +63,20 @@ def create(
 def list_() -> None:
     """List clients (never their secrets)."""
     with store(settings()) as factory, transaction(factory) as db:
-        rows = [(c.id, c.name, c.key_only, bool(c.public_key_pem), c.created_at, c.revoked_at)
-                for c in accounts.list_clients(db)]
+        rows = [
+            (c.id, c.name, c.key_only, bool(c.public_key_pem), c.created_at, c.revoked_at)
+            for c in accounts.list_clients(db)
+        ]
     table = Table("clientId", "name", "key-only", "SLC key", "created", "revoked")
     for cid, name, key_only, has_key, created, revoked in rows:
-        table.add_row(cid, name, "yes" if key_only else "no", "yes" if has_key else "no",
-                      created.isoformat(timespec="seconds"),
-                      revoked.isoformat(timespec="seconds") if revoked else "")
+        table.add_row(
+            cid,
+            name,
+            "yes" if key_only else "no",
+            "yes" if has_key else "no",
+            created.isoformat(timespec="seconds"),
+            revoked.isoformat(timespec="seconds") if revoked else "",
+        )
     Console().print(table)
 
 
@@ -81,8 +99,10 @@ def rotate_secret(
     if as_json:
         print_json({"clientId": client_id, "clientSecret": secret})
     else:
-        console.print(f"New clientSecret (shown once): {secret}\n"
-                      "The previous secret keeps working for 24 hours.")
+        console.print(
+            f"New clientSecret (shown once): {secret}\n"
+            "The previous secret keeps working for 24 hours."
+        )
 
 
 __all__ = ["app"]

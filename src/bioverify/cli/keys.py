@@ -23,8 +23,10 @@ class Which(StrEnum):
 @app.command("rotate")
 def rotate(
     which: Annotated[Which, typer.Option("--which", help="Which keys to rotate.")] = Which.ALL,
-    grace_hours: Annotated[float, typer.Option(
-        "--grace-hours", min=0, help="How long old keys keep decrypting / verifying.")] = 24.0,
+    grace_hours: Annotated[
+        float,
+        typer.Option("--grace-hours", min=0, help="How long old keys keep decrypting / verifying."),
+    ] = 24.0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Make new current keys; old ones keep working through the grace period.
@@ -32,14 +34,15 @@ def rotate(
     A running server picks the new keys up on its own (it watches the key files).
     """
     cfg = settings()
-    result = rotate_keys(cfg.keys_dir, which=which.value,
-                         grace=dt.timedelta(hours=grace_hours))
+    result = rotate_keys(cfg.keys_dir, which=which.value, grace=dt.timedelta(hours=grace_hours))
     if as_json:
         print_json(result)
         return
     for kind, change in result.items():
-        console.print(f"{kind}: new key {change['current']}; retired {change['retired']} "
-                      f"(usable for {grace_hours:g} more hours)")
+        console.print(
+            f"{kind}: new key {change['current']}; retired {change['retired']} "
+            f"(usable for {grace_hours:g} more hours)"
+        )
 
 
 __all__ = ["app"]

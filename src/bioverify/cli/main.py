@@ -21,8 +21,12 @@ from bioverify.cli import (
 from bioverify.cli._context import console
 from bioverify.errors import BioverifyError
 
-app = typer.Typer(name="bioverify", help="Self-hosted biometric verification Session API.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="bioverify",
+    help="Self-hosted biometric verification Session API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("migrate")(serve.migrate)
@@ -38,8 +42,11 @@ _verbose = False
 
 
 @app.callback()
-def _options(verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Show tracebacks on errors.")] = False) -> None:
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")
+    ] = False,
+) -> None:
     global _verbose  # noqa: PLW0603 - one flag read by main()'s handler
     _verbose = verbose
 
@@ -63,8 +70,9 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if _verbose:
             raise
-        console.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --verbose "
-                      "for details)")
+        console.print(
+            f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --verbose for details)"
+        )
         sys.exit(1)
 
 

@@ -16,10 +16,12 @@ from bioverify.config import Settings
 from bioverify.observability import configure_logging
 from bioverify.worker import Worker
 
-HostOption = Annotated[str, typer.Option("--host", envvar="BIOVERIFY_HOST",
-                                         help="Address to listen on.")]
-PortOption = Annotated[int, typer.Option("--port", envvar="BIOVERIFY_PORT",
-                                         help="Port to listen on.")]
+HostOption = Annotated[
+    str, typer.Option("--host", envvar="BIOVERIFY_HOST", help="Address to listen on.")
+]
+PortOption = Annotated[
+    int, typer.Option("--port", envvar="BIOVERIFY_PORT", help="Port to listen on.")
+]
 
 
 def run_server(cfg: Settings, *, host: str, port: int, with_worker: bool) -> None:
@@ -28,15 +30,24 @@ def run_server(cfg: Settings, *, host: str, port: int, with_worker: bool) -> Non
         cfg = cfg.with_overrides(public_url=f"http://{host}:{port}")
     engine = migrated_engine(cfg)
     app = create_app(cfg, db_engine=engine, run_worker=with_worker, worker_factory=Worker)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
-                proxy_headers=False, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
 
 
 def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
-    no_worker: Annotated[bool, typer.Option(
-        "--no-worker", help="API only; run `bioverify worker` processes separately.")] = False,
+    no_worker: Annotated[
+        bool,
+        typer.Option("--no-worker", help="API only; run `bioverify worker` processes separately."),
+    ] = False,
 ) -> None:
     """Serve the API (with the embedded worker unless --no-worker)."""
     run_server(settings(), host=host, port=port, with_worker=not no_worker)

@@ -19,8 +19,9 @@ app = typer.Typer(help="The webhook outbox.", no_args_is_help=True)
 
 @app.command("list")
 def list_(
-    failed: Annotated[bool, typer.Option("--failed", help="Only dead-lettered or stopped.")]
-    = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only dead-lettered or stopped.")
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -33,11 +34,15 @@ def list_(
     table = Table("webhook-id", "session", "kind", "status", "attempts", "last", "next")
     for m in messages:
         data = m.as_json()
-        table.add_row(str(data.get("webhookId")), str(data.get("sessionId")),
-                      str(data.get("kind")), str(data.get("status")),
-                      str(data.get("attempts")), str(data.get("lastStatus") or
-                                                     data.get("lastError") or ""),
-                      str(data.get("nextAttemptAt") or ""))
+        table.add_row(
+            str(data.get("webhookId")),
+            str(data.get("sessionId")),
+            str(data.get("kind")),
+            str(data.get("status")),
+            str(data.get("attempts")),
+            str(data.get("lastStatus") or data.get("lastError") or ""),
+            str(data.get("nextAttemptAt") or ""),
+        )
     Console().print(table)
 
 

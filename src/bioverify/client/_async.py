@@ -51,19 +51,28 @@ class AsyncClient:
     ) -> None:
         self._credentials = _core.Credentials(api_key, client_id, client_secret, signing_key)
         self._retries = retries or RetryConfig()
-        self._http = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout,
-                                  headers={"user-agent": _core.USER_AGENT},
-                                  follow_redirects=False)
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={"user-agent": _core.USER_AGENT},
+            follow_redirects=False,
+        )
 
     def __repr__(self) -> str:
-        return (f"AsyncClient({str(self._http.base_url)!r}, "
-                f"client_id={self._credentials.client_id!r})")
+        return (
+            f"AsyncClient({str(self._http.base_url)!r}, client_id={self._credentials.client_id!r})"
+        )
 
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -95,8 +104,13 @@ class AsyncClient:
 
     # ---------------------------------------------------------------- sessions
 
-    async def create_session(self, *, type: SessionType, idempotency_key: str | None = None,
-                       **options: Unpack[SessionOptions]) -> Session:
+    async def create_session(
+        self,
+        *,
+        type: SessionType,
+        idempotency_key: str | None = None,
+        **options: Unpack[SessionOptions],
+    ) -> Session:
         """Open a session; ``launch_url`` is where the user goes next.
 
         An ``Idempotency-Key`` is always sent (a fresh uuid4 unless given) and kept
@@ -114,8 +128,13 @@ class AsyncClient:
 
     # The same signature as Client.wait_for_result (ASYNC109 prefers asyncio.timeout);
     # the timeout is a deadline for the polling, not a cancellation.
-    async def wait_for_result(self, session_id: str, timeout: float,  # noqa: ASYNC109
-                              *, poll: float = 1.0) -> Session:
+    async def wait_for_result(
+        self,
+        session_id: str,
+        timeout: float,  # noqa: ASYNC109
+        *,
+        poll: float = 1.0,
+    ) -> Session:
         """Poll until SUCCESS or FAILED (backing off from ``poll`` s); else :class:`WaitTimeout`."""
         schedule = PollSchedule(session_id, timeout, poll)
         while True:

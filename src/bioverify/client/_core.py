@@ -70,12 +70,20 @@ class SessionOptions(TypedDict, total=False):
 
 #: snake_case option -> wire field (callback_* are folded into ``callback``).
 _WIRE_NAMES: Mapping[str, str] = {
-    "customer_id": "customerId", "redirect_url": "redirectURL",
-    "session_expiry": "sessionExpiry", "enable_desktop": "enableDesktop",
-    "bind_device": "bindDevice", "max_attempts": "maxAttempts", "liveness": "liveness",
-    "requirements": "requirements", "send_images": "sendImages", "device_info": "deviceInfo",
-    "transaction_id": "transactionID", "locale": "locale",
-    "send_event_webhooks": "sendEventWebhooks", "product_group_id": "productGroupId",
+    "customer_id": "customerId",
+    "redirect_url": "redirectURL",
+    "session_expiry": "sessionExpiry",
+    "enable_desktop": "enableDesktop",
+    "bind_device": "bindDevice",
+    "max_attempts": "maxAttempts",
+    "liveness": "liveness",
+    "requirements": "requirements",
+    "send_images": "sendImages",
+    "device_info": "deviceInfo",
+    "transaction_id": "transactionID",
+    "locale": "locale",
+    "send_event_webhooks": "sendEventWebhooks",
+    "product_group_id": "productGroupId",
     "external_uuid": "uuid",
 }
 
@@ -95,8 +103,10 @@ class Credentials:
         if (self.client_secret or self.signing_key) and not self.client_id:
             raise ValueError("client_id is required with client_secret or signing_key")
         if self.client_secret and self.signing_key:
-            raise ValueError("give client_secret or signing_key, not both: with a signing "
-                             "key every request is signed (SLC) and no secret is sent")
+            raise ValueError(
+                "give client_secret or signing_key, not both: with a signing "
+                "key every request is signed (SLC) and no secret is sent"
+            )
 
     def headers(self, method: str, path_with_query: str, body: bytes) -> dict[str, str]:
         """The credential headers of one attempt (a fresh SLC signature each time)."""
@@ -110,13 +120,17 @@ class Credentials:
             request_id = uuid.uuid4().hex
             message = slc_message(method, path_with_query, timestamp, request_id, body)
             signature = base64.urlsafe_b64encode(self.signing_key.sign(message))
-            out |= {"SLC": signature.rstrip(b"=").decode("ascii"),
-                    "X-Timestamp": timestamp, "X-Request-ID": request_id}
+            out |= {
+                "SLC": signature.rstrip(b"=").decode("ascii"),
+                "X-Timestamp": timestamp,
+                "X-Request-ID": request_id,
+            }
         return out
 
 
-def slc_message(method: str, path_with_query: str, timestamp: str, request_id: str,
-                body: bytes) -> bytes:
+def slc_message(
+    method: str, path_with_query: str, timestamp: str, request_id: str, body: bytes
+) -> bytes:
     """The bytes an ``SLC`` signature covers (API.md section 3)."""
     digest = hashlib.sha256(body).hexdigest()
     return f"{method.upper()}\n{path_with_query}\n{timestamp}\n{request_id}\n{digest}".encode()
@@ -181,18 +195,24 @@ class Calls:
     """The calls of every integrator route (pure: nothing here does I/O)."""
 
     @staticmethod
-    def create_session(type: SessionType, options: SessionOptions,
-                       idempotency_key: str | None) -> Call[Session]:
+    def create_session(
+        type: SessionType, options: SessionOptions, idempotency_key: str | None
+    ) -> Call[Session]:
         # Always idempotent: a retried create must never open a second session.
         key = idempotency_key or str(uuid.uuid4())
-        return Call("POST", _SESSIONS, lambda d: Session.from_json(_dict(d)),
-                    body=_json_bytes(create_session_body(type, options)),
-                    headers={"Idempotency-Key": key})
+        return Call(
+            "POST",
+            _SESSIONS,
+            lambda d: Session.from_json(_dict(d)),
+            body=_json_bytes(create_session_body(type, options)),
+            headers={"Idempotency-Key": key},
+        )
 
     @staticmethod
     def get_session(session_id: str) -> Call[Session]:
-        return Call("GET", f"{_SESSIONS}/{path_segment(session_id)}",
-                    lambda d: Session.from_json(_dict(d)))
+        return Call(
+            "GET", f"{_SESSIONS}/{path_segment(session_id)}", lambda d: Session.from_json(_dict(d))
+        )
 
     @staticmethod
     def get_webhook_payload(session_id: str) -> Call[dict[str, Any]]:
@@ -200,25 +220,38 @@ class Calls:
 
     @staticmethod
     def list_deliveries(session_id: str) -> Call[list[Delivery]]:
-        return Call("GET", f"{_SESSIONS}/{path_segment(session_id)}/deliveries",
-                    lambda d: [Delivery.from_json(x) for x in _dict(d).get("deliveries", [])])
+        return Call(
+            "GET",
+            f"{_SESSIONS}/{path_segment(session_id)}/deliveries",
+            lambda d: [Delivery.from_json(x) for x in _dict(d).get("deliveries", [])],
+        )
 
     @staticmethod
     def redeliver(session_id: str) -> Call[str]:
         # Retried like a read: a duplicate redelivery re-sends the same webhook-id,
         # which receivers already deduplicate (at-least-once delivery).
-        return Call("POST", f"{_SESSIONS}/{path_segment(session_id)}/webhook/redeliver",
-                    lambda d: str(_dict(d)["webhookId"]))
+        return Call(
+            "POST",
+            f"{_SESSIONS}/{path_segment(session_id)}/webhook/redeliver",
+            lambda d: str(_dict(d)["webhookId"]),
+        )
 
     @staticmethod
     def get_customer(customer_id: str) -> Call[Customer]:
-        return Call("GET", f"/v2/customers/{path_segment(customer_id)}",
-                    lambda d: Customer.from_json(_dict(d)))
+        return Call(
+            "GET",
+            f"/v2/customers/{path_segment(customer_id)}",
+            lambda d: Customer.from_json(_dict(d)),
+        )
 
     @staticmethod
     def erase_customer(customer_id: str) -> Call[None]:
-        return Call("DELETE", f"/v2/customers/{path_segment(customer_id)}", _nothing,
-                    done_if_gone_on_retry=True)
+        return Call(
+            "DELETE",
+            f"/v2/customers/{path_segment(customer_id)}",
+            _nothing,
+            done_if_gone_on_retry=True,
+        )
 
     @staticmethod
     def audit_checkpoint() -> Call[Checkpoint]:
@@ -229,44 +262,57 @@ class Calls:
         params: dict[str, str | int] = {"start": start}
         if end is not None:
             params["end"] = end
-        return Call("GET", "/v2/audit/entries",
-                    lambda d: [AuditEntry.from_json(x) for x in _dict(d).get("entries", [])],
-                    params=params)
+        return Call(
+            "GET",
+            "/v2/audit/entries",
+            lambda d: [AuditEntry.from_json(x) for x in _dict(d).get("entries", [])],
+            params=params,
+        )
 
     @staticmethod
     def inclusion_proof(index: int, tree_size: int) -> Call[InclusionProof]:
-        return Call("GET", "/v2/audit/proof/inclusion",
-                    lambda d: InclusionProof.from_json(_dict(d)),
-                    params={"index": index, "treeSize": tree_size})
+        return Call(
+            "GET",
+            "/v2/audit/proof/inclusion",
+            lambda d: InclusionProof.from_json(_dict(d)),
+            params={"index": index, "treeSize": tree_size},
+        )
 
     @staticmethod
     def consistency_proof(first: int, second: int) -> Call[ConsistencyProof]:
-        return Call("GET", "/v2/audit/proof/consistency",
-                    lambda d: ConsistencyProof.from_json(_dict(d)),
-                    params={"first": first, "second": second})
+        return Call(
+            "GET",
+            "/v2/audit/proof/consistency",
+            lambda d: ConsistencyProof.from_json(_dict(d)),
+            params={"first": first, "second": second},
+        )
 
     @staticmethod
     def public_key() -> Call[PublicKey]:
-        return Call("GET", "/public-key", lambda d: PublicKey.from_json(_dict(d)),
-                    authenticated=False)
+        return Call(
+            "GET", "/public-key", lambda d: PublicKey.from_json(_dict(d)), authenticated=False
+        )
 
     @staticmethod
     def jwks() -> Call[dict[str, Any]]:
         return Call("GET", "/.well-known/jwks.json", _dict, authenticated=False)
 
 
-def prepare(http: httpx.Client | httpx.AsyncClient, call: Call[Any],
-            credentials: Credentials) -> httpx.Request:
+def prepare(
+    http: httpx.Client | httpx.AsyncClient, call: Call[Any], credentials: Credentials
+) -> httpx.Request:
     """The request of one attempt, signed afresh (SLC ids must never repeat)."""
     headers = {"accept": "application/json", **call.headers}
     if call.body is not None:
         headers["content-type"] = "application/json"
-    request = http.build_request(call.method, call.path, params=call.params, content=call.body,
-                                 headers=headers)
+    request = http.build_request(
+        call.method, call.path, params=call.params, content=call.body, headers=headers
+    )
     if call.authenticated:
         path_with_query = request.url.raw_path.decode("ascii")
-        request.headers.update(credentials.headers(request.method, path_with_query,
-                                                   call.body or b""))
+        request.headers.update(
+            credentials.headers(request.method, path_with_query, call.body or b"")
+        )
     return request
 
 
@@ -278,9 +324,11 @@ def result(call: Call[T], response: httpx.Response, attempt: int) -> T:
         try:
             data = response.json()
         except ValueError as exc:
-            raise PermanentError("The service answered with a body that is not JSON",
-                                 status=response.status_code,
-                                 request_id=response.headers.get("x-request-id")) from exc
+            raise PermanentError(
+                "The service answered with a body that is not JSON",
+                status=response.status_code,
+                request_id=response.headers.get("x-request-id"),
+            ) from exc
         return call.parse(data)
     if call.done_if_gone_on_retry and attempt > 1 and response.status_code == 404:
         return call.parse(None)
@@ -297,17 +345,23 @@ def error_from_response(response: httpx.Response) -> BioverifyError:
     if not isinstance(body, dict):
         body = {}
     raw_codes = body.get("errorCodes")
-    codes = [c for c in raw_codes if isinstance(c, int) and not isinstance(c, bool)] if (
-        isinstance(raw_codes, list)) else []
+    codes = (
+        [c for c in raw_codes if isinstance(c, int) and not isinstance(c, bool)]
+        if (isinstance(raw_codes, list))
+        else []
+    )
     message = body.get("message")
     request_id = body.get("requestId") or response.headers.get("x-request-id")
     session_id = body.get("sessionId")
     cls = error_class(status, codes)
-    return cls(message if isinstance(message, str) and message else f"HTTP {status}",
-               status=status, error_codes=codes,
-               request_id=str(request_id) if request_id else None,
-               retry_after=parse_retry_after(response.headers.get("retry-after")),
-               session_id=str(session_id) if session_id else None)
+    return cls(
+        message if isinstance(message, str) and message else f"HTTP {status}",
+        status=status,
+        error_codes=codes,
+        request_id=str(request_id) if request_id else None,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        session_id=str(session_id) if session_id else None,
+    )
 
 
 def single_entry(index: int, found: list[AuditEntry]) -> AuditEntry:
@@ -322,7 +376,8 @@ def transport_error(exc: httpx.HTTPError) -> BioverifyError:
     """A failure before any answer arrived; network trouble is transient."""
     if isinstance(exc, httpx.TimeoutException):
         error: BioverifyError = TransientError(
-            f"Timed out talking to the service ({type(exc).__name__})")
+            f"Timed out talking to the service ({type(exc).__name__})"
+        )
     elif isinstance(exc, httpx.TransportError):
         error = TransientError(f"Could not talk to the service ({type(exc).__name__})")
     else:

@@ -25,8 +25,10 @@ class PollSchedule:
         """Seconds until the next poll (never past the deadline)."""
         left = self._deadline - retry.monotonic()
         if left <= 0:
-            raise WaitTimeout(f"Session {self.session_id} did not finish within "
-                              f"{self.timeout:g} s", session_id=self.session_id)
+            raise WaitTimeout(
+                f"Session {self.session_id} did not finish within {self.timeout:g} s",
+                session_id=self.session_id,
+            )
         delay = min(self._next, left)
         self._next = min(self._next * GROWTH, MAX_POLL_S)
         return delay

@@ -51,9 +51,13 @@ class Client:
     ) -> None:
         self._credentials = _core.Credentials(api_key, client_id, client_secret, signing_key)
         self._retries = retries or RetryConfig()
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout,
-                                  headers={"user-agent": _core.USER_AGENT},
-                                  follow_redirects=False)
+        self._http = httpx.Client(
+            base_url=base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={"user-agent": _core.USER_AGENT},
+            follow_redirects=False,
+        )
 
     def __repr__(self) -> str:
         return f"Client({str(self._http.base_url)!r}, client_id={self._credentials.client_id!r})"
@@ -61,8 +65,12 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -90,8 +98,13 @@ class Client:
 
     # ---------------------------------------------------------------- sessions
 
-    def create_session(self, *, type: SessionType, idempotency_key: str | None = None,
-                       **options: Unpack[SessionOptions]) -> Session:
+    def create_session(
+        self,
+        *,
+        type: SessionType,
+        idempotency_key: str | None = None,
+        **options: Unpack[SessionOptions],
+    ) -> Session:
         """Open a session; ``launch_url`` is where the user goes next.
 
         An ``Idempotency-Key`` is always sent (a fresh uuid4 unless given) and kept

@@ -71,9 +71,11 @@ class BioverifyError(Exception):
         return catalogue.RetryClass.PERMANENT
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(status={self.status!r}, "
-                f"error_codes={list(self.error_codes)!r}, message={self.message!r}, "
-                f"request_id={self.request_id!r})")
+        return (
+            f"{type(self).__name__}(status={self.status!r}, "
+            f"error_codes={list(self.error_codes)!r}, message={self.message!r}, "
+            f"request_id={self.request_id!r})"
+        )
 
 
 class PermanentError(BioverifyError):

@@ -45,9 +45,13 @@ class ErrorRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ErrorRecord:
-        return cls(code=int(data["code"]), name=str(data.get("name", "")),
-                   kind=str(data.get("kind", "")), message=str(data.get("message", "")),
-                   at=parse_time(data.get("at")))
+        return cls(
+            code=int(data["code"]),
+            name=str(data.get("name", "")),
+            kind=str(data.get("kind", "")),
+            message=str(data.get("message", "")),
+            at=parse_time(data.get("at")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +119,16 @@ class Session:
             # A FAILED session always records its code; a newer server's unknown code
             # is treated as permanent (fail closed: do not loop on it).
             code = self.error_codes[-1] if self.error_codes else 0
-            return Failed(code=code, name="UNKNOWN", retry_class=catalogue.RetryClass.PERMANENT,
-                          remedy=None, session=self)
-        return Failed(code=row.code, name=row.name, retry_class=row.retry, remedy=row.remedy,
-                      session=self)
+            return Failed(
+                code=code,
+                name="UNKNOWN",
+                retry_class=catalogue.RetryClass.PERMANENT,
+                remedy=None,
+                session=self,
+            )
+        return Failed(
+            code=row.code, name=row.name, retry_class=row.retry, remedy=row.remedy, session=self
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +174,14 @@ class Customer:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Customer:
-        return cls(customer_id=str(data["customerId"]), enrolled=bool(data.get("enrolled")),
-                   puid=_opt_str(data, "puid"), enrolled_at=parse_time(data.get("enrolledAt")),
-                   device_bound=bool(data.get("deviceBound")),
-                   model_version=_opt_str(data, "modelVersion"))
+        return cls(
+            customer_id=str(data["customerId"]),
+            enrolled=bool(data.get("enrolled")),
+            puid=_opt_str(data, "puid"),
+            enrolled_at=parse_time(data.get("enrolledAt")),
+            device_bound=bool(data.get("deviceBound")),
+            model_version=_opt_str(data, "modelVersion"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +200,16 @@ class Delivery:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Delivery:
         status = data.get("httpStatus")
-        return cls(webhook_id=str(data["webhookId"]), event=_opt_str(data, "event"),
-                   attempt=int(data.get("attempt", 0)), at=parse_time(data.get("at")),
-                   http_status=None if status is None else int(status),
-                   error=_opt_str(data, "error"), latency_ms=int(data.get("latencyMs", 0)),
-                   next_retry_at=parse_time(data.get("nextRetryAt")))
+        return cls(
+            webhook_id=str(data["webhookId"]),
+            event=_opt_str(data, "event"),
+            attempt=int(data.get("attempt", 0)),
+            at=parse_time(data.get("at")),
+            http_status=None if status is None else int(status),
+            error=_opt_str(data, "error"),
+            latency_ms=int(data.get("latencyMs", 0)),
+            next_retry_at=parse_time(data.get("nextRetryAt")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +224,13 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Checkpoint:
-        return cls(tree_size=int(data["treeSize"]), root_hash=_b64(data.get("rootHash")),
-                   note=str(data["checkpoint"]), origin=str(data["origin"]),
-                   key_name=str(data["keyName"]))
+        return cls(
+            tree_size=int(data["treeSize"]),
+            root_hash=_b64(data.get("rootHash")),
+            note=str(data["checkpoint"]),
+            origin=str(data["origin"]),
+            key_name=str(data["keyName"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +243,11 @@ class AuditEntry:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AuditEntry:
-        return cls(index=int(data["index"]), leaf_hash=_b64(data.get("leafHash")),
-                   entry=dict(data.get("entry") or {}))
+        return cls(
+            index=int(data["index"]),
+            leaf_hash=_b64(data.get("leafHash")),
+            entry=dict(data.get("entry") or {}),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,9 +261,12 @@ class InclusionProof:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InclusionProof:
-        return cls(index=int(data["index"]), tree_size=int(data["treeSize"]),
-                   leaf_hash=_b64(data.get("leafHash")),
-                   proof=tuple(_b64(p) for p in data.get("inclusionProof") or ()))
+        return cls(
+            index=int(data["index"]),
+            tree_size=int(data["treeSize"]),
+            leaf_hash=_b64(data.get("leafHash")),
+            proof=tuple(_b64(p) for p in data.get("inclusionProof") or ()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +279,11 @@ class ConsistencyProof:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConsistencyProof:
-        return cls(first=int(data["first"]), second=int(data["second"]),
-                   proof=tuple(_b64(p) for p in data.get("consistencyProof") or ()))
+        return cls(
+            first=int(data["first"]),
+            second=int(data["second"]),
+            proof=tuple(_b64(p) for p in data.get("consistencyProof") or ()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +296,9 @@ class PublicKey:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PublicKey:
-        return cls(kid=str(data["kid"]), alg=str(data["alg"]),
-                   public_key_pem=str(data["publicKey"]))
+        return cls(
+            kid=str(data["kid"]), alg=str(data["alg"]), public_key_pem=str(data["publicKey"])
+        )
 
 
 __all__ = [

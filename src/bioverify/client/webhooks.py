@@ -80,8 +80,12 @@ def _check_time(raw: str, tolerance: int, now: float) -> None:
         raise WebhookVerificationError("Webhook timestamp outside the tolerance window")
 
 
-def _matches(content: bytes, signatures: list[tuple[str, bytes]], hmac_keys: list[bytes],
-             public_keys: list[Ed25519PublicKey]) -> bool:
+def _matches(
+    content: bytes,
+    signatures: list[tuple[str, bytes]],
+    hmac_keys: list[bytes],
+    public_keys: list[Ed25519PublicKey],
+) -> bool:
     expected = [hmac.new(k, content, hashlib.sha256).digest() for k in hmac_keys]
     matched = False
     for version, signature in signatures:
@@ -125,7 +129,8 @@ def verify_webhook(
     raw_sig = lower.get("webhook-signature", "")
     if not (msg_id and raw_ts and raw_sig):
         raise WebhookVerificationError(
-            "Missing webhook-id, webhook-timestamp or webhook-signature header")
+            "Missing webhook-id, webhook-timestamp or webhook-signature header"
+        )
     _check_time(raw_ts, tolerance, time.time() if now is None else now)
     content = f"{msg_id}.{raw_ts}.".encode() + bytes(body)
     if not _matches(content, _signatures(raw_sig), hmac_keys, public_keys):

@@ -39,8 +39,9 @@ def decode_url(value: str) -> bytes:
         raw = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
     except binascii.Error as exc:
         raise ValueError("not base64url") from exc
-    if encode_url(raw) != unpadded or (value != unpadded and base64.urlsafe_b64encode(
-            raw).decode("ascii") != value):
+    if encode_url(raw) != unpadded or (
+        value != unpadded and base64.urlsafe_b64encode(raw).decode("ascii") != value
+    ):
         raise ValueError("not canonical base64url")
     return raw
 

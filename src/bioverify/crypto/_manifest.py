@@ -108,16 +108,23 @@ def _info_from_json(kind: Kind, raw: object) -> KeyInfo:
     created = _parse_time(raw.get("created_at"))
     if created is None:
         raise ValueError("key entry has no created_at")
-    return KeyInfo(kind=kind, kid=kid, created_at=created,
-                   retired_at=_parse_time(raw.get("retired_at")),
-                   usable_until=_parse_time(raw.get("usable_until")),
-                   x=x if isinstance(x, str) else None)
+    return KeyInfo(
+        kind=kind,
+        kid=kid,
+        created_at=created,
+        retired_at=_parse_time(raw.get("retired_at")),
+        usable_until=_parse_time(raw.get("usable_until")),
+        x=x if isinstance(x, str) else None,
+    )
 
 
 def _info_to_json(info: KeyInfo) -> dict[str, object]:
-    out: dict[str, object] = {"kid": info.kid, "created_at": _time(info.created_at),
-                              "retired_at": _time(info.retired_at),
-                              "usable_until": _time(info.usable_until)}
+    out: dict[str, object] = {
+        "kid": info.kid,
+        "created_at": _time(info.created_at),
+        "retired_at": _time(info.retired_at),
+        "usable_until": _time(info.usable_until),
+    }
     if info.x is not None:
         out["x"] = info.x
     return out
@@ -136,8 +143,11 @@ def read_manifest(keys_dir: Path) -> Manifest | None:
         capture = tuple(_info_from_json("capture", item) for item in doc["capture"])
         signing = tuple(_info_from_json("signing", item) for item in doc["signing"])
         for keys in (capture, signing):
-            if not keys or keys[0].retired_at is not None or any(
-                    k.retired_at is None for k in keys[1:]):
+            if (
+                not keys
+                or keys[0].retired_at is not None
+                or any(k.retired_at is None for k in keys[1:])
+            ):
                 raise ValueError("each kind needs exactly one current key, listed first")
     except (ValueError, KeyError, TypeError) as exc:
         raise KeyRingError(f"key manifest {path} is corrupt: {exc}") from exc
@@ -145,11 +155,12 @@ def read_manifest(keys_dir: Path) -> Manifest | None:
 
 
 def write_manifest(keys_dir: Path, manifest: Manifest) -> None:
-    doc = {"version": _VERSION,
-           "capture": [_info_to_json(k) for k in manifest.capture],
-           "signing": [_info_to_json(k) for k in manifest.signing]}
-    _files.write_atomic(keys_dir / MANIFEST_NAME,
-                        json.dumps(doc, indent=2).encode("utf-8") + b"\n")
+    doc = {
+        "version": _VERSION,
+        "capture": [_info_to_json(k) for k in manifest.capture],
+        "signing": [_info_to_json(k) for k in manifest.signing],
+    }
+    _files.write_atomic(keys_dir / MANIFEST_NAME, json.dumps(doc, indent=2).encode("utf-8") + b"\n")
 
 
 # ------------------------------------------------------------------ key files
@@ -161,21 +172,22 @@ def new_kid() -> str:
 
 
 def _pkcs8(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def generate_key(keys_dir: Path, kind: Kind, now: dt.datetime) -> KeyInfo:
     """Generate a key of ``kind``, write its file, and return its (current) entry."""
     info = KeyInfo(kind=kind, kid=new_kid(), created_at=now)
     if kind == "capture":
-        _files.write_atomic(keys_dir / info.file_name,
-                            _pkcs8(rsa.generate_private_key(65537, RSA_BITS)))
+        _files.write_atomic(
+            keys_dir / info.file_name, _pkcs8(rsa.generate_private_key(65537, RSA_BITS))
+        )
         return info
     key = ed25519.Ed25519PrivateKey.generate()
     _files.write_atomic(keys_dir / info.file_name, _pkcs8(key))
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw,
-                                        serialization.PublicFormat.Raw)
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return replace(info, x=_b64.encode_url(raw))
 
 
@@ -225,14 +237,15 @@ def create(keys_dir: Path, now: dt.datetime) -> Manifest:
     existing = read_manifest(keys_dir)
     if existing is not None:
         return existing
-    manifest = Manifest(capture=(generate_key(keys_dir, "capture", now),),
-                        signing=(generate_key(keys_dir, "signing", now),))
+    manifest = Manifest(
+        capture=(generate_key(keys_dir, "capture", now),),
+        signing=(generate_key(keys_dir, "signing", now),),
+    )
     write_manifest(keys_dir, manifest)
     return manifest
 
 
-def rotate(keys_dir: Path, kind: Kind, *, grace: dt.timedelta,
-           now: dt.datetime) -> tuple[str, str]:
+def rotate(keys_dir: Path, kind: Kind, *, grace: dt.timedelta, now: dt.datetime) -> tuple[str, str]:
     """Retire the current key of ``kind`` and make a new one; return (old kid, new kid).
 
     The caller holds the exclusive lock. Capture keys whose grace has ended are

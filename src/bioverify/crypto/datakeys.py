@@ -97,8 +97,9 @@ class TemplateCipher:
             try:
                 key = self._keyring.unwrap_key(wrapped, aad=_wrap_aad(tenant_id))
             except KeyRingError as exc:
-                raise TemplateDecryptError("a data key does not unwrap under the master "
-                                           "key") from exc
+                raise TemplateDecryptError(
+                    "a data key does not unwrap under the master key"
+                ) from exc
             cached = self._cache[(tenant_id, key_id)] = AESGCM(key)
         return cached
 
@@ -120,8 +121,7 @@ class TemplateCipher:
     def rotate(self, tenant_id: str) -> str:
         """Give ``tenant_id`` a new current data key; older blobs still decrypt."""
         key_id = new_kid()
-        wrapped = self._keyring.wrap_key(secrets.token_bytes(_KEY_BYTES),
-                                         aad=_wrap_aad(tenant_id))
+        wrapped = self._keyring.wrap_key(secrets.token_bytes(_KEY_BYTES), aad=_wrap_aad(tenant_id))
         self._store.put_wrapped(tenant_id, key_id, wrapped)
         return key_id
 
@@ -139,8 +139,8 @@ class TemplateCipher:
             raise TemplateDecryptError("stored biometric data has an unknown format")
         header_len = 2 + blob[1]
         header = blob[:header_len]
-        nonce = blob[header_len:header_len + _NONCE_BYTES]
-        body = blob[header_len + _NONCE_BYTES:]
+        nonce = blob[header_len : header_len + _NONCE_BYTES]
+        body = blob[header_len + _NONCE_BYTES :]
         if len(nonce) != _NONCE_BYTES or not body:
             raise TemplateDecryptError("stored biometric data is truncated")
         key_id = header[2:].decode("ascii", errors="replace")

@@ -31,7 +31,8 @@ from bioverify.crypto.keyring import KeyRing, UnknownKeyId
 Route = Literal["events", "capture"]
 
 ENVELOPE_FIELDS: Final = frozenset(
-    {"encryptedKey", "encryptedMessage", "iv", "gcmTag", "gcmAad", "kid"})
+    {"encryptedKey", "encryptedMessage", "iv", "gcmTag", "gcmAad", "kid"}
+)
 _BASE64_FIELDS: Final = ("encryptedKey", "encryptedMessage", "iv", "gcmTag", "gcmAad")
 _ROUTES: Final = frozenset({"events", "capture"})
 IV_BYTES: Final = 12
@@ -42,8 +43,9 @@ NONCE_MIN_BYTES: Final = 16
 NONCE_MAX_CHARS: Final = 128
 FRESHNESS_WINDOW_S: Final = 300
 
-_OAEP: Final = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()),
-                            algorithm=hashes.SHA256(), label=None)
+_OAEP: Final = padding.OAEP(
+    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+)
 
 
 class EnvelopeError(errors.BadRequest):
@@ -65,8 +67,9 @@ def envelope_aad(session_id: str, route: Route) -> bytes:
 
 def _fields(body: object) -> Mapping[str, object]:
     if not isinstance(body, Mapping) or not ENVELOPE_FIELDS & body.keys():
-        raise EnvelopeError("capture bodies must be encrypted envelopes: "
-                            f"{{{', '.join(sorted(ENVELOPE_FIELDS))}}}")
+        raise EnvelopeError(
+            f"capture bodies must be encrypted envelopes: {{{', '.join(sorted(ENVELOPE_FIELDS))}}}"
+        )
     missing = ENVELOPE_FIELDS - body.keys()
     if missing:
         raise EnvelopeError(f"envelope is missing field(s): {', '.join(sorted(missing))}")
@@ -82,13 +85,16 @@ def _decode(name: str, value: object) -> bytes:
     try:
         return _b64.decode_std(value)
     except ValueError as exc:
-        raise EnvelopeError(f"{name} is not standard base64 with padding "
-                            "(RFC 4648 section 4)") from exc
+        raise EnvelopeError(
+            f"{name} is not standard base64 with padding (RFC 4648 section 4)"
+        ) from exc
 
 
 def _undecryptable(cause: Exception | None = None) -> NoReturn:
-    raise EnvelopeError("envelope does not decrypt or authenticate: fetch /public-key "
-                        "and encrypt again", crypto_failure=True) from cause
+    raise EnvelopeError(
+        "envelope does not decrypt or authenticate: fetch /public-key and encrypt again",
+        crypto_failure=True,
+    ) from cause
 
 
 def _unwrap_key(private_key: rsa.RSAPrivateKey, encrypted_key: bytes) -> bytes:
@@ -113,18 +119,23 @@ def _reject_constant(name: str) -> NoReturn:
 
 def _parse_plaintext(plaintext: bytes) -> dict[str, object]:
     try:
-        doc = json.loads(plaintext.decode("utf-8"), object_pairs_hook=_reject_duplicates,
-                         parse_constant=_reject_constant)
+        doc = json.loads(
+            plaintext.decode("utf-8"),
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise EnvelopeError("the decrypted envelope must be a UTF-8 JSON object "
-                            "(no duplicate keys)") from exc
+        raise EnvelopeError(
+            "the decrypted envelope must be a UTF-8 JSON object (no duplicate keys)"
+        ) from exc
     if not isinstance(doc, dict):
         raise EnvelopeError("the decrypted envelope must be a JSON object")
     return doc
 
 
-def open_envelope(body: Mapping[str, object], *, keyring: KeyRing, session_id: str,
-                  route: Route) -> dict[str, object]:
+def open_envelope(
+    body: Mapping[str, object], *, keyring: KeyRing, session_id: str, route: Route
+) -> dict[str, object]:
     """Check and decrypt a capture POST body; return its JSON object plaintext."""
     aad = envelope_aad(session_id, route)
     fields = _fields(body)
@@ -134,8 +145,11 @@ def open_envelope(body: Mapping[str, object], *, keyring: KeyRing, session_id: s
     if len(raw["gcmTag"]) != TAG_BYTES:
         raise EnvelopeError(f"gcmTag must be {TAG_BYTES} bytes (a 128-bit tag)")
     if not hmac.compare_digest(raw["gcmAad"], aad):
-        raise EnvelopeError("gcmAad does not match this session and route: it must be "
-                            f"'bioverify:v1:{{sessionId}}:{route}'", crypto_failure=True)
+        raise EnvelopeError(
+            "gcmAad does not match this session and route: it must be "
+            f"'bioverify:v1:{{sessionId}}:{route}'",
+            crypto_failure=True,
+        )
     kid = fields["kid"]
     if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_CHARS:
         raise EnvelopeError(f"kid must be a string of 1 to {MAX_KID_CHARS} characters")
@@ -145,15 +159,15 @@ def open_envelope(body: Mapping[str, object], *, keyring: KeyRing, session_id: s
         raise EnvelopeError("unknown kid: fetch /public-key and encrypt again") from exc
     aes_key = _unwrap_key(private_key, raw["encryptedKey"])
     try:
-        plaintext = AESGCM(aes_key).decrypt(
-            raw["iv"], raw["encryptedMessage"] + raw["gcmTag"], aad)
+        plaintext = AESGCM(aes_key).decrypt(raw["iv"], raw["encryptedMessage"] + raw["gcmTag"], aad)
     except InvalidTag as exc:
         _undecryptable(exc)
     return _parse_plaintext(plaintext)
 
 
-def check_freshness(plaintext: Mapping[str, object], *, now: float,
-                    window: int = FRESHNESS_WINDOW_S) -> tuple[str, int]:
+def check_freshness(
+    plaintext: Mapping[str, object], *, now: float, window: int = FRESHNESS_WINDOW_S
+) -> tuple[str, int]:
     """Check the plaintext's ``nonce`` and ``timestamp``; return (nonce, timestamp).
 
     The nonce comes back unpadded (its one canonical spelling), ready to be the
@@ -161,23 +175,33 @@ def check_freshness(plaintext: Mapping[str, object], *, now: float,
     """
     nonce = plaintext.get("nonce")
     if not isinstance(nonce, str) or not 0 < len(nonce) <= NONCE_MAX_CHARS:
-        raise errors.BadRequest(f"nonce must be a base64url string of at most "
-                                f"{NONCE_MAX_CHARS} characters")
+        raise errors.BadRequest(
+            f"nonce must be a base64url string of at most {NONCE_MAX_CHARS} characters"
+        )
     try:
         nonce_bytes = _b64.decode_url(nonce)
     except ValueError as exc:
         raise errors.BadRequest("nonce must be base64url (RFC 4648 section 5)") from exc
     if len(nonce_bytes) < NONCE_MIN_BYTES:
-        raise errors.BadRequest(f"nonce must hold at least {NONCE_MIN_BYTES} random bytes "
-                                f"({NONCE_MIN_BYTES * 8} bits)")
+        raise errors.BadRequest(
+            f"nonce must hold at least {NONCE_MIN_BYTES} random bytes ({NONCE_MIN_BYTES * 8} bits)"
+        )
     timestamp = plaintext.get("timestamp")
     if not isinstance(timestamp, int) or isinstance(timestamp, bool):
         raise errors.BadRequest("timestamp must be an integer of unix seconds")
     if abs(now - timestamp) > window:
-        raise errors.BadRequest(f"timestamp is more than {window} s from the server's "
-                                "clock: check the device's date and time")
+        raise errors.BadRequest(
+            f"timestamp is more than {window} s from the server's "
+            "clock: check the device's date and time"
+        )
     return _b64.encode_url(nonce_bytes), timestamp
 
 
-__all__ = ["ENVELOPE_FIELDS", "EnvelopeError", "Route", "check_freshness", "envelope_aad",
-           "open_envelope"]
+__all__ = [
+    "ENVELOPE_FIELDS",
+    "EnvelopeError",
+    "Route",
+    "check_freshness",
+    "envelope_aad",
+    "open_envelope",
+]

@@ -65,8 +65,9 @@ class SigningKey:
 
     def public_bytes(self) -> bytes:
         """The raw 32-byte public key (the JWK ``x``)."""
-        return self.public_key().public_bytes(serialization.Encoding.Raw,
-                                              serialization.PublicFormat.Raw)
+        return self.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,19 +84,18 @@ def _decode_master_key(master_key_b64: str) -> bytes:
     try:
         key = _b64.decode_std(master_key_b64.strip())
     except ValueError as exc:
-        raise KeyRingError(f"{MASTER_KEY_ENV} must be standard base64 (RFC 4648) "
-                           "of 32 random bytes") from exc
+        raise KeyRingError(
+            f"{MASTER_KEY_ENV} must be standard base64 (RFC 4648) of 32 random bytes"
+        ) from exc
     if len(key) != 32:
-        raise KeyRingError(f"{MASTER_KEY_ENV} must decode to exactly 32 bytes, "
-                           f"not {len(key)}")
+        raise KeyRingError(f"{MASTER_KEY_ENV} must decode to exactly 32 bytes, not {len(key)}")
     return key
 
 
 class KeyRing:
     """All key material of one service instance; see the module docstring."""
 
-    def __init__(self, keys_dir: Path, *, master_key: bytes, hash_key: bytes,
-                 clock: Clock) -> None:
+    def __init__(self, keys_dir: Path, *, master_key: bytes, hash_key: bytes, clock: Clock) -> None:
         """Use :meth:`load_or_create`; this constructor expects already-checked secrets."""
         self._dir = keys_dir
         self._master = AESGCM(master_key)
@@ -105,8 +105,9 @@ class KeyRing:
         self._state = self._read_state()
 
     @classmethod
-    def load_or_create(cls, keys_dir: Path, *, master_key_b64: str | None = None,
-                       clock: Clock = _utcnow) -> KeyRing:
+    def load_or_create(
+        cls, keys_dir: Path, *, master_key_b64: str | None = None, clock: Clock = _utcnow
+    ) -> KeyRing:
         """Open the ring in ``keys_dir``, creating missing keys (safe across processes).
 
         ``master_key_b64`` is ``BIOVERIFY_MASTER_KEY``; without it the master key is
@@ -123,8 +124,10 @@ class KeyRing:
 
     def __repr__(self) -> str:
         state = self._state
-        return (f"KeyRing(dir={str(self._dir)!r}, capture_kid={self.current_capture_kid!r}, "
-                f"signing_kid={state.signing.kid!r})")
+        return (
+            f"KeyRing(dir={str(self._dir)!r}, capture_kid={self.current_capture_kid!r}, "
+            f"signing_kid={state.signing.kid!r})"
+        )
 
     # ------------------------------------------------------------------ loading
 
@@ -149,14 +152,14 @@ class KeyRing:
             capture: dict[str, rsa.RSAPrivateKey] = {}
             for info in manifest.capture:
                 if info.is_usable(now):
-                    capture[info.kid] = (known.get(info.kid)
-                                         or _manifest.load_capture_key(self._dir, info))
+                    capture[info.kid] = known.get(info.kid) or _manifest.load_capture_key(
+                        self._dir, info
+                    )
             current = manifest.current("signing")
             if previous and previous.signing.kid == current.kid:
                 signing = previous.signing
             else:
-                signing = SigningKey(current.kid,
-                                     _manifest.load_signing_key(self._dir, current))
+                signing = SigningKey(current.kid, _manifest.load_signing_key(self._dir, current))
         return _State(manifest=manifest, capture_keys=capture, signing=signing, stamp=stamp)
 
     def reload_if_changed(self) -> bool:
@@ -198,8 +201,13 @@ class KeyRing:
     def public_key_document(self) -> dict[str, str]:
         """The ``GET /public-key`` body for the current capture key."""
         kid = self.current_capture_kid
-        pem = self._state.capture_keys[kid].public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        pem = (
+            self._state.capture_keys[kid]
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
         return {"kid": kid, "alg": ENVELOPE_ALG, "publicKey": pem.decode("ascii")}
 
     def rotate_capture_key(self, grace: dt.timedelta) -> str:
@@ -230,12 +238,20 @@ class KeyRing:
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The ``/.well-known/jwks.json`` body: current and in-grace signing keys."""
         now = self._clock()
-        return {"keys": [
-            {"kty": "OKP", "crv": "Ed25519", "x": info.x, "kid": info.kid, "use": "sig",
-             "alg": "EdDSA"}
-            for info in self._state.manifest.signing
-            if info.x is not None and info.is_usable(now)
-        ]}
+        return {
+            "keys": [
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": info.x,
+                    "kid": info.kid,
+                    "use": "sig",
+                    "alg": "EdDSA",
+                }
+                for info in self._state.manifest.signing
+                if info.x is not None and info.is_usable(now)
+            ]
+        }
 
     def rotate_signing_key(self, grace: dt.timedelta) -> str:
         """Make a new current signing key; the old one stays in the JWKS until now + ``grace``."""
@@ -276,8 +292,10 @@ class KeyRing:
         try:
             return self._master.decrypt(wrapped[1:head], wrapped[head:], _wrap_aad(aad))
         except InvalidTag as exc:
-            raise KeyRingError("a wrapped data key does not authenticate under the master "
-                               f"key (was {MASTER_KEY_ENV} changed?)") from exc
+            raise KeyRingError(
+                "a wrapped data key does not authenticate under the master "
+                f"key (was {MASTER_KEY_ENV} changed?)"
+            ) from exc
 
 
 def _wrap_aad(aad: bytes) -> bytes:

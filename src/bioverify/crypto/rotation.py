@@ -16,19 +16,21 @@ from bioverify.crypto import _files, _manifest
 Which = Literal["capture", "signing", "all"]
 
 
-def rotate_keys(keys_dir: Path, *, which: Which, grace: dt.timedelta,
-                now: dt.datetime | None = None) -> dict[str, dict[str, str]]:
+def rotate_keys(
+    keys_dir: Path, *, which: Which, grace: dt.timedelta, now: dt.datetime | None = None
+) -> dict[str, dict[str, str]]:
     """Rotate the capture and/or signing key; return ``{kind: {"retired", "current"}}``.
 
     The retired key keeps working (decrypting, or listed in the JWKS) for ``grace``.
     Raises :class:`bioverify.crypto.keyring.KeyRingError` if ``keys_dir`` holds no ring.
     """
-    kinds: tuple[_manifest.Kind, ...] = (
-        ("capture", "signing") if which == "all" else (which,))
+    kinds: tuple[_manifest.Kind, ...] = ("capture", "signing") if which == "all" else (which,)
     when = now or dt.datetime.now(dt.UTC)
     if not (keys_dir / _manifest.MANIFEST_NAME).exists():
-        raise _files.KeyRingError(f"no key ring in {keys_dir}: start the service once to "
-                                  "create it, or check BIOVERIFY_DATA_DIR")
+        raise _files.KeyRingError(
+            f"no key ring in {keys_dir}: start the service once to "
+            "create it, or check BIOVERIFY_DATA_DIR"
+        )
     out: dict[str, dict[str, str]] = {}
     with _files.locked(keys_dir, exclusive=True):
         for kind in kinds:

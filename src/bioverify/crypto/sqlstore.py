@@ -29,8 +29,11 @@ class SqlDataKeyStore:
 
     def _load(self, tenant_id: str) -> list[tuple[str, bytes]]:
         with transaction(self._factory) as db:
-            rows = db.scalars(select(DataKey).where(DataKey.tenant_id == tenant_id)
-                              .order_by(DataKey.created_at.desc(), DataKey.key_id)).all()
+            rows = db.scalars(
+                select(DataKey)
+                .where(DataKey.tenant_id == tenant_id)
+                .order_by(DataKey.created_at.desc(), DataKey.key_id)
+            ).all()
             return [(row.key_id, row.wrapped) for row in rows]
 
     def get_wrapped(self, tenant_id: str) -> list[tuple[str, bytes]]:
@@ -49,8 +52,9 @@ class SqlDataKeyStore:
 
     def put_wrapped(self, tenant_id: str, key_id: str, wrapped: bytes) -> None:
         with transaction(self._factory) as db:
-            db.add(DataKey(key_id=key_id, tenant_id=tenant_id, wrapped=wrapped,
-                           created_at=utcnow()))
+            db.add(
+                DataKey(key_id=key_id, tenant_id=tenant_id, wrapped=wrapped, created_at=utcnow())
+            )
         self.refresh(tenant_id)
 
 

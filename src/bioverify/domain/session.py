@@ -105,8 +105,9 @@ def record(state: SessionState, code: int, now: dt.datetime) -> Transition:
         return _same(state)
     code = errors.canonical(code)
     if errors.lookup(code).is_fatal:
-        ended = replace(state, status=Status.FAILED, codes=_with_code(state, code, now),
-                        completed_at=now)
+        ended = replace(
+            state, status=Status.FAILED, codes=_with_code(state, code, now), completed_at=now
+        )
         return Transition(ended, changed=True, ended=True)
     codes = _with_code(state, code, now)
     if codes == state.codes:
@@ -125,16 +126,20 @@ def failed_attempt(state: SessionState, code: int, now: dt.datetime) -> Transiti
     left = state.attempts_left - 1
     codes = _with_code(state, code, now)
     if left <= 0:
-        return Transition(replace(state, status=Status.FAILED, codes=codes, attempts_left=0,
-                                  completed_at=now), changed=True, ended=True)
+        return Transition(
+            replace(state, status=Status.FAILED, codes=codes, attempts_left=0, completed_at=now),
+            changed=True,
+            ended=True,
+        )
     return Transition(replace(state, codes=codes, attempts_left=left), changed=True, ended=False)
 
 
 def succeed(state: SessionState, now: dt.datetime) -> Transition:
     if state.ended:
         return _same(state)
-    return Transition(replace(state, status=Status.SUCCESS, completed_at=now),
-                      changed=True, ended=True)
+    return Transition(
+        replace(state, status=Status.SUCCESS, completed_at=now), changed=True, ended=True
+    )
 
 
 def is_expired(expires_at: dt.datetime, now: dt.datetime) -> bool:

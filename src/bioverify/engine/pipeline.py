@@ -64,12 +64,17 @@ class _Timer:
             self.ms[name] = round(self.ms.get(name, 0.0) + (self._clock() - start) * 1000.0, 3)
 
 
-def _check_request(frames: Sequence[bytes], liveness: LivenessMode,
-                   challenge: Challenge | None, frame_times: Sequence[float] | None) -> None:
+def _check_request(
+    frames: Sequence[bytes],
+    liveness: LivenessMode,
+    challenge: Challenge | None,
+    frame_times: Sequence[float] | None,
+) -> None:
     limit = MAX_FRAMES if liveness is LivenessMode.ACTIVE else MAX_PASSIVE_FRAMES
     if not 1 <= len(frames) <= limit:
-        raise errors.BadRequest(f"frames: send 1 to {limit} frames for {liveness} liveness "
-                                f"(got {len(frames)})")
+        raise errors.BadRequest(
+            f"frames: send 1 to {limit} frames for {liveness} liveness (got {len(frames)})"
+        )
     if liveness is LivenessMode.ACTIVE and challenge is None:
         raise errors.BadRequest("challengeId is required for active liveness")
     if frame_times is not None:
@@ -82,11 +87,19 @@ def _check_request(frames: Sequence[bytes], liveness: LivenessMode,
 class LocalEngine:
     """The engine in the calling thread. ``analyze_sync`` is the whole pipeline."""
 
-    def __init__(self, models: FaceModels | None = None, thresholds: Thresholds | None = None,
-                 *, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        models: FaceModels | None = None,
+        thresholds: Thresholds | None = None,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.models = models if models is not None else FaceModels()
-        self.thresholds = (thresholds if thresholds is not None
-                           else load_thresholds(model_version=self.models.version))
+        self.thresholds = (
+            thresholds
+            if thresholds is not None
+            else load_thresholds(model_version=self.models.version)
+        )
         self.model_version = self.models.version
         self._clock = clock
 
@@ -97,10 +110,15 @@ class LocalEngine:
         """Faces in ``image`` (detection runs on a CLAHE-enhanced copy)."""
         return self.models.detect(image, enhance)
 
-    def analyze_sync(self, frames: Sequence[bytes], *, liveness: LivenessMode,
-                     challenge: Challenge | None = None,
-                     frame_times: Sequence[float] | None = None,
-                     want_portrait: bool = False) -> Analysis:
+    def analyze_sync(
+        self,
+        frames: Sequence[bytes],
+        *,
+        liveness: LivenessMode,
+        challenge: Challenge | None = None,
+        frame_times: Sequence[float] | None = None,
+        want_portrait: bool = False,
+    ) -> Analysis:
         """Run the pipeline on one capture; see :class:`~bioverify.engine.interfaces.Engine`."""
         _check_request(frames, liveness, challenge, frame_times)
         timer = _Timer(self._clock)
@@ -112,28 +130,44 @@ class LocalEngine:
         with timer.stage("detect"):  # includes CLAHE on the detector-sized copy
             detected = [_Detected(i, image, self.detect(image)) for i, image in enumerate(images)]
 
-        def finish(outcome: Outcome, reasons: Sequence[str], *, face_count: int = 0,
-                   report: LivenessReport | None = None, frame: FrameFace | None = None,
-                   image: Image | None = None) -> Analysis:
+        def finish(
+            outcome: Outcome,
+            reasons: Sequence[str],
+            *,
+            face_count: int = 0,
+            report: LivenessReport | None = None,
+            frame: FrameFace | None = None,
+            image: Image | None = None,
+        ) -> Analysis:
             portrait = None
             if want_portrait and outcome is Outcome.OK and frame is not None and image is not None:
                 portrait = _portrait(image, frame.face)
-            return Analysis(outcome=outcome,
-                            embedding=frame.embedding if outcome is Outcome.OK and frame else None,
-                            liveness=report, quality=quality, portrait_jpeg=portrait,
-                            timings_ms=dict(timer.ms), reasons=tuple(reasons),
-                            face_count=face_count, frame_count=len(frames))
+            return Analysis(
+                outcome=outcome,
+                embedding=frame.embedding if outcome is Outcome.OK and frame else None,
+                liveness=report,
+                quality=quality,
+                portrait_jpeg=portrait,
+                timings_ms=dict(timer.ms),
+                reasons=tuple(reasons),
+                face_count=face_count,
+                frame_count=len(frames),
+            )
 
         crowded = [d for d in detected if len(d.faces) > 1]
         if crowded:
-            return finish(Outcome.MULTIPLE_FACES,
-                          [f"{len(crowded[0].faces)} faces in frame {crowded[0].index}"],
-                          face_count=len(crowded[0].faces))
+            return finish(
+                Outcome.MULTIPLE_FACES,
+                [f"{len(crowded[0].faces)} faces in frame {crowded[0].index}"],
+                face_count=len(crowded[0].faces),
+            )
         with_face = [d for d in detected if d.faces]
         if not with_face:
             if quality["frame_luma"] < self.thresholds.low_light_luma:
-                return finish(Outcome.LOW_LIGHT, [f"frame too dark (mean luma "
-                                                  f"{quality['frame_luma']:.0f}/255)"])
+                return finish(
+                    Outcome.LOW_LIGHT,
+                    [f"frame too dark (mean luma {quality['frame_luma']:.0f}/255)"],
+                )
             return finish(Outcome.NO_FACE, ["no face found"])
         lead = with_face[0]
         face = lead.faces[0]
@@ -144,20 +178,26 @@ class LocalEngine:
             quality["face_score"] = round(face.score, 3)
             quality["sharpness"] = round(sharpness(face_grey), 2)
         if quality["face_luma"] < self.thresholds.low_light_luma:
-            return finish(Outcome.LOW_LIGHT, [f"face too dark (mean luma "
-                                              f"{quality['face_luma']:.0f}/255)"], face_count=1)
+            return finish(
+                Outcome.LOW_LIGHT,
+                [f"face too dark (mean luma {quality['face_luma']:.0f}/255)"],
+                face_count=1,
+            )
         small = [d.index for d in with_face if d.faces[0].size < MIN_FACE_PX]
         if small:
-            return finish(Outcome.NO_FACE, [f"face too small in frame {small[0]} (under "
-                                            f"{MIN_FACE_PX} px); come closer"], face_count=1)
+            return finish(
+                Outcome.NO_FACE,
+                [f"face too small in frame {small[0]} (under {MIN_FACE_PX} px); come closer"],
+                face_count=1,
+            )
         with timer.stage("embed"):
             usable = [self._frame_face(d, frame_times) for d in with_face]
         faceless = [d.index for d in detected if not d.faces]
         with timer.stage("liveness"):
             if challenge is not None and liveness is LivenessMode.ACTIVE:
-                report = active_liveness(usable, challenge,
-                                         verify_threshold=self.thresholds.verify,
-                                         faceless=faceless)
+                report = active_liveness(
+                    usable, challenge, verify_threshold=self.thresholds.verify, faceless=faceless
+                )
                 chosen = usable[0]
             else:
                 report = passive_liveness(usable)
@@ -165,21 +205,34 @@ class LocalEngine:
         image_of = {d.index: d.image for d in detected}
         if not report.passed:
             return finish(Outcome.SPOOF, report.reasons, face_count=1, report=report)
-        return finish(Outcome.OK, ("face found, live, template made",), face_count=1,
-                      report=report, frame=chosen, image=image_of[chosen.index])
+        return finish(
+            Outcome.OK,
+            ("face found, live, template made",),
+            face_count=1,
+            report=report,
+            frame=chosen,
+            image=image_of[chosen.index],
+        )
 
     def _frame_face(self, detected: _Detected, frame_times: Sequence[float] | None) -> FrameFace:
         face = detected.faces[0]
         aligned = self.models.align(detected.image, face)
         return FrameFace(
-            index=detected.index, face=face, pose=estimate_pose(face), aligned=aligned,
+            index=detected.index,
+            face=face,
+            pose=estimate_pose(face),
+            aligned=aligned,
             embedding=self.models.embed_aligned(aligned),
-            face_grey=grey(face_crop(detected.image, face)), image=detected.image,
+            face_grey=grey(face_crop(detected.image, face)),
+            image=detected.image,
             time_ms=None if frame_times is None else float(frame_times[detected.index]),
         )
 
 
 def _portrait(image: Image, face: Face) -> bytes | None:
-    ok, buf = cv2.imencode(".jpg", face_crop(image, face, _PORTRAIT_MARGIN),
-                           [cv2.IMWRITE_JPEG_QUALITY, _PORTRAIT_QUALITY])
+    ok, buf = cv2.imencode(
+        ".jpg",
+        face_crop(image, face, _PORTRAIT_MARGIN),
+        [cv2.IMWRITE_JPEG_QUALITY, _PORTRAIT_QUALITY],
+    )
     return bytes(buf.tobytes()) if ok else None

@@ -47,12 +47,22 @@ def _ping() -> str:
     return _worker_engine.model_version
 
 
-def _analyze(frames: Sequence[bytes], liveness: LivenessMode, challenge: Challenge | None,
-             frame_times: Sequence[float] | None, want_portrait: bool) -> Analysis:
+def _analyze(
+    frames: Sequence[bytes],
+    liveness: LivenessMode,
+    challenge: Challenge | None,
+    frame_times: Sequence[float] | None,
+    want_portrait: bool,
+) -> Analysis:
     if _worker_engine is None:
         raise EngineUnavailable("Engine worker did not load its models")
-    return _worker_engine.analyze_sync(frames, liveness=liveness, challenge=challenge,
-                                       frame_times=frame_times, want_portrait=want_portrait)
+    return _worker_engine.analyze_sync(
+        frames,
+        liveness=liveness,
+        challenge=challenge,
+        frame_times=frame_times,
+        want_portrait=want_portrait,
+    )
 
 
 class PoolEngine:
@@ -62,8 +72,13 @@ class PoolEngine:
     tampered model file raises :class:`EngineUnavailable` here, at start-up.
     """
 
-    def __init__(self, *, workers: int | None = None, models_dir: Path | None = None,
-                 thresholds: Thresholds | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        models_dir: Path | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
         self.model_version = MODEL_VERSION
         self._thresholds = thresholds if thresholds is not None else load_thresholds()
         count = (os.cpu_count() or 1) if workers is None else workers
@@ -78,8 +93,11 @@ class PoolEngine:
         else:
             FaceModels(models_dir)  # check the files before starting workers
             self._executor = ProcessPoolExecutor(
-                max_workers=count, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(models_dir, self._thresholds))
+                max_workers=count,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(models_dir, self._thresholds),
+            )
         self._closed = False
 
     def ready(self) -> bool:
@@ -96,21 +114,34 @@ class PoolEngine:
             return await loop.run_in_executor(self._executor, func)
         except BrokenProcessPool as exc:
             self._closed = True
-            raise EngineUnavailable("An engine worker died; the engine must be restarted"
-                                    ) from exc
+            raise EngineUnavailable("An engine worker died; the engine must be restarted") from exc
 
-    async def analyze(self, frames: Sequence[bytes], *, liveness: LivenessMode,
-                      challenge: Challenge | None, frame_times: Sequence[float] | None,
-                      want_portrait: bool) -> Analysis:
+    async def analyze(
+        self,
+        frames: Sequence[bytes],
+        *,
+        liveness: LivenessMode,
+        challenge: Challenge | None,
+        frame_times: Sequence[float] | None,
+        want_portrait: bool,
+    ) -> Analysis:
         if self._closed:
             raise EngineUnavailable("The engine is closed")
         times = None if frame_times is None else list(frame_times)
         if self._local is not None:
-            return await self._run(partial(self._local.analyze_sync, list(frames),
-                                           liveness=liveness, challenge=challenge,
-                                           frame_times=times, want_portrait=want_portrait))
-        return await self._run(partial(_analyze, list(frames), liveness, challenge, times,
-                                       want_portrait))
+            return await self._run(
+                partial(
+                    self._local.analyze_sync,
+                    list(frames),
+                    liveness=liveness,
+                    challenge=challenge,
+                    frame_times=times,
+                    want_portrait=want_portrait,
+                )
+            )
+        return await self._run(
+            partial(_analyze, list(frames), liveness, challenge, times, want_portrait)
+        )
 
     async def close(self) -> None:
         self._closed = True

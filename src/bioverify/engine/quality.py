@@ -35,7 +35,7 @@ def face_crop(image: Image, face: Face, margin: float = 0.0) -> Image:
     y0 = int(max(0.0, y - h * margin))
     x1 = int(min(float(width), x + w * (1 + margin)))
     y1 = int(min(float(height), y + h * (1 + margin)))
-    crop: Image = image[y0:max(y0 + 1, y1), x0:max(x0 + 1, x1)]
+    crop: Image = image[y0 : max(y0 + 1, y1), x0 : max(x0 + 1, x1)]
     return crop
 
 

@@ -24,10 +24,17 @@ import numpy as np
 
 #: Faces per group photo. t1 and the face-api samples: the 28 faces the shared data
 #: README counts over its 7 group photos (with couple.jpg 2, selfie-many-people 6).
-GROUP_FACE_COUNTS: Final[Mapping[str, int]] = MappingProxyType({
-    "t1.jpg": 6, "sample1.jpg": 4, "sample2.jpg": 3, "sample3.jpg": 3, "sample4.jpg": 4,
-    "couple.jpg": 2, "selfie-many-people.jpg": 6,
-})
+GROUP_FACE_COUNTS: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        "t1.jpg": 6,
+        "sample1.jpg": 4,
+        "sample2.jpg": 3,
+        "sample3.jpg": 3,
+        "sample4.jpg": 4,
+        "couple.jpg": 2,
+        "selfie-many-people.jpg": 6,
+    }
+)
 SINGLE_FACES: Final = ("Tom_Hanks_54745.png", "astronaut.png")
 NO_FACES: Final = ("mask_white.jpg", "mask_blue.jpg", "mask_black.jpg", "mask_green.jpg")
 
@@ -49,11 +56,17 @@ def default_cache() -> Path:
 
 def _run(args: list[str], cwd: Path) -> None:
     try:
-        subprocess.run(args, cwd=cwd, check=True, capture_output=True,  # noqa: S603
-                       timeout=_TIMEOUT_S)
+        subprocess.run(  # noqa: S603
+            args,
+            cwd=cwd,
+            check=True,
+            capture_output=True,
+            timeout=_TIMEOUT_S,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise SamplesUnavailable(f"`{' '.join(args[:4])} ...` failed; is the registry "
-                                 f"reachable?") from exc
+        raise SamplesUnavailable(
+            f"`{' '.join(args[:4])} ...` failed; is the registry reachable?"
+        ) from exc
 
 
 def _only(folder: Path, pattern: str) -> Path:
@@ -85,8 +98,9 @@ def _fetch_insightface(dest: Path, work: Path) -> None:
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(work)]
     _run([*pip, "--no-binary", ":all:", _INSIGHTFACE], work)
     names = ("t1.jpg", "Tom_Hanks_54745.png", *NO_FACES)
-    found = _from_tar(_only(work, "insightface-*.tar.gz"),
-                      {f"insightface/data/images/{n}": n for n in names})
+    found = _from_tar(
+        _only(work, "insightface-*.tar.gz"), {f"insightface/data/images/{n}": n for n in names}
+    )
     if len(found) != len(names):
         raise SamplesUnavailable("insightface sdist lacks its sample images")
     _keep(dest, found)
@@ -106,15 +120,19 @@ def _fetch_face_api(dest: Path, work: Path) -> None:
         raise SamplesUnavailable("npm is not installed")
     _run([npm, "pack", "--silent", _FACE_API], work)
     names = [f"sample{i}.jpg" for i in range(1, 5)]
-    found = _from_tar(_only(work, "vladmandic-face-api-*.tgz"),
-                      {f"package/demo/{n}": n for n in names})
+    found = _from_tar(
+        _only(work, "vladmandic-face-api-*.tgz"), {f"package/demo/{n}": n for n in names}
+    )
     if len(found) != len(names):
         raise SamplesUnavailable("face-api package lacks its demo images")
     _keep(dest, found)
 
 
-_SOURCES: Final = {"insightface": _fetch_insightface, "skimage": _fetch_skimage,
-                   "face-api": _fetch_face_api}
+_SOURCES: Final = {
+    "insightface": _fetch_insightface,
+    "skimage": _fetch_skimage,
+    "face-api": _fetch_face_api,
+}
 
 
 def fetch(source: str, cache: Path | None = None) -> Path:

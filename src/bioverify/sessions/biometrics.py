@@ -47,8 +47,14 @@ class Identification:
 class Biometrics:
     """Decisions that need templates; every call runs in the caller's transaction."""
 
-    def __init__(self, *, cipher: TemplateCipher, gallery: Gallery, thresholds: Thresholds,
-                 model_version: str) -> None:
+    def __init__(
+        self,
+        *,
+        cipher: TemplateCipher,
+        gallery: Gallery,
+        thresholds: Thresholds,
+        model_version: str,
+    ) -> None:
         self.cipher = cipher
         self.gallery = gallery
         self.thresholds = thresholds
@@ -58,30 +64,53 @@ class Biometrics:
         self._sync_lock = threading.Lock()
 
     def _decrypt(self, enrolment: Enrolment) -> Vector:
-        raw = self.cipher.decrypt(enrolment.client_id, enrolment.template,
-                                  _aad(enrolment.client_id, enrolment.customer_id))
+        raw = self.cipher.decrypt(
+            enrolment.client_id,
+            enrolment.template,
+            _aad(enrolment.client_id, enrolment.customer_id),
+        )
         return np.frombuffer(raw, dtype=np.float32).copy()
 
     def enrolment(self, db: Session, client_id: str, customer_id: str) -> Enrolment | None:
-        return db.scalar(select(Enrolment).where(Enrolment.client_id == client_id,
-                                                 Enrolment.customer_id == customer_id))
+        return db.scalar(
+            select(Enrolment).where(
+                Enrolment.client_id == client_id, Enrolment.customer_id == customer_id
+            )
+        )
 
     def duplicates(self, client_id: str, customer_id: str, embedding: Vector) -> list[str]:
         """Other customers of the tenant whose template already matches this face."""
         hits = self.gallery.search(client_id, embedding, k=3)
-        return [cid for cid, score in hits
-                if cid != customer_id and score >= self.thresholds.identify]
+        return [
+            cid for cid, score in hits if cid != customer_id and score >= self.thresholds.identify
+        ]
 
-    def enrol(self, db: Session, *, client_id: str, customer_id: str, puid: str,
-              embedding: Vector, device_hash: str | None, now: dt.datetime) -> Enrolment:
+    def enrol(
+        self,
+        db: Session,
+        *,
+        client_id: str,
+        customer_id: str,
+        puid: str,
+        embedding: Vector,
+        device_hash: str | None,
+        now: dt.datetime,
+    ) -> Enrolment:
         """Store (or replace) the customer's protected template and device binding."""
-        blob = self.cipher.encrypt(client_id, np.asarray(embedding, np.float32).tobytes(),
-                                   _aad(client_id, customer_id))
+        blob = self.cipher.encrypt(
+            client_id, np.asarray(embedding, np.float32).tobytes(), _aad(client_id, customer_id)
+        )
         enrolment = self.enrolment(db, client_id, customer_id)
         if enrolment is None:
-            enrolment = Enrolment(client_id=client_id, customer_id=customer_id, puid=puid,
-                                  template=blob, model_version=self.model_version,
-                                  device_hash=device_hash, enrolled_at=now)
+            enrolment = Enrolment(
+                client_id=client_id,
+                customer_id=customer_id,
+                puid=puid,
+                template=blob,
+                model_version=self.model_version,
+                device_hash=device_hash,
+                enrolled_at=now,
+            )
             try:
                 with db.begin_nested():
                     db.add(enrolment)
@@ -130,8 +159,9 @@ class Biometrics:
         self.gallery.remove(client_id, customer_id)
         return True
 
-    def decide(self, db: Session, row: SessionRow, embedding: Vector,
-               now: dt.datetime) -> int | None:
+    def decide(
+        self, db: Session, row: SessionRow, embedding: Vector, now: dt.datetime
+    ) -> int | None:
         """Match a capture by session type; the failing code, or None on success.
 
         Writes the match details (scores, identification, risk) into ``row.result``;
@@ -145,9 +175,15 @@ class Biometrics:
             duplicates = self.duplicates(row.client_id, customer_id, embedding)
             if duplicates:
                 flags.append("DUPLICATE_ENROLMENT")
-            self.enrol(db, client_id=row.client_id, customer_id=customer_id,
-                             puid=row.puid or "", embedding=np.asarray(embedding),
-                             device_hash=row.device_hash, now=now)
+            self.enrol(
+                db,
+                client_id=row.client_id,
+                customer_id=customer_id,
+                puid=row.puid or "",
+                embedding=np.asarray(embedding),
+                device_hash=row.device_hash,
+                now=now,
+            )
             result["identification"] = {"puid": row.puid, "confidence": 1.0, "topKMatches": []}
         elif kind is sm.SessionType.VERIFY:
             enrolment = self.enrolment(db, row.client_id, row.customer_id or "")
@@ -158,8 +194,11 @@ class Biometrics:
             row.result = result
             if not ok:
                 return errors.FACE_NOT_MATCH
-            if row.bind_device and enrolment.device_hash is not None and \
-                    not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
+            if (
+                row.bind_device
+                and enrolment.device_hash is not None
+                and not hmac.compare_digest(enrolment.device_hash, row.device_hash or "")
+            ):
                 return errors.DEVICE_MISMATCH
         else:
             found = self.identify(db, row.client_id, embedding)
@@ -168,20 +207,32 @@ class Biometrics:
                 result["identification"] = {"puid": None, "confidence": 0.0, "topKMatches": []}
                 row.result = result
                 return errors.FACE_NOT_MATCH
-            result.update(matchScore=round(found.score, 4), identification={
-                "puid": found.puid, "confidence": round(found.score, 4),
-                "topKMatches": found.top_k[:1]})
+            result.update(
+                matchScore=round(found.score, 4),
+                identification={
+                    "puid": found.puid,
+                    "confidence": round(found.score, 4),
+                    "topKMatches": found.top_k[:1],
+                },
+            )
             enrolment = self.enrolment(db, row.client_id, found.customer_id)
-            if row.bind_device and enrolment is not None and enrolment.device_hash and \
-                    not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
+            if (
+                row.bind_device
+                and enrolment is not None
+                and enrolment.device_hash
+                and not hmac.compare_digest(enrolment.device_hash, row.device_hash or "")
+            ):
                 row.result = result
                 return errors.DEVICE_MISMATCH
             row.customer_id = found.customer_id
             row.puid = found.puid
         score = 0 if not flags else 60
         result["riskEvaluation"] = {
-            "score": score, "level": "LOW" if not flags else "MEDIUM",
-            "recommendation": "ALLOW" if not flags else "REVIEW", "flags": flags}
+            "score": score,
+            "level": "LOW" if not flags else "MEDIUM",
+            "recommendation": "ALLOW" if not flags else "REVIEW",
+            "flags": flags,
+        }
         row.result = result
         return None
 
@@ -213,8 +264,7 @@ class Biometrics:
             enrolments = list(db.scalars(query))
         # Decrypt outside the transaction: loading data keys reads the store.
         for enrolment in enrolments:
-            self.gallery.add(enrolment.client_id, enrolment.customer_id,
-                             self._decrypt(enrolment))
+            self.gallery.add(enrolment.client_id, enrolment.customer_id, self._decrypt(enrolment))
         newest = max((e.enrolled_at for e in enrolments), default=since)
         with self._sync_lock:
             if newest is not None and (self._synced_at is None or newest > self._synced_at):

@@ -49,9 +49,11 @@ MAX_PASSIVE_FRAMES = 5
 MAX_ACTIVE_FRAMES = 24
 CHALLENGE_TTL = dt.timedelta(minutes=5)
 
-_OUTCOME_CODES = {Outcome.LOW_LIGHT: errors.LOW_LIGHT,
-                  Outcome.MULTIPLE_FACES: errors.MULTIPLE_FACES,
-                  Outcome.SPOOF: errors.SPOOF}
+_OUTCOME_CODES = {
+    Outcome.LOW_LIGHT: errors.LOW_LIGHT,
+    Outcome.MULTIPLE_FACES: errors.MULTIPLE_FACES,
+    Outcome.SPOOF: errors.SPOOF,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +74,17 @@ SecurityHook = Callable[[Session, str, SessionRow | None, Mapping[str, object]],
 class CaptureService:
     """The three capture routes' logic."""
 
-    def __init__(self, sessions: SessionService, factory: sessionmaker[Session], *,
-                 keyring: KeyRing, engine: Engine | None, biometrics: Biometrics | None,
-                 on_security_event: SecurityHook | None = None,
-                 freshness_window_s: int = 300) -> None:
+    def __init__(
+        self,
+        sessions: SessionService,
+        factory: sessionmaker[Session],
+        *,
+        keyring: KeyRing,
+        engine: Engine | None,
+        biometrics: Biometrics | None,
+        on_security_event: SecurityHook | None = None,
+        freshness_window_s: int = 300,
+    ) -> None:
         self.sessions = sessions
         self._factory = factory
         self.keyring = keyring
@@ -86,8 +95,9 @@ class CaptureService:
 
     # ------------------------------------------------------------------ guard
 
-    def _security_event(self, db: Session, kind: str, row: SessionRow | None,
-                        **details: object) -> None:
+    def _security_event(
+        self, db: Session, kind: str, row: SessionRow | None, **details: object
+    ) -> None:
         if self._security is not None:
             self._security(db, kind, row, details)
 
@@ -104,29 +114,35 @@ class CaptureService:
     def _ended_error(row: SessionRow) -> errors.BioverifyError:
         state = views.state_of(row)
         if row.token_consumed:
-            return errors.Conflict("This capture link was already used; start a new session",
-                                   codes=[errors.TOKEN_ALREADY_USED], session_id=row.id)
+            return errors.Conflict(
+                "This capture link was already used; start a new session",
+                codes=[errors.TOKEN_ALREADY_USED],
+                session_id=row.id,
+            )
         if state.outcome_code == errors.SESSION_EXPIRED:
             return errors.session_error(errors.SESSION_EXPIRED, session_id=row.id)
-        return errors.Conflict("This session has already ended", codes=state.error_codes,
-                               session_id=row.id)
+        return errors.Conflict(
+            "This session has already ended", codes=state.error_codes, session_id=row.id
+        )
 
-    def _guard(self, db: Session, token: str, facts: DeviceFacts,
-               now: dt.datetime) -> tuple[SessionRow | None, errors.BioverifyError | None]:
+    def _guard(
+        self, db: Session, token: str, facts: DeviceFacts, now: dt.datetime
+    ) -> tuple[SessionRow | None, errors.BioverifyError | None]:
         parsed = tokens.parse(token)
         row = None
         if parsed is not None:
-            row = db.scalar(select(SessionRow).where(SessionRow.id == parsed[0])
-                            .with_for_update())
+            row = db.scalar(select(SessionRow).where(SessionRow.id == parsed[0]).with_for_update())
         if parsed is None or row is None:
             self._security_event(db, "capture_token_rejected", None)
-            return None, errors.Unauthorized("This capture link is not valid",
-                                             codes=[errors.UNAUTHORIZED_CALLBACK])
+            return None, errors.Unauthorized(
+                "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
+            )
         if not tokens.secret_matches(parsed[1], row.token_hash):
             self._security_event(db, "capture_token_rejected", row)
             if views.state_of(row).ended:
-                return row, errors.Unauthorized("This capture link is not valid",
-                                                codes=[errors.UNAUTHORIZED_CALLBACK])
+                return row, errors.Unauthorized(
+                    "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
+                )
             return row, self._fail(db, row, errors.UNAUTHORIZED_CALLBACK)
         if views.state_of(row).ended:
             return row, self._ended_error(row)
@@ -141,8 +157,12 @@ class CaptureService:
             return row, self._fail(db, row, errors.DEVICE_MISMATCH)
         return row, None
 
-    def _locked(self, token: str, facts: DeviceFacts,
-                body: Callable[[Session, SessionRow, dt.datetime], Any]) -> Any:
+    def _locked(
+        self,
+        token: str,
+        facts: DeviceFacts,
+        body: Callable[[Session, SessionRow, dt.datetime], Any],
+    ) -> Any:
         """Run ``body`` under the guard; raise guard (or body) errors after commit."""
         failure: errors.BioverifyError | None = None
         result: Any = None
@@ -164,50 +184,75 @@ class CaptureService:
         """``GET /v2/verification-session/{token}``: bind the device, issue a challenge."""
 
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
-            if row.bind_device and row.type == sm.SessionType.VERIFY and \
-                    self.biometrics is not None and row.customer_id is not None:
+            if (
+                row.bind_device
+                and row.type == sm.SessionType.VERIFY
+                and self.biometrics is not None
+                and row.customer_id is not None
+            ):
                 enrolment = self.biometrics.enrolment(db, row.client_id, row.customer_id)
-                if enrolment is not None and enrolment.device_hash is not None and \
-                        not hmac.compare_digest(enrolment.device_hash, row.device_hash or ""):
+                if (
+                    enrolment is not None
+                    and enrolment.device_hash is not None
+                    and not hmac.compare_digest(enrolment.device_hash, row.device_hash or "")
+                ):
                     raise _Deferred(self._fail(db, row, errors.DEVICE_MISMATCH))
             transition = sm.load(views.state_of(row))
             self.sessions.apply(db, row, transition)
             if transition.changed:
                 self.sessions.effects.session_loaded(db, row)
             view: dict[str, Any] = {
-                "sessionId": row.id, "type": row.type, "status": row.status,
-                "requirements": row.requirements, "enableDesktop": row.enable_desktop,
-                "locale": row.locale, "expiresAt": views.rfc3339(row.expires_at),
-                "attemptsLeft": row.attempts_left, "liveness": row.liveness,
+                "sessionId": row.id,
+                "type": row.type,
+                "status": row.status,
+                "requirements": row.requirements,
+                "enableDesktop": row.enable_desktop,
+                "locale": row.locale,
+                "expiresAt": views.rfc3339(row.expires_at),
+                "attemptsLeft": row.attempts_left,
+                "liveness": row.liveness,
                 "errorCodes": [int(c["code"]) for c in row.codes],
             }
             if row.liveness == LivenessMode.ACTIVE:
                 challenge = new_challenge()
                 expires = min(now + CHALLENGE_TTL, row.expires_at)
-                row.challenge = {"id": challenge.id, "steps": [str(s) for s in challenge.steps],
-                                 "expiresAt": expires.isoformat()}
-                view["challenge"] = {"id": challenge.id,
-                                     "steps": [str(s) for s in challenge.steps],
-                                     "expiresAt": views.rfc3339(expires)}
+                row.challenge = {
+                    "id": challenge.id,
+                    "steps": [str(s) for s in challenge.steps],
+                    "expiresAt": expires.isoformat(),
+                }
+                view["challenge"] = {
+                    "id": challenge.id,
+                    "steps": [str(s) for s in challenge.steps],
+                    "expiresAt": views.rfc3339(expires),
+                }
             return view
 
         result: dict[str, Any] = self._locked(token, facts, body)
         return result
 
-    def _check_desktop(self, db: Session, row: SessionRow,
-                       device_info: Mapping[str, Any] | None) -> None:
+    def _check_desktop(
+        self, db: Session, row: SessionRow, device_info: Mapping[str, Any] | None
+    ) -> None:
         """-5 when the (decrypted) deviceInfo says desktop and the session forbids it."""
         if not row.enable_desktop and devices.reported_desktop(device_info):
             raise _Deferred(self._fail(db, row, errors.DESKTOP))
 
     # ------------------------------------------------------------------ envelopes
 
-    def _open(self, db: Session, row: SessionRow, envelope: Mapping[str, object],
-              route: str, now: dt.datetime) -> dict[str, object]:
+    def _open(
+        self,
+        db: Session,
+        row: SessionRow,
+        envelope: Mapping[str, object],
+        route: str,
+        now: dt.datetime,
+    ) -> dict[str, object]:
         """Decrypt, check freshness, and spend the nonce (a replay ends the session)."""
         try:
-            plaintext = open_envelope(envelope, keyring=self.keyring, session_id=row.id,
-                                      route=route)  # type: ignore[arg-type]
+            plaintext = open_envelope(
+                envelope, keyring=self.keyring, session_id=row.id, route=route
+            )  # type: ignore[arg-type]
         except EnvelopeError as exc:
             if exc.crypto_failure:
                 self._security_event(db, "envelope_rejected", row, route=route)
@@ -226,8 +271,9 @@ class CaptureService:
 
     # ------------------------------------------------------------------ events
 
-    def events(self, token: str, envelope: Mapping[str, object],
-               facts: DeviceFacts) -> dict[str, Any]:
+    def events(
+        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
+    ) -> dict[str, Any]:
         """``POST .../events``: client-side codes (fatal ends, diagnostics once)."""
 
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
@@ -239,13 +285,19 @@ class CaptureService:
                 try:
                     code = errors.canonical(event.code)
                 except errors.UnknownErrorCode:
-                    raise _Deferred(errors.BadRequest(
-                        f"events[{index}].code {event.code} is not a code a capture client "
-                        "may report")) from None
+                    raise _Deferred(
+                        errors.BadRequest(
+                            f"events[{index}].code {event.code} is not a code a capture client "
+                            "may report"
+                        )
+                    ) from None
                 if code not in errors.CLIENT_REPORTABLE:
-                    raise _Deferred(errors.BadRequest(
-                        f"events[{index}].code {event.code} is not a code a capture client "
-                        "may report"))
+                    raise _Deferred(
+                        errors.BadRequest(
+                            f"events[{index}].code {event.code} is not a code a capture client "
+                            "may report"
+                        )
+                    )
                 codes.append(code)
             if parsed.indicators is not None:
                 row.indicators = dict(parsed.indicators)
@@ -259,30 +311,38 @@ class CaptureService:
 
     # ------------------------------------------------------------------ capture
 
-    async def capture(self, token: str, envelope: Mapping[str, object],
-                      facts: DeviceFacts) -> dict[str, Any]:
+    async def capture(
+        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
+    ) -> dict[str, Any]:
         """``POST .../capture``: analyse frames and end (or continue) the session."""
         request: _CaptureRequest = await run_in_threadpool(self._accept, token, envelope, facts)
         engine = self.engine
         if engine is None or not engine.ready():
             await run_in_threadpool(self._engine_down, token, facts)
-            raise errors.ServiceUnavailable("The face models are not loaded; try again shortly",
-                                            codes=[errors.MODEL_LOAD_FAILED], retry_after=30)
+            raise errors.ServiceUnavailable(
+                "The face models are not loaded; try again shortly",
+                codes=[errors.MODEL_LOAD_FAILED],
+                retry_after=30,
+            )
         if self.biometrics is not None:
             await run_in_threadpool(self.biometrics.prepare, request.client_id)
             if request.needs_gallery:
                 # Another replica may have enrolled someone since this one last looked.
                 await run_in_threadpool(self.biometrics.sync, self._factory)
-        analysis = await engine.analyze(request.frames, liveness=request.liveness,
-                                        challenge=request.challenge,
-                                        frame_times=request.frame_times,
-                                        want_portrait=request.want_portrait)
+        analysis = await engine.analyze(
+            request.frames,
+            liveness=request.liveness,
+            challenge=request.challenge,
+            frame_times=request.frame_times,
+            want_portrait=request.want_portrait,
+        )
         observe_stages(analysis.timings_ms)
         result: dict[str, Any] = await run_in_threadpool(self._conclude, token, facts, analysis)
         return result
 
-    def _accept(self, token: str, envelope: Mapping[str, object],
-                facts: DeviceFacts) -> _CaptureRequest:
+    def _accept(
+        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
+    ) -> _CaptureRequest:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
             plaintext = self._open(db, row, envelope, "capture", now)
             parsed = _validated(CapturePlaintext, plaintext)
@@ -296,40 +356,56 @@ class CaptureService:
         request: _CaptureRequest = self._locked(token, facts, body)
         return request
 
-    def _capture_request(self, row: SessionRow, parsed: CapturePlaintext,
-                         now: dt.datetime) -> _CaptureRequest:
+    def _capture_request(
+        self, row: SessionRow, parsed: CapturePlaintext, now: dt.datetime
+    ) -> _CaptureRequest:
         liveness = LivenessMode(row.liveness)
         challenge = None
         if liveness is LivenessMode.PASSIVE and len(parsed.frames) > MAX_PASSIVE_FRAMES:
-            raise _Deferred(errors.BadRequest(
-                f"frames: passive liveness takes 1 to {MAX_PASSIVE_FRAMES} frames"))
+            raise _Deferred(
+                errors.BadRequest(
+                    f"frames: passive liveness takes 1 to {MAX_PASSIVE_FRAMES} frames"
+                )
+            )
         if liveness is LivenessMode.ACTIVE:
             stored = row.challenge or {}
             if parsed.challengeId is None:
-                raise _Deferred(errors.BadRequest(
-                    "challengeId is required: this session uses active liveness"))
-            if not stored or not hmac.compare_digest(str(stored.get("id")).encode(),
-                                                     parsed.challengeId.encode()):
-                raise _Deferred(errors.BadRequest(
-                    "challengeId does not match the session's current challenge; load the "
-                    "session again for a new one"))
+                raise _Deferred(
+                    errors.BadRequest("challengeId is required: this session uses active liveness")
+                )
+            if not stored or not hmac.compare_digest(
+                str(stored.get("id")).encode(), parsed.challengeId.encode()
+            ):
+                raise _Deferred(
+                    errors.BadRequest(
+                        "challengeId does not match the session's current challenge; load the "
+                        "session again for a new one"
+                    )
+                )
             if now >= dt.datetime.fromisoformat(str(stored["expiresAt"])):
-                raise _Deferred(errors.BadRequest(
-                    "The liveness challenge has expired; load the session again"))
-            challenge = Challenge(id=str(stored["id"]),
-                                  steps=tuple(ChallengeStep(s) for s in stored["steps"]))
+                raise _Deferred(
+                    errors.BadRequest("The liveness challenge has expired; load the session again")
+                )
+            challenge = Challenge(
+                id=str(stored["id"]), steps=tuple(ChallengeStep(s) for s in stored["steps"])
+            )
         frames = []
         for index, frame in enumerate(parsed.frames):
             try:
                 frames.append(base64.b64decode(frame, validate=True))
             except (binascii.Error, ValueError):
-                raise _Deferred(errors.BadRequest(
-                    f"frames[{index}] is not standard base64")) from None
-        return _CaptureRequest(frames=frames, liveness=liveness, challenge=challenge,
-                               frame_times=parsed.frameTimes,
-                               want_portrait=row.send_images and bool(row.callback_url),
-                               client_id=row.client_id,
-                               needs_gallery=row.type != sm.SessionType.VERIFY)
+                raise _Deferred(
+                    errors.BadRequest(f"frames[{index}] is not standard base64")
+                ) from None
+        return _CaptureRequest(
+            frames=frames,
+            liveness=liveness,
+            challenge=challenge,
+            frame_times=parsed.frameTimes,
+            want_portrait=row.send_images and bool(row.callback_url),
+            client_id=row.client_id,
+            needs_gallery=row.type != sm.SessionType.VERIFY,
+        )
 
     def _engine_down(self, token: str, facts: DeviceFacts) -> None:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> None:
@@ -343,9 +419,11 @@ class CaptureService:
             result: dict[str, Any] = dict(row.result or {})
             if liveness is not None:
                 result["livenessScore"] = round(liveness.score, 4)
-                result["liveness"] = {"method": liveness.method,
-                                      "score": round(liveness.score, 4),
-                                      "certifiedPad": False}
+                result["liveness"] = {
+                    "method": liveness.method,
+                    "score": round(liveness.score, 4),
+                    "certifiedPad": False,
+                }
             result["quality"] = {k: round(float(v), 3) for k, v in analysis.quality.items()}
             row.result = result
             if analysis.outcome is Outcome.NO_FACE:
@@ -353,22 +431,34 @@ class CaptureService:
                 self.sessions.apply(db, row, transition, code=errors.FACE_SCAN_ERROR)
                 if transition.ended:
                     row.token_consumed = True
-                    raise _Deferred(errors.SessionOutcomeError(
-                        "No usable face was found and no attempts are left",
-                        codes=[errors.FACE_SCAN_ERROR], session_id=row.id))
-                return {"status": row.status, "sessionId": row.id,
-                        "attemptsLeft": row.attempts_left,
-                        "errorCodes": [errors.FACE_SCAN_ERROR],
-                        "message": errors.CATALOGUE[errors.FACE_SCAN_ERROR].remedy}
-            if analysis.portrait_jpeg is not None and row.send_images and \
-                    self.biometrics is not None:
+                    raise _Deferred(
+                        errors.SessionOutcomeError(
+                            "No usable face was found and no attempts are left",
+                            codes=[errors.FACE_SCAN_ERROR],
+                            session_id=row.id,
+                        )
+                    )
+                return {
+                    "status": row.status,
+                    "sessionId": row.id,
+                    "attemptsLeft": row.attempts_left,
+                    "errorCodes": [errors.FACE_SCAN_ERROR],
+                    "message": errors.CATALOGUE[errors.FACE_SCAN_ERROR].remedy,
+                }
+            if (
+                analysis.portrait_jpeg is not None
+                and row.send_images
+                and self.biometrics is not None
+            ):
                 row.portrait = self.biometrics.cipher.encrypt(
-                    row.client_id, analysis.portrait_jpeg, portrait_aad(row.id))
+                    row.client_id, analysis.portrait_jpeg, portrait_aad(row.id)
+                )
             code = _OUTCOME_CODES.get(analysis.outcome)
             if code is None:
                 if self.biometrics is None or analysis.embedding is None:
-                    raise _Deferred(errors.ServiceUnavailable("Matching is not available",
-                                                              retry_after=30))
+                    raise _Deferred(
+                        errors.ServiceUnavailable("Matching is not available", retry_after=30)
+                    )
                 code = self.biometrics.decide(db, row, analysis.embedding, now)
             if code is not None:
                 row.token_consumed = True
@@ -386,6 +476,7 @@ class CaptureService:
 
         result: dict[str, Any] = self._locked(token, facts, body)
         return result
+
 
 @dataclass(frozen=True)
 class _CaptureRequest:
@@ -419,8 +510,12 @@ def portrait_aad(session_id: str) -> bytes:
 
 
 def _status_view(row: SessionRow) -> dict[str, Any]:
-    return {"status": row.status, "sessionId": row.id, "attemptsLeft": row.attempts_left,
-            "errorCodes": [int(c["code"]) for c in row.codes]}
+    return {
+        "status": row.status,
+        "sessionId": row.id,
+        "attemptsLeft": row.attempts_left,
+        "errorCodes": [int(c["code"]) for c in row.codes],
+    }
 
 
 __all__ = ["CaptureService", "DeviceFacts", "portrait_aad"]

@@ -28,22 +28,34 @@ from bioverify.webhooks import outbox
 
 Clock = Callable[[], dt.datetime]
 
-_CODE_SIGNALS = {errors.SPOOF: Signal.SPOOF, errors.CAMERA_FAIL: Signal.CAMERA_FAIL,
-                 errors.FACE_NOT_MATCH: Signal.FACE_NOT_MATCH,
-                 errors.UNAUTHORIZED_CALLBACK: Signal.UNAUTHORIZED_CALLBACK,
-                 errors.TOKEN_ALREADY_USED: Signal.TOKEN_ALREADY_USED}
+_CODE_SIGNALS = {
+    errors.SPOOF: Signal.SPOOF,
+    errors.CAMERA_FAIL: Signal.CAMERA_FAIL,
+    errors.FACE_NOT_MATCH: Signal.FACE_NOT_MATCH,
+    errors.UNAUTHORIZED_CALLBACK: Signal.UNAUTHORIZED_CALLBACK,
+    errors.TOKEN_ALREADY_USED: Signal.TOKEN_ALREADY_USED,
+}
 
 #: Security events the capture service reports, and how each is audited.
-_SECURITY_EVENTS = {"capture_token_rejected": AuditEvent.AUTH_REJECTED,
-                    "envelope_rejected": AuditEvent.ENVELOPE_REJECTED,
-                    "nonce_replayed": AuditEvent.CAPTURE_NONCE_REPLAYED}
+_SECURITY_EVENTS = {
+    "capture_token_rejected": AuditEvent.AUTH_REJECTED,
+    "envelope_rejected": AuditEvent.ENVELOPE_REJECTED,
+    "nonce_replayed": AuditEvent.CAPTURE_NONCE_REPLAYED,
+}
 
 
 class ServiceEffects:
     """The production :class:`~bioverify.sessions.service.SessionEffects`."""
 
-    def __init__(self, *, audit: AuditLog, keyring: KeyRing, alerts: AlertService,
-                 clock: Clock, operator_webhook_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        audit: AuditLog,
+        keyring: KeyRing,
+        alerts: AlertService,
+        clock: Clock,
+        operator_webhook_url: str | None = None,
+    ) -> None:
         self.audit = audit
         self.keyring = keyring
         self.alerts = alerts
@@ -64,35 +76,67 @@ class ServiceEffects:
         return self.keyring.keyed_hash(value, purpose) if value else None
 
     def _subjects(self, row: SessionRow) -> dict[str, str]:
-        subjects = {"customer": self._hash(row.customer_id, "customer-id"),
-                    "device": row.device_hash}
+        subjects = {
+            "customer": self._hash(row.customer_id, "customer-id"),
+            "device": row.device_hash,
+        }
         return {k: v for k, v in subjects.items() if v}
 
-    def record(self, db: Session, event: AuditEvent, *, client_id: str | None,
-               session_id: str | None = None, code: int | None = None,
-               subjects: Mapping[str, str] | None = None,
-               details: Mapping[str, str | int | bool | None] | None = None) -> int:
+    def record(
+        self,
+        db: Session,
+        event: AuditEvent,
+        *,
+        client_id: str | None,
+        session_id: str | None = None,
+        code: int | None = None,
+        subjects: Mapping[str, str] | None = None,
+        details: Mapping[str, str | int | bool | None] | None = None,
+    ) -> int:
         """Append one audit entry in the caller's transaction; its index."""
-        entry = build_entry(event, client_id=client_id, session_id=session_id, code=code,
-                            subject_hashes=subjects, details=details, at=self._clock())
+        entry = build_entry(
+            event,
+            client_id=client_id,
+            session_id=session_id,
+            code=code,
+            subject_hashes=subjects,
+            details=details,
+            at=self._clock(),
+        )
         return self.audit.append(db, entry)
 
     # ------------------------------------------------------------------ SessionEffects
 
     def session_created(self, db: Session, row: SessionRow) -> None:
-        self.record(db, AuditEvent.SESSION_CREATED, client_id=row.client_id,
-                    session_id=row.id, subjects=self._subjects(row),
-                    details={"type": row.type, "liveness": row.liveness})
+        self.record(
+            db,
+            AuditEvent.SESSION_CREATED,
+            client_id=row.client_id,
+            session_id=row.id,
+            subjects=self._subjects(row),
+            details={"type": row.type, "liveness": row.liveness},
+        )
 
     def session_loaded(self, db: Session, row: SessionRow) -> None:
-        self.record(db, AuditEvent.SESSION_LOADED, client_id=row.client_id,
-                    session_id=row.id, subjects=self._subjects(row))
+        self.record(
+            db,
+            AuditEvent.SESSION_LOADED,
+            client_id=row.client_id,
+            session_id=row.id,
+            subjects=self._subjects(row),
+        )
         if row.send_event_webhooks and row.callback_url:
             self._event_webhook(db, row, "session.loaded")
 
     def code_recorded(self, db: Session, row: SessionRow, code: int) -> None:
-        self.record(db, code_event(code), client_id=row.client_id, session_id=row.id,
-                    code=code, subjects=self._subjects(row))
+        self.record(
+            db,
+            code_event(code),
+            client_id=row.client_id,
+            session_id=row.id,
+            code=code,
+            subjects=self._subjects(row),
+        )
         signal = _CODE_SIGNALS.get(code)
         if signal is not None:
             keys = {"session": row.id, "client": row.client_id}
@@ -101,64 +145,125 @@ class ServiceEffects:
             customer = self._hash(row.customer_id, "customer-id")
             if customer:
                 keys["customer"] = customer
-            self.alerts.observe(db, signal, keys=keys, client_id=row.client_id,
-                                details={"sessionId": row.id, "code": code})
-        if not errors.lookup(code).is_fatal and row.send_event_webhooks and row.callback_url \
-                and row.status == Status.IN_PROGRESS:
+            self.alerts.observe(
+                db,
+                signal,
+                keys=keys,
+                client_id=row.client_id,
+                details={"sessionId": row.id, "code": code},
+            )
+        if (
+            not errors.lookup(code).is_fatal
+            and row.send_event_webhooks
+            and row.callback_url
+            and row.status == Status.IN_PROGRESS
+        ):
             self._event_webhook(db, row, "attempt.failed", code=code)
 
     def session_ended(self, db: Session, row: SessionRow) -> None:
-        index = self.record(db, AuditEvent.SESSION_ENDED, client_id=row.client_id,
-                            session_id=row.id, code=views.state_of(row).outcome_code,
-                            subjects=self._subjects(row), details={"status": row.status})
+        index = self.record(
+            db,
+            AuditEvent.SESSION_ENDED,
+            client_id=row.client_id,
+            session_id=row.id,
+            code=views.state_of(row).outcome_code,
+            subjects=self._subjects(row),
+            details={"status": row.status},
+        )
         if row.status == Status.SUCCESS and row.type == "ENROLL":
-            self.record(db, AuditEvent.CUSTOMER_ENROLLED, client_id=row.client_id,
-                        session_id=row.id, subjects=self._subjects(row))
-        SESSIONS_ENDED.labels(row.type, row.status,
-                              str(views.state_of(row).outcome_code or 0)).inc()
+            self.record(
+                db,
+                AuditEvent.CUSTOMER_ENROLLED,
+                client_id=row.client_id,
+                session_id=row.id,
+                subjects=self._subjects(row),
+            )
+        SESSIONS_ENDED.labels(
+            row.type, row.status, str(views.state_of(row).outcome_code or 0)
+        ).inc()
         payload = views.webhook_payload(row, audit_index=index)
         row.result = {**(row.result or {}), "auditIndex": index}
         if row.callback_url:
-            outbox.enqueue(db, session_id=row.id, client_id=row.client_id,
-                           url=row.callback_url, headers=row.callback_headers,
-                           payload=payload, now=self._clock())
+            outbox.enqueue(
+                db,
+                session_id=row.id,
+                client_id=row.client_id,
+                url=row.callback_url,
+                headers=row.callback_headers,
+                payload=payload,
+                now=self._clock(),
+            )
             self._wake_after_commit(db)
 
     def customer_erased(self, db: Session, client_id: str, customer_id: str) -> None:
-        self.record(db, AuditEvent.CUSTOMER_ERASED, client_id=client_id,
-                    subjects={"customer": self.keyring.keyed_hash(customer_id, "customer-id")})
+        self.record(
+            db,
+            AuditEvent.CUSTOMER_ERASED,
+            client_id=client_id,
+            subjects={"customer": self.keyring.keyed_hash(customer_id, "customer-id")},
+        )
 
     # ------------------------------------------------------------------ others
 
-    def security_event(self, db: Session, kind: str, row: SessionRow | None,
-                       details: Mapping[str, object]) -> None:
+    def security_event(
+        self, db: Session, kind: str, row: SessionRow | None, details: Mapping[str, object]
+    ) -> None:
         """Capture-side refusals: audited, and a failed cryptographic check alerts."""
         event = _SECURITY_EVENTS.get(kind, AuditEvent.AUTH_REJECTED)
         clean = {k: v for k, v in details.items() if isinstance(v, (str, int, bool))}
-        self.record(db, event, client_id=row.client_id if row else None,
-                    session_id=row.id if row else None, details=clean)
+        self.record(
+            db,
+            event,
+            client_id=row.client_id if row else None,
+            session_id=row.id if row else None,
+            details=clean,
+        )
         if kind == "envelope_rejected":
-            self.alerts.observe(db, Signal.CRYPTO_FAILURE, keys={},
-                                client_id=row.client_id if row else None,
-                                details={"route": str(details.get("route", ""))})
+            self.alerts.observe(
+                db,
+                Signal.CRYPTO_FAILURE,
+                keys={},
+                client_id=row.client_id if row else None,
+                details={"route": str(details.get("route", ""))},
+            )
 
-    def _event_webhook(self, db: Session, row: SessionRow, event: str, *,
-                       code: int | None = None) -> None:
+    def _event_webhook(
+        self, db: Session, row: SessionRow, event: str, *, code: int | None = None
+    ) -> None:
         assert row.callback_url is not None
         payload = views.event_payload(row, event, code=code, at=self._clock())
-        outbox.enqueue(db, session_id=row.id, client_id=row.client_id, url=row.callback_url,
-                       headers=row.callback_headers, payload=payload, kind="event",
-                       event=event, now=self._clock())
+        outbox.enqueue(
+            db,
+            session_id=row.id,
+            client_id=row.client_id,
+            url=row.callback_url,
+            headers=row.callback_headers,
+            payload=payload,
+            kind="event",
+            event=event,
+            now=self._clock(),
+        )
         self._wake_after_commit(db)
 
     def _alert_raised(self, db: Session, alert: Alert) -> None:
-        self.record(db, AuditEvent.ALERT_RAISED, client_id=alert.client_id,
-                    details={"rule": alert.rule, "severity": alert.severity,
-                             "alertId": alert.id})
+        self.record(
+            db,
+            AuditEvent.ALERT_RAISED,
+            client_id=alert.client_id,
+            details={"rule": alert.rule, "severity": alert.severity, "alertId": alert.id},
+        )
         if self._operator_url:
-            outbox.enqueue(db, session_id=f"alert:{alert.id}", client_id="operator",
-                           url=self._operator_url, headers={}, payload=alert_payload(alert),
-                           kind="event", event="alert.raised", now=self._clock())
+            outbox.enqueue(
+                db,
+                session_id=f"alert:{alert.id}",
+                client_id="operator",
+                url=self._operator_url,
+                headers={},
+                payload=alert_payload(alert),
+                kind="event",
+                event="alert.raised",
+                now=self._clock(),
+            )
 
 
 __all__ = ["ServiceEffects"]

@@ -96,9 +96,15 @@ def new_puid() -> str:
 class SessionService:
     """Session transactions over the store."""
 
-    def __init__(self, factory: sessionmaker[Session], *, public_url: str,
-                 effects: SessionEffects | None = None, clock: Clock | None = None,
-                 idempotency_ttl_s: int = 24 * 3600) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        public_url: str,
+        effects: SessionEffects | None = None,
+        clock: Clock | None = None,
+        idempotency_ttl_s: int = 24 * 3600,
+    ) -> None:
         self._factory = factory
         self._public_url = public_url.rstrip("/")
         self.effects: SessionEffects = effects or NoEffects()
@@ -113,24 +119,35 @@ class SessionService:
 
     # ------------------------------------------------------------------ create
 
-    def create(self, client: Client, spec: NewSession, *, idempotency_key: str | None = None,
-               body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    def create(
+        self,
+        client: Client,
+        spec: NewSession,
+        *,
+        idempotency_key: str | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, dict[str, Any]]:
         """Create a session; ``(status_code, response body)``, replayed for a known key."""
         body_hash = hashlib.sha256(body).digest()
         now = self.now()
         try:
             with transaction(self._factory) as db:
                 if idempotency_key is not None:
-                    replay = self._idempotent_replay(db, client.id, idempotency_key,
-                                                     body_hash, now)
+                    replay = self._idempotent_replay(db, client.id, idempotency_key, body_hash, now)
                     if replay is not None:
                         return replay
                 response = self._create(db, client, spec, now)
                 if idempotency_key is not None:
-                    db.add(IdempotencyKey(client_id=client.id, key=idempotency_key,
-                                          body_hash=body_hash, status_code=201,
-                                          response=self._stored(client.id, response),
-                                          created_at=now))
+                    db.add(
+                        IdempotencyKey(
+                            client_id=client.id,
+                            key=idempotency_key,
+                            body_hash=body_hash,
+                            status_code=201,
+                            response=self._stored(client.id, response),
+                            created_at=now,
+                        )
+                    )
                 return 201, response
         except IntegrityError:
             # Two concurrent creates with one key: the loser answers as a replay.
@@ -142,60 +159,96 @@ class SessionService:
                 raise
             return replay
 
-    def _idempotent_replay(self, db: Session, client_id: str, key: str, body_hash: bytes,
-                           now: dt.datetime) -> tuple[int, dict[str, Any]] | None:
-        db.execute(delete(IdempotencyKey).where(
-            IdempotencyKey.created_at < now - self._idempotency_ttl))
-        found = db.scalar(select(IdempotencyKey).where(
-            IdempotencyKey.client_id == client_id, IdempotencyKey.key == key))
+    def _idempotent_replay(
+        self, db: Session, client_id: str, key: str, body_hash: bytes, now: dt.datetime
+    ) -> tuple[int, dict[str, Any]] | None:
+        db.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < now - self._idempotency_ttl)
+        )
+        found = db.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.client_id == client_id, IdempotencyKey.key == key
+            )
+        )
         if found is None:
             return None
         if found.body_hash != body_hash:
-            raise errors.Conflict("This Idempotency-Key was already used with a different "
-                                  "request body; use a new key for a new request")
+            raise errors.Conflict(
+                "This Idempotency-Key was already used with a different "
+                "request body; use a new key for a new request"
+            )
         return found.status_code, self._replayed(client_id, dict(found.response))
 
     def _stored(self, client_id: str, response: dict[str, Any]) -> dict[str, Any]:
         if self.response_sealer is None:
             return response
-        return {**response, "launchUrl": self.response_sealer.seal(
-            client_id, str(response["launchUrl"]))}
+        return {
+            **response,
+            "launchUrl": self.response_sealer.seal(client_id, str(response["launchUrl"])),
+        }
 
     def _replayed(self, client_id: str, stored: dict[str, Any]) -> dict[str, Any]:
         if self.response_sealer is None:
             return stored
-        return {**stored, "launchUrl": self.response_sealer.open(
-            client_id, str(stored["launchUrl"]))}
+        return {
+            **stored,
+            "launchUrl": self.response_sealer.open(client_id, str(stored["launchUrl"])),
+        }
 
-    def _create(self, db: Session, client: Client, spec: NewSession,
-                now: dt.datetime) -> dict[str, Any]:
+    def _create(
+        self, db: Session, client: Client, spec: NewSession, now: dt.datetime
+    ) -> dict[str, Any]:
         puid: str | None = None
         if spec.type is sm.SessionType.VERIFY:
-            enrolment = db.scalar(select(Enrolment).where(
-                Enrolment.client_id == client.id, Enrolment.customer_id == spec.customer_id))
+            enrolment = db.scalar(
+                select(Enrolment).where(
+                    Enrolment.client_id == client.id, Enrolment.customer_id == spec.customer_id
+                )
+            )
             if enrolment is None:
-                raise errors.NotFound(f"No enrolled customer {spec.customer_id!s} for this "
-                                      "client: enrol them with an ENROLL session first")
+                raise errors.NotFound(
+                    f"No enrolled customer {spec.customer_id!s} for this "
+                    "client: enrol them with an ENROLL session first"
+                )
             puid = enrolment.puid
         elif spec.type is sm.SessionType.ENROLL:
-            existing = None if spec.customer_id is None else db.scalar(select(Enrolment).where(
-                Enrolment.client_id == client.id, Enrolment.customer_id == spec.customer_id))
+            existing = (
+                None
+                if spec.customer_id is None
+                else db.scalar(
+                    select(Enrolment).where(
+                        Enrolment.client_id == client.id, Enrolment.customer_id == spec.customer_id
+                    )
+                )
+            )
             # Re-enrolling keeps the customer's puid: it is their stable pseudonym.
             puid = existing.puid if existing is not None else new_puid()
         state = sm.new_state(spec.max_attempts)
         row = SessionRow(
-            id=new_id(), client_id=client.id, type=str(spec.type),
-            customer_id=spec.customer_id, puid=puid, transaction_id=spec.transaction_id,
-            callback_url=spec.callback_url, callback_headers=dict(spec.callback_headers or {}),
-            redirect_url=spec.redirect_url, enable_desktop=spec.enable_desktop,
-            bind_device=spec.bind_device, max_attempts=spec.max_attempts,
-            liveness=spec.liveness, requirements=list(spec.requirements),
-            send_images=spec.send_images, send_event_webhooks=spec.send_event_webhooks,
+            id=new_id(),
+            client_id=client.id,
+            type=str(spec.type),
+            customer_id=spec.customer_id,
+            puid=puid,
+            transaction_id=spec.transaction_id,
+            callback_url=spec.callback_url,
+            callback_headers=dict(spec.callback_headers or {}),
+            redirect_url=spec.redirect_url,
+            enable_desktop=spec.enable_desktop,
+            bind_device=spec.bind_device,
+            max_attempts=spec.max_attempts,
+            liveness=spec.liveness,
+            requirements=list(spec.requirements),
+            send_images=spec.send_images,
+            send_event_webhooks=spec.send_event_webhooks,
             device_info=dict(spec.device_info) if spec.device_info is not None else None,
-            locale=spec.locale, product_group_id=spec.product_group_id,
-            external_uuid=spec.external_uuid, created_at=now,
+            locale=spec.locale,
+            product_group_id=spec.product_group_id,
+            external_uuid=spec.external_uuid,
+            created_at=now,
             expires_at=now + dt.timedelta(seconds=spec.session_expiry),
-            token_hash=b"", codes=[],
+            token_hash=b"",
+            codes=[],
         )
         views.store_state(row, state)
         token, token_hash = tokens.issue(row.id)
@@ -231,14 +284,16 @@ class SessionService:
         """The session row, locked for update; another client's session is unknown (404)."""
         if not tokens.looks_like_uuid(session_id):
             raise errors.NotFound(f"No session {session_id}")
-        row = db.scalar(select(SessionRow).where(SessionRow.id == session_id.lower())
-                        .with_for_update())
+        row = db.scalar(
+            select(SessionRow).where(SessionRow.id == session_id.lower()).with_for_update()
+        )
         if row is None or row.client_id != client.id:
             raise errors.NotFound(f"No session {session_id}")
         return row
 
-    def ended_row_for_client(self, db: Session, client: Client, session_id: str,
-                             what: str) -> SessionRow:
+    def ended_row_for_client(
+        self, db: Session, client: Client, session_id: str, what: str
+    ) -> SessionRow:
         """The locked row of an ended session (expiring it first if due); 409 while open.
 
         ``what`` completes the message: "its final webhook does not exist yet".
@@ -251,8 +306,9 @@ class SessionService:
 
     # ------------------------------------------------------------------ transitions
 
-    def apply(self, db: Session, row: SessionRow, transition: sm.Transition,
-              code: int | None = None) -> None:
+    def apply(
+        self, db: Session, row: SessionRow, transition: sm.Transition, code: int | None = None
+    ) -> None:
         """Store a transition and run its effects in the caller's transaction."""
         if not transition.changed:
             return
@@ -272,8 +328,9 @@ class SessionService:
         state = views.state_of(row)
         if state.ended or not sm.is_expired(row.expires_at, now):
             return False
-        self.apply(db, row, sm.record(state, errors.SESSION_EXPIRED, now),
-                   code=errors.SESSION_EXPIRED)
+        self.apply(
+            db, row, sm.record(state, errors.SESSION_EXPIRED, now), code=errors.SESSION_EXPIRED
+        )
         return True
 
     def sweep_expired(self, *, batch: int = 200) -> int:
@@ -283,10 +340,14 @@ class SessionService:
         with transaction(self._factory) as db:
             rows = db.scalars(
                 select(SessionRow)
-                .where(SessionRow.status.in_([sm.Status.PENDING, sm.Status.IN_PROGRESS]),
-                       SessionRow.expires_at <= now)
-                .order_by(SessionRow.expires_at).limit(batch)
-                .with_for_update(skip_locked=True)).all()
+                .where(
+                    SessionRow.status.in_([sm.Status.PENDING, sm.Status.IN_PROGRESS]),
+                    SessionRow.expires_at <= now,
+                )
+                .order_by(SessionRow.expires_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).all()
             for row in rows:
                 ended += int(self.expire_if_due(db, row, now))
         return ended

@@ -33,7 +33,7 @@ def parse(token: str) -> tuple[str, str] | None:
     """``(session_id, secret)`` of a well-formed token, else ``None``."""
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
-    ref, sep, secret = token[len(PREFIX):].partition(".")
+    ref, sep, secret = token[len(PREFIX) :].partition(".")
     if not sep or not secret:
         return None
     try:

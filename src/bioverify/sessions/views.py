@@ -17,17 +17,23 @@ def rfc3339(value: dt.datetime | None) -> str | None:
 
 
 def state_of(row: SessionRow) -> SessionState:
-    codes = tuple(CodeRecord(int(item["code"]), dt.datetime.fromisoformat(item["at"]))
-                  for item in row.codes)
-    return SessionState(status=Status(row.status), attempts_left=row.attempts_left,
-                        codes=codes, completed_at=row.completed_at)
+    codes = tuple(
+        CodeRecord(int(item["code"]), dt.datetime.fromisoformat(item["at"])) for item in row.codes
+    )
+    return SessionState(
+        status=Status(row.status),
+        attempts_left=row.attempts_left,
+        codes=codes,
+        completed_at=row.completed_at,
+    )
 
 
 def store_state(row: SessionRow, state: SessionState) -> None:
     row.status = str(state.status)
     row.attempts_left = state.attempts_left
-    row.codes = [{"code": rec.code, "at": rec.at.astimezone(dt.UTC).isoformat()}
-                 for rec in state.codes]
+    row.codes = [
+        {"code": rec.code, "at": rec.at.astimezone(dt.UTC).isoformat()} for rec in state.codes
+    ]
     row.completed_at = state.completed_at
 
 
@@ -63,8 +69,9 @@ def _common(row: SessionRow) -> dict[str, Any]:
         "uuid": row.external_uuid,
         "message": message_of(row),
         "errorCodes": [int(item["code"]) for item in row.codes],
-        "result": {k: v for k, v in (row.result or {}).items()
-                   if k not in {"riskEvaluation", "auditIndex"}},
+        "result": {
+            k: v for k, v in (row.result or {}).items() if k not in {"riskEvaluation", "auditIndex"}
+        },
         "riskEvaluation": (row.result or {}).get("riskEvaluation") or _default_risk(row),
         "completedAt": rfc3339(row.completed_at),
     }
@@ -72,9 +79,13 @@ def _common(row: SessionRow) -> dict[str, Any]:
 
 def integrator_view(row: SessionRow) -> dict[str, Any]:
     """``GET /v2/verification-session/{sessionId}``."""
-    return {**_common(row), "createdAt": rfc3339(row.created_at),
-            "expiresAt": rfc3339(row.expires_at), "attemptsLeft": row.attempts_left,
-            "errors": errors_of(row)}
+    return {
+        **_common(row),
+        "createdAt": rfc3339(row.created_at),
+        "expiresAt": rfc3339(row.expires_at),
+        "attemptsLeft": row.attempts_left,
+        "errors": errors_of(row),
+    }
 
 
 def _epoch_ms(value: dt.datetime | None) -> str | None:
@@ -83,9 +94,11 @@ def _epoch_ms(value: dt.datetime | None) -> str | None:
 
 def webhook_payload(row: SessionRow, *, audit_index: int | None = None) -> dict[str, Any]:
     """The final webhook body (API.md section 5); the receipt is completed at send time."""
-    payload = {**_common(row),
-               "errors": [{k: v for k, v in e.items() if k != "at"} for e in errors_of(row)],
-               "timestamp": _epoch_ms(row.completed_at)}
+    payload = {
+        **_common(row),
+        "errors": [{k: v for k, v in e.items() if k != "at"} for e in errors_of(row)],
+        "timestamp": _epoch_ms(row.completed_at),
+    }
     if row.indicators:
         payload["indicators"] = row.indicators
     if audit_index is not None:
@@ -95,21 +108,35 @@ def webhook_payload(row: SessionRow, *, audit_index: int | None = None) -> dict[
 
 def _default_risk(row: SessionRow) -> dict[str, Any]:
     codes = {int(item["code"]) for item in row.codes}
-    flags = [errors.lookup(code).name for code in sorted(codes)
-             if code in {errors.SPOOF, errors.UNAUTHORIZED_CALLBACK, errors.TOKEN_ALREADY_USED,
-                         errors.DEVICE_MISMATCH}]
+    flags = [
+        errors.lookup(code).name
+        for code in sorted(codes)
+        if code
+        in {
+            errors.SPOOF,
+            errors.UNAUTHORIZED_CALLBACK,
+            errors.TOKEN_ALREADY_USED,
+            errors.DEVICE_MISMATCH,
+        }
+    ]
     if flags:
         return {"score": 90, "level": "HIGH", "recommendation": "DENY", "flags": flags}
     return {"score": 0, "level": "LOW", "recommendation": "ALLOW", "flags": []}
 
 
-def event_payload(row: SessionRow, event: str, *, code: int | None,
-                  at: dt.datetime) -> dict[str, Any]:
+def event_payload(
+    row: SessionRow, event: str, *, code: int | None, at: dt.datetime
+) -> dict[str, Any]:
     """An event webhook body (``session.loaded``, ``attempt.failed``)."""
     payload: dict[str, Any] = {
-        "event": event, "sessionId": row.id, "type": row.type, "status": "IN_PROGRESS",
-        "customerId": row.customer_id, "transactionID": row.transaction_id,
-        "attemptsLeft": row.attempts_left, "timestamp": _epoch_ms(at),
+        "event": event,
+        "sessionId": row.id,
+        "type": row.type,
+        "status": "IN_PROGRESS",
+        "customerId": row.customer_id,
+        "transactionID": row.transaction_id,
+        "attemptsLeft": row.attempts_left,
+        "timestamp": _epoch_ms(at),
     }
     if code is not None:
         payload["errorCodes"] = [code]

@@ -41,8 +41,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                         pool_pre_ping=True, pool_timeout=10)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -68,12 +69,14 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     except OperationalError as exc:
         if _is_schema_error(exc):
             raise  # a programming or migration error, not an outage: a 500, audited
-        raise ServiceUnavailable("The database is unavailable, try again shortly",
-                                 retry_after=5) from exc
+        raise ServiceUnavailable(
+            "The database is unavailable, try again shortly", retry_after=5
+        ) from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise ServiceUnavailable("The database connection was lost, try again shortly",
-                                     retry_after=5) from exc
+            raise ServiceUnavailable(
+                "The database connection was lost, try again shortly", retry_after=5
+            ) from exc
         raise
 
 

@@ -29,8 +29,9 @@ class _Shard:
 class HostClients:
     """Hands out an :class:`httpx.AsyncClient` per request, pooled by host."""
 
-    def __init__(self, factory: Callable[[], httpx.AsyncClient], per_host: int,
-                 idle_seconds: float = 60.0) -> None:
+    def __init__(
+        self, factory: Callable[[], httpx.AsyncClient], per_host: int, idle_seconds: float = 60.0
+    ) -> None:
         self._factory = factory
         self._shards_per_host = max(1, math.ceil(per_host / CONNECTIONS_PER_CLIENT))
         self._idle = idle_seconds

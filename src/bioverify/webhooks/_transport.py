@@ -49,8 +49,12 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         for address in addresses:
             try:
                 return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address,
-                    socket_options=socket_options)
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failures.append(exc)
         raise httpcore.ConnectError(f"could not connect to {host}:{port}") from failures[-1]
@@ -70,8 +74,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """``httpx.AsyncHTTPTransport`` with no proxies and a guard on every connection."""
 
-    def __init__(self, guard: EgressGuard, *, limits: httpx.Limits,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, guard: EgressGuard, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         ssl_context = ssl_context or default_ssl_context()
         super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         # httpx does not expose the network backend; build the pool it would build,
@@ -91,14 +96,26 @@ def default_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
-def guarded_client(guard: EgressGuard, *, connect_timeout: float = 5.0,
-                   read_timeout: float = 15.0, max_connections: int = 8) -> httpx.AsyncClient:
+def guarded_client(
+    guard: EgressGuard,
+    *,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 15.0,
+    max_connections: int = 8,
+) -> httpx.AsyncClient:
     """The dispatcher's default HTTP client: guarded, keep-alive, no redirects, no proxies."""
-    limits = httpx.Limits(max_connections=max_connections,
-                          max_keepalive_connections=max_connections, keepalive_expiry=30.0)
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=30.0,
+    )
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-    return httpx.AsyncClient(transport=GuardedTransport(guard, limits=limits),
-                             timeout=timeout, follow_redirects=False, trust_env=False)
+    return httpx.AsyncClient(
+        transport=GuardedTransport(guard, limits=limits),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+    )
 
 
 __all__ = ["GuardedTransport", "guarded_client"]

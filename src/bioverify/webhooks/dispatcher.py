@@ -47,8 +47,9 @@ log = structlog.get_logger(__name__)
 Callback = Callable[[MessageView], Awaitable[None] | None]
 
 #: Callback headers may add to the request but never replace these.
-_RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "connection",
-                               "transfer-encoding", "user-agent"})
+_RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "connection", "transfer-encoding", "user-agent"}
+)
 _USER_AGENT = "bioverify-webhooks/1"
 _WAIT_BEHIND = dt.timedelta(milliseconds=1)
 _M = WebhookMessage
@@ -83,14 +84,25 @@ class _Result:
     latency_ms: int
 
 
-def request_headers(msg_id: str, timestamp: int, signature: str, attempt: int,
-                    callback_headers: dict[str, str]) -> dict[str, str]:
+def request_headers(
+    msg_id: str, timestamp: int, signature: str, attempt: int, callback_headers: dict[str, str]
+) -> dict[str, str]:
     """The POST's headers: the session's callback headers under the webhook ones."""
-    out = {k: v for k, v in callback_headers.items()
-           if not k.lower().startswith("webhook-") and k.lower() not in _RESERVED_HEADERS}
-    out.update({"webhook-id": msg_id, "webhook-timestamp": str(timestamp),
-                "webhook-signature": signature, "webhook-attempt": str(attempt),
-                "content-type": "application/json", "user-agent": _USER_AGENT})
+    out = {
+        k: v
+        for k, v in callback_headers.items()
+        if not k.lower().startswith("webhook-") and k.lower() not in _RESERVED_HEADERS
+    }
+    out.update(
+        {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature,
+            "webhook-attempt": str(attempt),
+            "content-type": "application/json",
+            "user-agent": _USER_AGENT,
+        }
+    )
     return out
 
 
@@ -135,7 +147,8 @@ class Dispatcher:
         guard = guard or EgressGuard()
         self._http = HostClients(
             http or (lambda: guarded_client(guard, max_connections=CONNECTIONS_PER_CLIENT)),
-            per_endpoint_limit)
+            per_endpoint_limit,
+        )
         self._concurrency = concurrency
         self._per_endpoint = per_endpoint_limit
         self._clock = clock
@@ -185,14 +198,17 @@ class Dispatcher:
             .where(_M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= now)
             .order_by(_M.next_attempt_at)
             .limit(limit * 2)
-            .with_for_update(skip_locked=True, of=_M)).all()
+            .with_for_update(skip_locked=True, of=_M)
+        ).all()
         if not candidates:
             return []
         heads: dict[str, tuple[int, dt.datetime]] = {}
         for session_id, sequence, next_at in conn.execute(
-                select(_M.session_id, _M.sequence, _M.next_attempt_at).where(
-                    _M.session_id.in_({c.session_id for c in candidates}),
-                    _M.status.in_(ACTIVE_STATUSES))):
+            select(_M.session_id, _M.sequence, _M.next_attempt_at).where(
+                _M.session_id.in_({c.session_id for c in candidates}),
+                _M.status.in_(ACTIVE_STATUSES),
+            )
+        ):
             if session_id not in heads or sequence < heads[session_id][0]:
                 heads[session_id] = (sequence, next_at)
         ready: list[str] = []
@@ -201,8 +217,11 @@ class Dispatcher:
             if cand.sequence <= head_sequence:
                 ready.append(cand.id)
             else:
-                conn.execute(update(_M).where(_M.id == cand.id).values(
-                    next_attempt_at=max(head_next, now) + _WAIT_BEHIND))
+                conn.execute(
+                    update(_M)
+                    .where(_M.id == cand.id)
+                    .values(next_attempt_at=max(head_next, now) + _WAIT_BEHIND)
+                )
         if not ready:
             return []
         lease_end = now + self._lease
@@ -210,14 +229,30 @@ class Dispatcher:
         # may have taken a candidate since the SELECT; then it is simply skipped.
         rows = conn.execute(
             update(_M)
-            .where(_M.id.in_(ready[:limit]), _M.status.in_(ACTIVE_STATUSES),
-                   _M.next_attempt_at <= now)
-            .values(status=MessageStatus.DELIVERING.value, claimed_by=self.worker_id,
-                    claimed_until=lease_end, next_attempt_at=lease_end,
-                    attempts=_M.attempts + 1)
-            .returning(_M.id, _M.session_id, _M.client_id, _M.kind, _M.event,
-                       _M.payload, _M.url, _M.headers, _M.attempts.label("attempt"),
-                       _M.schedule_base, _M.created_at))
+            .where(
+                _M.id.in_(ready[:limit]), _M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= now
+            )
+            .values(
+                status=MessageStatus.DELIVERING.value,
+                claimed_by=self.worker_id,
+                claimed_until=lease_end,
+                next_attempt_at=lease_end,
+                attempts=_M.attempts + 1,
+            )
+            .returning(
+                _M.id,
+                _M.session_id,
+                _M.client_id,
+                _M.kind,
+                _M.event,
+                _M.payload,
+                _M.url,
+                _M.headers,
+                _M.attempts.label("attempt"),
+                _M.schedule_base,
+                _M.created_at,
+            )
+        )
         return [_Claimed(**row._asdict()) for row in rows]
 
     def _claim(self, limit: int) -> list[_Claimed]:
@@ -237,10 +272,16 @@ class Dispatcher:
         sessions = {r.msg.session_id for r in results if r.msg.kind == MessageKind.EVENT}
         if sessions:
             at = min(r.at for r in results)
-            conn.execute(update(_M).where(
-                _M.session_id.in_(sessions), _M.status == MessageStatus.PENDING.value,
-                _M.next_attempt_at > at, _M.id.not_in([r.msg.id for r in results]),
-            ).values(next_attempt_at=at))
+            conn.execute(
+                update(_M)
+                .where(
+                    _M.session_id.in_(sessions),
+                    _M.status == MessageStatus.PENDING.value,
+                    _M.next_attempt_at > at,
+                    _M.id.not_in([r.msg.id for r in results]),
+                )
+                .values(next_attempt_at=at)
+            )
 
     def _record(self, results: Sequence[_Result]) -> list[tuple[MessageView, Action | None]]:
         """Store the attempts and the messages' new states; return callbacks to fire."""
@@ -251,24 +292,35 @@ class Dispatcher:
             for res in results:
                 msg = res.msg
                 decision = self.policy.classify(res.status, res.headers, now=res.at)
-                delay = self.policy.delay_after(decision, msg.attempt - msg.schedule_base,
-                                                self._rng)
+                delay = self.policy.delay_after(
+                    decision, msg.attempt - msg.schedule_base, self._rng
+                )
                 next_at = None if delay is None else res.at + delay
-                deliveries.append({
-                    "message_id": msg.id, "attempt": msg.attempt, "at": res.at,
-                    "http_status": res.status, "error": res.error,
-                    "latency_ms": res.latency_ms, "next_retry_at": next_at})
+                deliveries.append(
+                    {
+                        "message_id": msg.id,
+                        "attempt": msg.attempt,
+                        "at": res.at,
+                        "http_status": res.status,
+                        "error": res.error,
+                        "latency_ms": res.latency_ms,
+                        "next_retry_at": next_at,
+                    }
+                )
                 if decision.action is Action.DELIVERED:
                     status = MessageStatus.DELIVERED
                 elif decision.action is Action.STOP_ENDPOINT:
                     status = MessageStatus.STOPPED
                 else:
                     status = MessageStatus.PENDING if next_at else MessageStatus.DEAD
-                values = {"b_id": msg.id, "b_status": status.value,
-                          "b_next": next_at or res.at, "b_last_status": res.status,
-                          "b_last_error": res.error,
-                          "b_delivered_at": res.at if status is MessageStatus.DELIVERED
-                          else None}
+                values = {
+                    "b_id": msg.id,
+                    "b_status": status.value,
+                    "b_next": next_at or res.at,
+                    "b_last_status": res.status,
+                    "b_last_error": res.error,
+                    "b_delivered_at": res.at if status is MessageStatus.DELIVERED else None,
+                }
                 if status in (MessageStatus.DELIVERED, MessageStatus.PENDING):
                     done.append(values)
                     if status is MessageStatus.DELIVERED and self._on_delivered:
@@ -288,42 +340,72 @@ class Dispatcher:
         return fired
 
     def _finish_stmt(self) -> Any:
-        return (update(_M)
-                .where(_M.id == bindparam("b_id"), _M.claimed_by == self.worker_id)
-                .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next"),
-                        claimed_by=None, claimed_until=None,
-                        last_status=bindparam("b_last_status"),
-                        last_error=bindparam("b_last_error"),
-                        delivered_at=bindparam("b_delivered_at")))
+        return (
+            update(_M)
+            .where(_M.id == bindparam("b_id"), _M.claimed_by == self.worker_id)
+            .values(
+                status=bindparam("b_status"),
+                next_attempt_at=bindparam("b_next"),
+                claimed_by=None,
+                claimed_until=None,
+                last_status=bindparam("b_last_status"),
+                last_error=bindparam("b_last_error"),
+                delivered_at=bindparam("b_delivered_at"),
+            )
+        )
 
     @staticmethod
     def _stop_endpoint(conn: Connection, msg: _Claimed, at: dt.datetime) -> None:
         # 410 Gone: the receiver asked us to stop, so nothing else queued for the same
         # client and URL is retried either.
-        conn.execute(update(_M).where(
-            _M.client_id == msg.client_id, _M.url == msg.url,
-            _M.status == MessageStatus.PENDING.value).values(
-            status=MessageStatus.STOPPED.value, last_error="endpoint answered 410 Gone",
-            next_attempt_at=at))
+        conn.execute(
+            update(_M)
+            .where(
+                _M.client_id == msg.client_id,
+                _M.url == msg.url,
+                _M.status == MessageStatus.PENDING.value,
+            )
+            .values(
+                status=MessageStatus.STOPPED.value,
+                last_error="endpoint answered 410 Gone",
+                next_attempt_at=at,
+            )
+        )
 
     def _release(self, claimed: Sequence[_Claimed]) -> None:
         """Hand unfinished claims back (shutdown): due again at once for any worker."""
         if not claimed:
             return
         with self._engine.begin() as conn:
-            conn.execute(update(_M).where(
-                _M.id.in_([c.id for c in claimed]), _M.claimed_by == self.worker_id
-            ).values(status=MessageStatus.PENDING.value, claimed_by=None,
-                     claimed_until=None, next_attempt_at=self._clock()))
+            conn.execute(
+                update(_M)
+                .where(_M.id.in_([c.id for c in claimed]), _M.claimed_by == self.worker_id)
+                .values(
+                    status=MessageStatus.PENDING.value,
+                    claimed_by=None,
+                    claimed_until=None,
+                    next_attempt_at=self._clock(),
+                )
+            )
 
     @staticmethod
-    def _view(res: _Result, status: MessageStatus,
-              next_at: dt.datetime | None) -> MessageView:
+    def _view(res: _Result, status: MessageStatus, next_at: dt.datetime | None) -> MessageView:
         m = res.msg
-        return MessageView(m.id, m.session_id, m.client_id, m.kind, m.event, m.url,
-                           status.value, m.attempt, m.created_at, next_at or res.at,
-                           res.status, res.error,
-                           res.at if status is MessageStatus.DELIVERED else None)
+        return MessageView(
+            m.id,
+            m.session_id,
+            m.client_id,
+            m.kind,
+            m.event,
+            m.url,
+            status.value,
+            m.attempt,
+            m.created_at,
+            next_at or res.at,
+            res.status,
+            res.error,
+            res.at if status is MessageStatus.DELIVERED else None,
+        )
 
     # ------------------------------------------------------------------ sending
 
@@ -352,8 +434,7 @@ class Dispatcher:
                     self._http.release(shard)
         except Exception as exc:  # a bug in one send must not lose the others' results
             log.exception("webhook.send_crashed", webhook_id=msg.id)
-            return _Result(msg, self._clock(), None, f"internal error: {type(exc).__name__}",
-                           {}, 0)
+            return _Result(msg, self._clock(), None, f"internal error: {type(exc).__name__}", {}, 0)
         finally:
             self._host_exit(host)
 
@@ -366,17 +447,22 @@ class Dispatcher:
         try:
             body = msg.payload.encode()
             timestamp = int(at.timestamp())
-            signature = sign(msg.id, timestamp, body, secrets=self._secrets_for(msg.client_id),
-                             ed25519_keys=self._signing_keys())
-            headers = request_headers(msg.id, timestamp, signature, msg.attempt,
-                                      json.loads(msg.headers))
+            signature = sign(
+                msg.id,
+                timestamp,
+                body,
+                secrets=self._secrets_for(msg.client_id),
+                ed25519_keys=self._signing_keys(),
+            )
+            headers = request_headers(
+                msg.id, timestamp, signature, msg.attempt, json.loads(msg.headers)
+            )
         except Exception as exc:  # a missing secret must not stop the loop  # noqa: BLE001 - reported, never fatal here
             log.warning("webhook.sign_failed", webhook_id=msg.id, error=type(exc).__name__)
             error = "could not sign the webhook (no usable secret or key)"
         else:
             try:
-                async with client.stream("POST", msg.url, content=body,
-                                         headers=headers) as resp:
+                async with client.stream("POST", msg.url, content=body, headers=headers) as resp:
                     status = resp.status_code
                     resp_headers = dict(resp.headers)
                     await self._drain(resp)
@@ -398,8 +484,11 @@ class Dispatcher:
 
     async def _fire(self, fired: Sequence[tuple[MessageView, Action | None]]) -> None:
         for view, action in fired:
-            callback = self._on_delivered if action is None else (
-                self._on_dead if view.status == MessageStatus.DEAD.value else None)
+            callback = (
+                self._on_delivered
+                if action is None
+                else (self._on_dead if view.status == MessageStatus.DEAD.value else None)
+            )
             if callback is None:
                 continue
             try:
@@ -438,14 +527,18 @@ class Dispatcher:
             while not stop.is_set():
                 free = self._concurrency - len(inflight)
                 claim = free if free >= batch or not inflight else 0
-                record = finished and (claim or len(finished) >= batch or
-                                       time.monotonic() - oldest > self._poll_interval)
+                record = finished and (
+                    claim
+                    or len(finished) >= batch
+                    or time.monotonic() - oldest > self._poll_interval
+                )
                 fired: list[tuple[MessageView, Action | None]] = []
                 claimed: list[_Claimed] = []
                 if record or claim:
                     try:
                         fired, claimed = await asyncio.to_thread(
-                            self._record_and_claim, finished if record else [], claim)
+                            self._record_and_claim, finished if record else [], claim
+                        )
                     except Exception:
                         # Results stay in ``finished`` and are recorded on a later try;
                         # claims that were made are recovered when their lease ends.
@@ -462,8 +555,9 @@ class Dispatcher:
                     await self._idle(stop, self._wake)
                     continue
                 if inflight:
-                    done, _ = await asyncio.wait(inflight, timeout=self._poll_interval,
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(
+                        inflight, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED
+                    )
                     if done and not finished:
                         oldest = time.monotonic()
                     for task in done:
@@ -473,15 +567,17 @@ class Dispatcher:
             await self._finish(finished)
             await self._shutdown(inflight)
 
-    def _record_and_claim(self, results: Sequence[_Result], limit: int
-                          ) -> tuple[list[tuple[MessageView, Action | None]], list[_Claimed]]:
+    def _record_and_claim(
+        self, results: Sequence[_Result], limit: int
+    ) -> tuple[list[tuple[MessageView, Action | None]], list[_Claimed]]:
         fired = self._record(results) if results else []
         return fired, self._claim(limit) if limit else []
 
     async def _idle(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
         waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
-        _, pending = await asyncio.wait(waiters, timeout=self._poll_interval,
-                                        return_when=asyncio.FIRST_COMPLETED)
+        _, pending = await asyncio.wait(
+            waiters, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED
+        )
         for waiter in pending:
             waiter.cancel()
         wake.clear()
@@ -492,8 +588,9 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            await self._finish([t.result() for t in done if not t.cancelled()
-                                and t.exception() is None])
+            await self._finish(
+                [t.result() for t in done if not t.cancelled() and t.exception() is None]
+            )
             await asyncio.to_thread(self._release, [inflight[t] for t in pending])
         await self.aclose()
 

@@ -26,22 +26,51 @@ _FIELD = "callback.url"
 _MAX_URL = 2048
 
 # Ranges that are never "the internet", beyond what ``is_global`` already says.
-_BLOCKED_NETS = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
-    "240.0.0.0/4", "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
-))
+_BLOCKED_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 # Cloud metadata services: refused even when private addresses are allowed, since no
 # development setup needs to post webhooks to them.
-_METADATA_IPS = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254",
-))
-_METADATA_NAMES = frozenset({
-    "metadata", "metadata.google.internal", "metadata.goog", "instance-data",
-    "instance-data.ec2.internal", "metadata.azure.com", "metadata.tencentyun.com",
-})
+_METADATA_IPS = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "100.100.100.200",
+        "fd00:ec2::254",
+    )
+)
+_METADATA_NAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.com",
+        "metadata.tencentyun.com",
+    }
+)
 
 
 class EgressRefused(errors.BadRequest):
@@ -73,8 +102,11 @@ def is_internal(ip: IPAddress) -> bool:
         embedded = _embedded_v4(ip)
         if embedded is not None and is_internal(embedded):
             return True
-    return (any(ip in net for net in _BLOCKED_NETS if net.version == ip.version)
-            or not ip.is_global or ip.is_multicast)
+    return (
+        any(ip in net for net in _BLOCKED_NETS if net.version == ip.version)
+        or not ip.is_global
+        or ip.is_multicast
+    )
 
 
 def _parse_ip(text: str) -> IPAddress | None:
@@ -146,13 +178,14 @@ class EgressGuard:
             if ip is None:
                 raise EgressRefused(f"{_FIELD} host resolved to an unusable address")
             if ip in _METADATA_IPS or (
-                    isinstance(ip, ipaddress.IPv6Address)
-                    and _embedded_v4(ip) in _METADATA_IPS):
+                isinstance(ip, ipaddress.IPv6Address) and _embedded_v4(ip) in _METADATA_IPS
+            ):
                 raise EgressRefused(f"{_FIELD} points at a cloud metadata service")
             if not self.allow_private and is_internal(ip):
                 raise EgressRefused(
                     f"{_FIELD} resolves to a private, loopback, link-local or reserved "
-                    "address; use a public https endpoint")
+                    "address; use a public https endpoint"
+                )
             addresses.append(str(ip))
         if not addresses:
             raise EgressRefused(f"{_FIELD} host does not resolve")

@@ -74,9 +74,12 @@ class WebhookMessage(Base):
 
     __table_args__ = (
         Index("ix_webhook_outbox_session_sequence", "session_id", "sequence"),
-        Index("ix_webhook_outbox_due", "next_attempt_at",
-              postgresql_where=text("status IN ('pending', 'delivering')"),
-              sqlite_where=text("status IN ('pending', 'delivering')")),
+        Index(
+            "ix_webhook_outbox_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'delivering')"),
+            sqlite_where=text("status IN ('pending', 'delivering')"),
+        ),
     )
 
 

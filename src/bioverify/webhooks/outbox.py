@@ -28,8 +28,7 @@ from bioverify.webhooks.models import (
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).isoformat().replace(
-        "+00:00", "Z")
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +46,16 @@ class DeliveryView:
 
     def as_json(self) -> dict[str, Any]:
         """The API's camelCase form."""
-        return {"webhookId": self.message_id, "event": self.event, "attempt": self.attempt,
-                "at": _iso(self.at), "httpStatus": self.http_status, "error": self.error,
-                "latencyMs": self.latency_ms, "nextRetryAt": _iso(self.next_retry_at)}
+        return {
+            "webhookId": self.message_id,
+            "event": self.event,
+            "attempt": self.attempt,
+            "at": _iso(self.at),
+            "httpStatus": self.http_status,
+            "error": self.error,
+            "latencyMs": self.latency_ms,
+            "nextRetryAt": _iso(self.next_retry_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +78,39 @@ class MessageView:
 
     @classmethod
     def of(cls, row: WebhookMessage) -> MessageView:
-        return cls(row.id, row.session_id, row.client_id, row.kind, row.event, row.url,
-                   row.status, row.attempts, row.created_at, row.next_attempt_at,
-                   row.last_status, row.last_error, row.delivered_at)
+        return cls(
+            row.id,
+            row.session_id,
+            row.client_id,
+            row.kind,
+            row.event,
+            row.url,
+            row.status,
+            row.attempts,
+            row.created_at,
+            row.next_attempt_at,
+            row.last_status,
+            row.last_error,
+            row.delivered_at,
+        )
 
     def as_json(self) -> dict[str, Any]:
         """camelCase form for the CLI and operator routes."""
-        return {"webhookId": self.id, "sessionId": self.session_id,
-                "clientId": self.client_id, "kind": self.kind, "event": self.event,
-                "url": self.url, "status": self.status, "attempts": self.attempts,
-                "createdAt": _iso(self.created_at),
-                "nextAttemptAt": _iso(self.next_attempt_at),
-                "lastStatus": self.last_status, "lastError": self.last_error,
-                "deliveredAt": _iso(self.delivered_at)}
+        return {
+            "webhookId": self.id,
+            "sessionId": self.session_id,
+            "clientId": self.client_id,
+            "kind": self.kind,
+            "event": self.event,
+            "url": self.url,
+            "status": self.status,
+            "attempts": self.attempts,
+            "createdAt": _iso(self.created_at),
+            "nextAttemptAt": _iso(self.next_attempt_at),
+            "lastStatus": self.last_status,
+            "lastError": self.last_error,
+            "deliveredAt": _iso(self.delivered_at),
+        }
 
 
 def encode_payload(payload: Mapping[str, Any]) -> str:
@@ -114,27 +140,43 @@ def enqueue(
     if (kind == MessageKind.EVENT.value) != (event is not None):
         raise ValueError("event webhooks need an event name, final ones must not have one")
     now = now or utcnow()
-    last = db.scalar(select(func.max(WebhookMessage.sequence))
-                     .where(WebhookMessage.session_id == session_id))
+    last = db.scalar(
+        select(func.max(WebhookMessage.sequence)).where(WebhookMessage.session_id == session_id)
+    )
     msg_id = new_message_id()
-    db.add(WebhookMessage(
-        id=msg_id, session_id=session_id, client_id=client_id, kind=kind, event=event,
-        payload=encode_payload(payload), url=url, headers=json.dumps(dict(headers or {})),
-        created_at=now, next_attempt_at=now, attempts=0, schedule_base=0,
-        status=MessageStatus.PENDING.value, sequence=(last or 0) + 1))
+    db.add(
+        WebhookMessage(
+            id=msg_id,
+            session_id=session_id,
+            client_id=client_id,
+            kind=kind,
+            event=event,
+            payload=encode_payload(payload),
+            url=url,
+            headers=json.dumps(dict(headers or {})),
+            created_at=now,
+            next_attempt_at=now,
+            attempts=0,
+            schedule_base=0,
+            status=MessageStatus.PENDING.value,
+            sequence=(last or 0) + 1,
+        )
+    )
     return msg_id
 
 
 def _final(db: Session, session_id: str, client_id: str | None = None) -> WebhookMessage | None:
-    query = select(WebhookMessage).where(WebhookMessage.session_id == session_id,
-                                         WebhookMessage.kind == MessageKind.FINAL.value)
+    query = select(WebhookMessage).where(
+        WebhookMessage.session_id == session_id, WebhookMessage.kind == MessageKind.FINAL.value
+    )
     if client_id is not None:
         query = query.where(WebhookMessage.client_id == client_id)
     return db.scalars(query.order_by(WebhookMessage.sequence.desc()).limit(1)).first()
 
 
-def redeliver(db: Session, session_id: str, client_id: str,
-              *, now: dt.datetime | None = None) -> str:
+def redeliver(
+    db: Session, session_id: str, client_id: str, *, now: dt.datetime | None = None
+) -> str:
     """Queue the session's final webhook again, due now, keeping its ``webhook-id``.
 
     Raises :class:`bioverify.errors.NotFound` when the session (of this client) has
@@ -142,12 +184,21 @@ def redeliver(db: Session, session_id: str, client_id: str,
     """
     row = _final(db, session_id, client_id)
     if row is None:
-        raise errors.NotFound("This session has no final webhook to redeliver",
-                              session_id=session_id)
+        raise errors.NotFound(
+            "This session has no final webhook to redeliver", session_id=session_id
+        )
     now = now or utcnow()
-    db.execute(update(WebhookMessage).where(WebhookMessage.id == row.id).values(
-        status=MessageStatus.PENDING.value, next_attempt_at=now, claimed_by=None,
-        claimed_until=None, schedule_base=WebhookMessage.attempts))
+    db.execute(
+        update(WebhookMessage)
+        .where(WebhookMessage.id == row.id)
+        .values(
+            status=MessageStatus.PENDING.value,
+            next_attempt_at=now,
+            claimed_by=None,
+            claimed_until=None,
+            schedule_base=WebhookMessage.attempts,
+        )
+    )
     return row.id
 
 
@@ -157,10 +208,16 @@ def release_all_claims(db: Session, *, now: dt.datetime | None = None) -> int:
     Only for SQLite's one-process deployment: there no other dispatcher can own a
     claim, so waiting out the lease would just delay webhooks a crash interrupted.
     """
-    result = db.execute(update(WebhookMessage).where(
-        WebhookMessage.status == MessageStatus.DELIVERING.value).values(
-        status=MessageStatus.PENDING.value, claimed_by=None, claimed_until=None,
-        next_attempt_at=now or utcnow()))
+    result = db.execute(
+        update(WebhookMessage)
+        .where(WebhookMessage.status == MessageStatus.DELIVERING.value)
+        .values(
+            status=MessageStatus.PENDING.value,
+            claimed_by=None,
+            claimed_until=None,
+            next_attempt_at=now or utcnow(),
+        )
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -176,13 +233,24 @@ def list_deliveries(db: Session, session_id: str) -> list[DeliveryView]:
         select(WebhookDelivery, WebhookMessage.event)
         .join(WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id)
         .where(WebhookMessage.session_id == session_id)
-        .order_by(WebhookDelivery.at, WebhookDelivery.id)).all()
-    return [DeliveryView(d.message_id, event, d.attempt, d.at, d.http_status, d.error,
-                         d.latency_ms, d.next_retry_at) for d, event in rows]
+        .order_by(WebhookDelivery.at, WebhookDelivery.id)
+    ).all()
+    return [
+        DeliveryView(
+            d.message_id,
+            event,
+            d.attempt,
+            d.at,
+            d.http_status,
+            d.error,
+            d.latency_ms,
+            d.next_retry_at,
+        )
+        for d, event in rows
+    ]
 
 
-def list_messages(db: Session, *, failed_only: bool = False,
-                  limit: int = 100) -> list[MessageView]:
+def list_messages(db: Session, *, failed_only: bool = False, limit: int = 100) -> list[MessageView]:
     """Outbox messages, newest first; ``failed_only``: dead-lettered or stopped ones."""
     query = select(WebhookMessage)
     if failed_only:

@@ -61,8 +61,13 @@ class RetryPolicy:
     @classmethod
     def for_tests(cls, attempts: int = 4) -> RetryPolicy:
         """A schedule of ``attempts`` tries 1 ms apart: no test ever sleeps for a retry."""
-        return cls(first_delay=_MS, factor=1.0, max_delay=_MS, jitter=0.0,
-                   total_span=_MS * max(attempts - 1, 0))
+        return cls(
+            first_delay=_MS,
+            factor=1.0,
+            max_delay=_MS,
+            jitter=0.0,
+            total_span=_MS * max(attempts - 1, 0),
+        )
 
     def base_delay(self, attempt: int) -> dt.timedelta:
         """The un-jittered wait after failed attempt number ``attempt`` (1-based)."""
@@ -85,8 +90,9 @@ class RetryPolicy:
         base = self.base_delay(attempt)
         return base * (1.0 + self.jitter * rng.uniform(-1.0, 1.0))
 
-    def delay_after(self, decision: Decision, attempt: int,
-                    rng: random.Random) -> dt.timedelta | None:
+    def delay_after(
+        self, decision: Decision, attempt: int, rng: random.Random
+    ) -> dt.timedelta | None:
         """The wait before the next try given an attempt's triage; ``None``: stop retrying."""
         if decision.action in (Action.DELIVERED, Action.STOP_ENDPOINT):
             return None
@@ -98,8 +104,9 @@ class RetryPolicy:
         return min(max(decision.retry_after, dt.timedelta(0)), self.max_delay)
 
     @staticmethod
-    def classify(status: int | None, headers: Mapping[str, str],
-                 *, now: dt.datetime | None = None) -> Decision:
+    def classify(
+        status: int | None, headers: Mapping[str, str], *, now: dt.datetime | None = None
+    ) -> Decision:
         """Triage an attempt by HTTP ``status`` (``None``: no answer, e.g. timeout) and headers."""
         if status is None:
             # Timeouts, refused connections, egress refusals: try again later.
@@ -109,8 +116,9 @@ class RetryPolicy:
         if status == 410:
             return Decision(Action.STOP_ENDPOINT)
         if status in (429, 503):
-            wait = parse_retry_after(_header(headers, "retry-after"),
-                                     now or dt.datetime.now(dt.UTC))
+            wait = parse_retry_after(
+                _header(headers, "retry-after"), now or dt.datetime.now(dt.UTC)
+            )
             if wait is not None:
                 return Decision(Action.RETRY_AFTER, wait)
         return Decision(Action.RETRY)

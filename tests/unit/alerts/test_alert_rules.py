@@ -23,8 +23,9 @@ def factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def observe(factory: sessionmaker[Session], service: AlertService, signal: Signal,
-            **keys: str) -> list[str]:
+def observe(
+    factory: sessionmaker[Session], service: AlertService, signal: Signal, **keys: str
+) -> list[str]:
     with transaction(factory) as db:
         return [a.rule for a in service.observe(db, signal, keys=keys, client_id="c1")]
 
@@ -40,7 +41,8 @@ def test_one_spoof_raises_one_critical_alert(factory: sessionmaker[Session]) -> 
 
 
 def test_camera_failures_alert_on_the_third_within_the_window(
-        factory: sessionmaker[Session]) -> None:
+    factory: sessionmaker[Session],
+) -> None:
     clock = FakeClock()
     service = AlertService(clock=clock)
     results = []
@@ -51,7 +53,8 @@ def test_camera_failures_alert_on_the_third_within_the_window(
 
 
 def test_camera_failures_spread_beyond_the_window_raise_nothing(
-        factory: sessionmaker[Session]) -> None:
+    factory: sessionmaker[Session],
+) -> None:
     clock = FakeClock()
     service = AlertService(clock=clock)
     for _ in range(4):
@@ -85,8 +88,10 @@ def test_face_mismatch_takeover_rule(factory: sessionmaker[Session]) -> None:
 
 def test_rules_file_overrides_defaults(tmp_path: Path) -> None:
     path = tmp_path / "rules.json"
-    path.write_text('[{"name": "spoofs", "signal": "code:1", "per": "client", "threshold": 2,'
-                    ' "window_s": 60, "severity": "warning", "summary": "two spoofs"}]')
+    path.write_text(
+        '[{"name": "spoofs", "signal": "code:1", "per": "client", "threshold": 2,'
+        ' "window_s": 60, "severity": "warning", "summary": "two spoofs"}]'
+    )
     rules = load_rules(path)
     assert [r.name for r in rules] == ["spoofs"]
     assert load_rules(None) == DEFAULT_RULES

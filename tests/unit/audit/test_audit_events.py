@@ -39,20 +39,46 @@ def test_every_event_is_an_area_subject_action_tag() -> None:
 
 
 def test_entry_shape_and_canonical_bytes() -> None:
-    entry = build_entry(AuditEvent.CODE_SPOOF, client_id="c1", session_id="s1", code=1,
-                        subject_hashes={"device": "ab" * 32}, details={"attempt": 2, "ok": False},
-                        at=T0)
-    assert entry == {"v": 1, "event": "session:code:spoof", "at": "2025-01-02T03:04:05.000000Z",
-                     "clientId": "c1", "sessionId": "s1", "code": 1,
-                     "subjects": {"device": "ab" * 32}, "details": {"attempt": 2, "ok": False}}
+    entry = build_entry(
+        AuditEvent.CODE_SPOOF,
+        client_id="c1",
+        session_id="s1",
+        code=1,
+        subject_hashes={"device": "ab" * 32},
+        details={"attempt": 2, "ok": False},
+        at=T0,
+    )
+    assert entry == {
+        "v": 1,
+        "event": "session:code:spoof",
+        "at": "2025-01-02T03:04:05.000000Z",
+        "clientId": "c1",
+        "sessionId": "s1",
+        "code": 1,
+        "subjects": {"device": "ab" * 32},
+        "details": {"attempt": 2, "ok": False},
+    }
     assert canonical_bytes(entry) == rfc8785.dumps(entry)
     assert json.loads(canonical_bytes(entry)) == entry
     assert build_entry(AuditEvent.SESSION_ENDED, client_id=None, code=-13, at=T0)["code"] == -8
 
 
 @pytest.mark.parametrize(
-    "key", ["token", "captureToken", "client_secret", "template", "imageB64", "frames",
-            "embedding", "customerId", "customer_id", "deviceFingerprint", "apiKey", "email"],
+    "key",
+    [
+        "token",
+        "captureToken",
+        "client_secret",
+        "template",
+        "imageB64",
+        "frames",
+        "embedding",
+        "customerId",
+        "customer_id",
+        "deviceFingerprint",
+        "apiKey",
+        "email",
+    ],
 )
 def test_sensitive_detail_keys_are_refused(key: str) -> None:
     with pytest.raises(AuditEntryError, match="must not hold"):
@@ -86,10 +112,13 @@ def test_naive_times_and_unknown_events_are_refused() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -101,8 +130,9 @@ def test_verifier_canonical_check_agrees_with_rfc8785(obj: dict[str, object]) ->
     loose = json.dumps(obj, indent=1).encode()
     if loose != body:
         assert parse_canonical(loose) is None
-    reordered = json.dumps(dict(reversed(list(obj.items()))), separators=(",", ":"),
-                           ensure_ascii=False).encode()
+    reordered = json.dumps(
+        dict(reversed(list(obj.items()))), separators=(",", ":"), ensure_ascii=False
+    ).encode()
     assert (parse_canonical(reordered) is not None) == (reordered == body)
 
 

@@ -15,8 +15,9 @@ def test_all_names_are_exported() -> None:
 
 
 def test_receipt_checking_needs_no_database_code() -> None:
-    code = ("import sys, bioverify.audit.receipt; "
-            "print(any(m.startswith('sqlalchemy') or m == 'rfc8785' for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, bioverify.audit.receipt; "
+        "print(any(m.startswith('sqlalchemy') or m == 'rfc8785' for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

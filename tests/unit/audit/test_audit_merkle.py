@@ -116,7 +116,10 @@ def test_consistency_proofs_verify_and_any_alteration_fails(
         # A log that rewrote its history is not consistent with its past.
         forked = [*hashes[: first - 1], leaf_hash(b"rewritten"), *hashes[first:]]
         assert not verify_consistency(
-            first, second, r1, root_from_leaf_hashes(forked),
+            first,
+            second,
+            r1,
+            root_from_leaf_hashes(forked),
             consistency_proof(first, second, forked),
         )
 
@@ -139,13 +142,20 @@ def test_edge_sizes_are_defined_and_fail_closed() -> None:
         root_from_inclusion_proof(hashes[0], 0, 5, [])
 
 
-garbage = st.one_of(st.none(), st.integers(), st.text(), st.binary(), st.booleans(),
-                    st.lists(st.binary(max_size=40), max_size=5))
+garbage = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(),
+    st.binary(),
+    st.booleans(),
+    st.lists(st.binary(max_size=40), max_size=5),
+)
 
 
 @given(garbage, garbage, garbage, garbage, garbage)
-def test_verifiers_never_crash_on_garbage(a: object, b: object, c: object, d: object,
-                                          e: object) -> None:
+def test_verifiers_never_crash_on_garbage(
+    a: object, b: object, c: object, d: object, e: object
+) -> None:
     assert verify_inclusion(a, b, c, d, e) in (True, False)  # type: ignore[arg-type]
     assert verify_consistency(a, b, c, d, e) in (True, False)  # type: ignore[arg-type]
     assert not verify_inclusion(b"\x00" * 32, True, 2, [b"\x00" * 32], b"\x00" * 32)

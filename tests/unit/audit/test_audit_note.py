@@ -38,14 +38,17 @@ def test_note_has_the_c2sp_layout_and_key_id() -> None:
 def test_round_trip() -> None:
     note = sign_checkpoint(ORIGIN, 7, ROOT, KEY, NAME)
     assert parse_and_verify_checkpoint(note, KEY.public_key(), NAME, ORIGIN) == Checkpoint(
-        ORIGIN, 7, ROOT)
+        ORIGIN, 7, ROOT
+    )
 
 
 def test_rotated_keys_and_foreign_cosignatures() -> None:
     other = Ed25519PrivateKey.generate()
     note = sign_checkpoint(ORIGIN, 7, ROOT, KEY, NAME)
-    assert parse_and_verify_checkpoint(note, [other.public_key(), KEY.public_key()], NAME,
-                                       ORIGIN).size == 7
+    assert (
+        parse_and_verify_checkpoint(note, [other.public_key(), KEY.public_key()], NAME, ORIGIN).size
+        == 7
+    )
     # A witness line from an unknown name is ignored.
     witness = sign_checkpoint(ORIGIN, 7, ROOT, other, "witness.example").split("\n\n")[1]
     assert parse_and_verify_checkpoint(note + witness, KEY.public_key(), NAME, ORIGIN).size == 7
@@ -72,8 +75,7 @@ def test_tampered_notes_are_rejected(mutate: object, why: str) -> None:
 def test_unknown_key_and_wrong_origin_are_rejected() -> None:
     note = sign_checkpoint(ORIGIN, 7, ROOT, KEY, NAME)
     with pytest.raises(CheckpointError, match="known key"):
-        parse_and_verify_checkpoint(note, Ed25519PrivateKey.generate().public_key(), NAME,
-                                    ORIGIN)
+        parse_and_verify_checkpoint(note, Ed25519PrivateKey.generate().public_key(), NAME, ORIGIN)
     with pytest.raises(CheckpointError, match="origin"):
         parse_and_verify_checkpoint(note, KEY.public_key(), NAME, "elsewhere/log")
     with pytest.raises(CheckpointError):
@@ -97,7 +99,12 @@ def test_garbage_raises_checkpoint_error_only(text: str) -> None:
 
 
 def test_signing_refuses_bad_inputs() -> None:
-    for args in [("", 1, ROOT, NAME), (ORIGIN, -1, ROOT, NAME), (ORIGIN, 1, b"x", NAME),
-                 (ORIGIN, 1, ROOT, "bad name"), (ORIGIN, 1, ROOT, "a+b")]:
+    for args in [
+        ("", 1, ROOT, NAME),
+        (ORIGIN, -1, ROOT, NAME),
+        (ORIGIN, 1, b"x", NAME),
+        (ORIGIN, 1, ROOT, "bad name"),
+        (ORIGIN, 1, ROOT, "a+b"),
+    ]:
         with pytest.raises(CheckpointError):
             sign_checkpoint(args[0], args[1], args[2], KEY, args[3])  # type: ignore[arg-type]

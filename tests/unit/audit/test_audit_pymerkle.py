@@ -73,5 +73,7 @@ def test_consistency_proofs_match_the_rfc_with_pymerkle_roots(
             assert ours == rfc_subproof(t, first, 0, second, True)
             assert verify_consistency(first, second, t.get_root(first), t.get_root(second), ours)
             # pymerkle's own proof for the same pair verifies the same two roots.
-            assert t.prove_consistency(first, second).verify(
-                t.get_root(first), t.get_root(second)) is None
+            assert (
+                t.prove_consistency(first, second).verify(t.get_root(first), t.get_root(second))
+                is None
+            )

@@ -20,8 +20,13 @@ from bioverify.audit.receipt import ReceiptError, verify_receipt
 def jwks_of(*keys: Ed25519PrivateKey) -> dict[str, object]:
     def jwk(k: Ed25519PrivateKey) -> dict[str, str]:
         raw = k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return {"kty": "OKP", "crv": "Ed25519", "kid": "k",
-                "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "kid": "k",
+            "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
+        }
+
     return {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}, *map(jwk, keys)]}
 
 
@@ -35,24 +40,27 @@ def issued(fill: FillLog, engine: Engine, signer: Ed25519PrivateKey) -> tuple[by
     return body, receipt
 
 
-def test_a_receipt_verifies_with_the_jwks(issued: tuple[bytes, dict],
-                                          signer: Ed25519PrivateKey) -> None:
+def test_a_receipt_verifies_with_the_jwks(
+    issued: tuple[bytes, dict], signer: Ed25519PrivateKey
+) -> None:
     body, receipt = issued
     other = Ed25519PrivateKey.generate()
     assert verify_receipt(body, receipt, jwks_of(other, signer), KEY_NAME, ORIGIN)
     assert verify_receipt(body.decode(), receipt, signer.public_key(), KEY_NAME, ORIGIN)
 
 
-def test_a_receipt_verifies_from_the_leaf_hash(issued: tuple[bytes, dict], engine: Engine,
-                                               signer: Ed25519PrivateKey) -> None:
+def test_a_receipt_verifies_from_the_leaf_hash(
+    issued: tuple[bytes, dict], engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     _, receipt = issued
     with Session(engine) as db:
         leaf = db.scalars(select(AuditEntry.leaf_hash).where(AuditEntry.idx == 13)).one()
     assert verify_receipt(leaf, receipt, [signer.public_key()], KEY_NAME, ORIGIN)
 
 
-def test_wrong_entry_key_index_or_proof_is_refused(issued: tuple[bytes, dict],
-                                                  signer: Ed25519PrivateKey) -> None:
+def test_wrong_entry_key_index_or_proof_is_refused(
+    issued: tuple[bytes, dict], signer: Ed25519PrivateKey
+) -> None:
     body, receipt = issued
     key = signer.public_key()
     with pytest.raises(ReceiptError, match="index"):
@@ -71,8 +79,12 @@ def test_wrong_entry_key_index_or_proof_is_refused(issued: tuple[bytes, dict],
         verify_receipt(body, receipt, {"keys": []}, KEY_NAME, ORIGIN)
 
 
-@given(st.dictionaries(st.sampled_from(["index", "checkpoint", "inclusionProof", "x"]),
-                       st.one_of(st.none(), st.integers(), st.text(), st.lists(st.text()))))
+@given(
+    st.dictionaries(
+        st.sampled_from(["index", "checkpoint", "inclusionProof", "x"]),
+        st.one_of(st.none(), st.integers(), st.text(), st.lists(st.text())),
+    )
+)
 def test_garbage_receipts_raise_receipt_error(receipt: dict[str, object]) -> None:
     key = Ed25519PrivateKey.from_private_bytes(bytes(32)).public_key()
     with pytest.raises(ReceiptError):

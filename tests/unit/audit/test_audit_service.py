@@ -44,8 +44,11 @@ def test_append_assigns_dense_indexes_and_stores_the_canonical_body(engine: Engi
         assert row is not None
         assert row.body == canonical_bytes({**sample_entry(1), "index": 1})
         assert row.leaf_hash == leaf_hash(row.body)
-        assert (row.client_id, row.session_id, row.event) == ("client-a", "session-1",
-                                                             "session:state:ended")
+        assert (row.client_id, row.session_id, row.event) == (
+            "client-a",
+            "session-1",
+            "session:state:ended",
+        )
 
 
 def test_append_rolls_back_with_the_callers_transaction(engine: Engine) -> None:
@@ -102,11 +105,17 @@ def test_proofs_verify_against_checkpoints(fill: FillLog, engine: Engine) -> Non
             root = log.root(db, size)
             assert root == root_from_leaf_hashes(leaves[:size])
             for index in {0, size // 2, size - 1}:
-                assert verify_inclusion(leaves[index], index, size,
-                                        log.inclusion_proof(db, index, size), root)
+                assert verify_inclusion(
+                    leaves[index], index, size, log.inclusion_proof(db, index, size), root
+                )
         for first, second in [(1, 300), (37, 74), (256, 300), (299, 300), (300, 300)]:
-            assert verify_consistency(first, second, log.root(db, first), log.root(db, second),
-                                      log.consistency_proof(db, first, second))
+            assert verify_consistency(
+                first,
+                second,
+                log.root(db, first),
+                log.root(db, second),
+                log.consistency_proof(db, first, second),
+            )
         # A fresh instance (empty cache) gives the same answers.
         assert AuditLog().inclusion_proof(db, 5, 300) == log.inclusion_proof(db, 5, 300)
 
@@ -114,10 +123,12 @@ def test_proofs_verify_against_checkpoints(fill: FillLog, engine: Engine) -> Non
 def test_bad_proof_requests_are_400s(fill: FillLog, engine: Engine) -> None:
     log = fill(10, 10)
     with Session(engine) as db:
-        for call in (lambda: log.inclusion_proof(db, 10, 10),
-                     lambda: log.inclusion_proof(db, 0, 11),
-                     lambda: log.consistency_proof(db, 5, 4),
-                     lambda: log.consistency_proof(db, -1, 4)):
+        for call in (
+            lambda: log.inclusion_proof(db, 10, 10),
+            lambda: log.inclusion_proof(db, 0, 11),
+            lambda: log.consistency_proof(db, 5, 4),
+            lambda: log.consistency_proof(db, -1, 4),
+        ):
             with pytest.raises(errors.BadRequest):
                 call()
 
@@ -158,8 +169,9 @@ def test_receipts_verify_offline(engine: Engine, signer: Ed25519PrivateKey) -> N
         for i in range(6):
             log.append(db, sample_entry(i))
         assert log.receipt(db, 2) is None  # no checkpoint yet
-        receipt = log.receipt_with_fresh_checkpoint(db, 5, signer=signer, key_name=KEY_NAME,
-                                                    origin=ORIGIN)
+        receipt = log.receipt_with_fresh_checkpoint(
+            db, 5, signer=signer, key_name=KEY_NAME, origin=ORIGIN
+        )
         body = db.scalars(select(AuditEntry.body).where(AuditEntry.idx == 5)).one()
         older = log.receipt(db, 2)
     assert receipt["index"] == 5
@@ -175,15 +187,18 @@ def test_receipt_with_fresh_checkpoint_reuses_a_covering_one(
     with Session(engine) as db, db.begin():
         for i in range(3):
             log.append(db, sample_entry(i))
-        first = log.receipt_with_fresh_checkpoint(db, 1, signer=signer, key_name=KEY_NAME,
-                                                  origin=ORIGIN)
-        again = log.receipt_with_fresh_checkpoint(db, 2, signer=signer, key_name=KEY_NAME,
-                                                  origin=ORIGIN)
+        first = log.receipt_with_fresh_checkpoint(
+            db, 1, signer=signer, key_name=KEY_NAME, origin=ORIGIN
+        )
+        again = log.receipt_with_fresh_checkpoint(
+            db, 2, signer=signer, key_name=KEY_NAME, origin=ORIGIN
+        )
         assert first["checkpoint"] == again["checkpoint"]
         assert db.scalar(select(AuditCheckpoint.tree_size)) == 3
         with pytest.raises(errors.NotFound):
-            log.receipt_with_fresh_checkpoint(db, 3, signer=signer, key_name=KEY_NAME,
-                                              origin=ORIGIN)
+            log.receipt_with_fresh_checkpoint(
+                db, 3, signer=signer, key_name=KEY_NAME, origin=ORIGIN
+            )
 
 
 def append_concurrently(engine: Engine, writers: int, each: int) -> list[BaseException]:
@@ -257,8 +272,9 @@ def test_postgres_log_proves_and_rolls_back(pg_engine: Engine) -> None:
     with Session(pg_engine) as db, db.begin():
         for i in range(20):
             log.append(db, sample_entry(i))
-        receipt = log.receipt_with_fresh_checkpoint(db, 7, signer=signer, key_name=KEY_NAME,
-                                                    origin=ORIGIN)
+        receipt = log.receipt_with_fresh_checkpoint(
+            db, 7, signer=signer, key_name=KEY_NAME, origin=ORIGIN
+        )
         body = db.scalars(select(AuditEntry.body).where(AuditEntry.idx == 7)).one()
     assert verify_receipt(body, receipt, signer.public_key(), KEY_NAME, ORIGIN)
     with Session(pg_engine) as db:

@@ -22,8 +22,9 @@ N, EVERY = 120, 25
 
 
 def verify(engine: Engine, signer: Ed25519PrivateKey, **kw: object) -> VerifyReport:
-    return verify_log(engine, public_keys=signer.public_key(), key_name=KEY_NAME,
-                      origin=ORIGIN, **kw)  # type: ignore[arg-type]
+    return verify_log(
+        engine, public_keys=signer.public_key(), key_name=KEY_NAME, origin=ORIGIN, **kw
+    )  # type: ignore[arg-type]
 
 
 def row(engine: Engine, idx: int) -> AuditEntry:
@@ -39,8 +40,9 @@ def set_row(engine: Engine, idx: int, **values: object) -> None:
         db.execute(update(AuditEntry).where(AuditEntry.idx == idx).values(**values))
 
 
-def test_an_untouched_log_verifies(fill: FillLog, engine: Engine,
-                                   signer: Ed25519PrivateKey) -> None:
+def test_an_untouched_log_verifies(
+    fill: FillLog, engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     fill(N, EVERY)
     seen: list[int] = []
     report = verify(engine, signer, progress=lambda done, total: seen.append(done))
@@ -48,10 +50,12 @@ def test_an_untouched_log_verifies(fill: FillLog, engine: Engine,
     assert seen[-1] == N
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.tuples(st.integers(min_value=0, max_value=N - 1), st.integers(min_value=0),
-                 st.booleans()))
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.tuples(st.integers(min_value=0, max_value=N - 1), st.integers(min_value=0), st.booleans())
+)
 def test_a_single_byte_change_names_its_entry(
     fill: FillLog, engine: Engine, signer: Ed25519PrivateKey, case: tuple[int, int, bool]
 ) -> None:
@@ -73,8 +77,7 @@ def test_a_single_byte_change_names_its_entry(
         assert rehash and report.bad_checkpoint == min((idx // EVERY + 1) * EVERY, N)
 
 
-def test_a_deleted_entry_is_named(fill: FillLog, engine: Engine,
-                                  signer: Ed25519PrivateKey) -> None:
+def test_a_deleted_entry_is_named(fill: FillLog, engine: Engine, signer: Ed25519PrivateKey) -> None:
     fill(N, EVERY)
     with Session(engine) as db, db.begin():
         db.execute(delete(AuditEntry).where(AuditEntry.idx == 42))
@@ -83,8 +86,9 @@ def test_a_deleted_entry_is_named(fill: FillLog, engine: Engine,
     assert "missing" in report.reason
 
 
-def test_deleting_the_tail_is_caught_by_the_checkpoint(fill: FillLog, engine: Engine,
-                                                       signer: Ed25519PrivateKey) -> None:
+def test_deleting_the_tail_is_caught_by_the_checkpoint(
+    fill: FillLog, engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     fill(N, EVERY)
     with Session(engine) as db, db.begin():
         db.execute(delete(AuditEntry).where(AuditEntry.idx >= 110))
@@ -92,8 +96,9 @@ def test_deleting_the_tail_is_caught_by_the_checkpoint(fill: FillLog, engine: En
     assert (report.ok, report.first_bad_index, report.bad_checkpoint) == (False, 110, N)
 
 
-def test_renumbering_after_a_delete_is_named(fill: FillLog, engine: Engine,
-                                             signer: Ed25519PrivateKey) -> None:
+def test_renumbering_after_a_delete_is_named(
+    fill: FillLog, engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     fill(N, EVERY)
     with Session(engine) as db, db.begin():
         db.execute(delete(AuditEntry).where(AuditEntry.idx == 30))
@@ -103,8 +108,9 @@ def test_renumbering_after_a_delete_is_named(fill: FillLog, engine: Engine,
     assert (report.ok, report.first_bad_index) == (False, 30)
 
 
-def test_two_swapped_entries_name_the_first(fill: FillLog, engine: Engine,
-                                            signer: Ed25519PrivateKey) -> None:
+def test_two_swapped_entries_name_the_first(
+    fill: FillLog, engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     fill(N, EVERY)
     a, b = row(engine, 17), row(engine, 63)
     set_row(engine, 17, body=b.body, leaf_hash=b.leaf_hash)
@@ -113,28 +119,40 @@ def test_two_swapped_entries_name_the_first(fill: FillLog, engine: Engine,
     assert (report.ok, report.first_bad_index) == (False, 17)
 
 
-def test_an_inserted_entry_is_named(fill: FillLog, engine: Engine,
-                                    signer: Ed25519PrivateKey) -> None:
+def test_an_inserted_entry_is_named(
+    fill: FillLog, engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     fill(N, EVERY)
     forged = row(engine, 50)
     with Session(engine) as db, db.begin():
         for idx in range(N - 1, 49, -1):  # shift up to make room, as an attacker would
             db.execute(update(AuditEntry).where(AuditEntry.idx == idx).values(idx=idx + 1))
-        db.add(AuditEntry(idx=50, client_id=forged.client_id, session_id=None,
-                          event=forged.event, body=forged.body, leaf_hash=forged.leaf_hash,
-                          created_at=forged.created_at))
+        db.add(
+            AuditEntry(
+                idx=50,
+                client_id=forged.client_id,
+                session_id=None,
+                event=forged.event,
+                body=forged.body,
+                leaf_hash=forged.leaf_hash,
+                created_at=forged.created_at,
+            )
+        )
     report = verify(engine, signer)
     assert (report.ok, report.first_bad_index) == (False, 51)
 
 
-def test_an_altered_checkpoint_is_named(fill: FillLog, engine: Engine,
-                                        signer: Ed25519PrivateKey) -> None:
+def test_an_altered_checkpoint_is_named(
+    fill: FillLog, engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     fill(N, EVERY)
     with Session(engine) as db, db.begin():
-        note = db.scalars(select(AuditCheckpoint.note).where(
-            AuditCheckpoint.tree_size == 75)).one()
-        db.execute(update(AuditCheckpoint).where(AuditCheckpoint.tree_size == 75)
-                   .values(note=note.replace("\n75\n", "\n74\n")))
+        note = db.scalars(select(AuditCheckpoint.note).where(AuditCheckpoint.tree_size == 75)).one()
+        db.execute(
+            update(AuditCheckpoint)
+            .where(AuditCheckpoint.tree_size == 75)
+            .values(note=note.replace("\n75\n", "\n74\n"))
+        )
     report = verify(engine, signer)
     assert (report.ok, report.bad_checkpoint) == (False, 75)
 
@@ -145,37 +163,59 @@ def test_a_re_signed_checkpoint_over_a_forged_root_is_named(
     fill(N, EVERY)
     fake = bytes(32)
     with Session(engine) as db, db.begin():
-        db.execute(update(AuditCheckpoint).where(AuditCheckpoint.tree_size == 50).values(
-            root_hash=fake, note=sign_checkpoint(ORIGIN, 50, fake, signer, KEY_NAME)))
+        db.execute(
+            update(AuditCheckpoint)
+            .where(AuditCheckpoint.tree_size == 50)
+            .values(root_hash=fake, note=sign_checkpoint(ORIGIN, 50, fake, signer, KEY_NAME))
+        )
     report = verify(engine, signer)
     assert (report.ok, report.bad_checkpoint, report.first_bad_index) == (False, 50, None)
 
 
-def test_an_unknown_key_or_no_checkpoint_fails(fill: FillLog, engine: Engine,
-                                               signer: Ed25519PrivateKey) -> None:
+def test_an_unknown_key_or_no_checkpoint_fails(
+    fill: FillLog, engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     fill(N, EVERY)
-    report = verify_log(engine, public_keys=Ed25519PrivateKey.generate().public_key(),
-                        key_name=KEY_NAME, origin=ORIGIN)
+    report = verify_log(
+        engine,
+        public_keys=Ed25519PrivateKey.generate().public_key(),
+        key_name=KEY_NAME,
+        origin=ORIGIN,
+    )
     assert (report.ok, report.bad_checkpoint) == (False, EVERY)
     with Session(engine) as db, db.begin():
         db.execute(delete(AuditCheckpoint))
     assert not verify(engine, signer).ok
 
 
-def test_rows_from_an_export_verify_too(fill: FillLog, engine: Engine,
-                                       signer: Ed25519PrivateKey) -> None:
+def test_rows_from_an_export_verify_too(
+    fill: FillLog, engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     fill(N, EVERY)
     with Session(engine) as db:
-        entries = [tuple(r) for r in db.execute(
-            select(AuditEntry.idx, AuditEntry.body, AuditEntry.leaf_hash).order_by(AuditEntry.idx))]
-        cps = [tuple(r) for r in db.execute(
-            select(AuditCheckpoint.tree_size, AuditCheckpoint.root_hash, AuditCheckpoint.note))]
+        entries = [
+            tuple(r)
+            for r in db.execute(
+                select(AuditEntry.idx, AuditEntry.body, AuditEntry.leaf_hash).order_by(
+                    AuditEntry.idx
+                )
+            )
+        ]
+        cps = [
+            tuple(r)
+            for r in db.execute(
+                select(AuditCheckpoint.tree_size, AuditCheckpoint.root_hash, AuditCheckpoint.note)
+            )
+        ]
     rows = LogRows(entries, cps)  # type: ignore[arg-type]
-    assert verify_log(rows, public_keys=[signer.public_key()], key_name=KEY_NAME,
-                      origin=ORIGIN).ok
+    assert verify_log(rows, public_keys=[signer.public_key()], key_name=KEY_NAME, origin=ORIGIN).ok
     entries[7], entries[8] = entries[8], entries[7]
-    swapped = verify_log(LogRows(entries, cps), public_keys=[signer.public_key()],  # type: ignore[arg-type]
-                         key_name=KEY_NAME, origin=ORIGIN)
+    swapped = verify_log(
+        LogRows(entries, cps),
+        public_keys=[signer.public_key()],  # type: ignore[arg-type]
+        key_name=KEY_NAME,
+        origin=ORIGIN,
+    )
     assert swapped.first_bad_index == 7
 
 

@@ -26,8 +26,9 @@ def ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
 
 def _seal(ring: KeyRing, plaintext: dict[str, object], route: str = "capture") -> dict[str, str]:
     doc = ring.public_key_document()
-    return seal(plaintext, public_key_pem=doc["publicKey"], kid=doc["kid"],
-                session_id=SESSION, route=route)
+    return seal(
+        plaintext, public_key_pem=doc["publicKey"], kid=doc["kid"], session_id=SESSION, route=route
+    )
 
 
 def test_envelope_shape(ring: KeyRing) -> None:
@@ -47,28 +48,36 @@ def test_decrypts_with_the_webcrypto_recipe(ring: KeyRing) -> None:
     plaintext = {"nonce": fresh_nonce(), "timestamp": 1, "frames": ["/9j/4AAQ"], "é": "ü"}
     body = _seal(ring, plaintext, route="events")
     private = ring.capture_private_key(body["kid"])
-    key = private.decrypt(base64.b64decode(body["encryptedKey"]), padding.OAEP(
-        mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+    key = private.decrypt(
+        base64.b64decode(body["encryptedKey"]),
+        padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
+    )
     assert len(key) == 32
     message = AESGCM(key).decrypt(
         base64.b64decode(body["iv"]),
         base64.b64decode(body["encryptedMessage"]) + base64.b64decode(body["gcmTag"]),
-        capture_aad(SESSION, "events"))
+        capture_aad(SESSION, "events"),
+    )
     assert json.loads(message.decode("utf-8")) == plaintext
 
 
 @pytest.mark.parametrize("route", ["events", "capture"])
 def test_server_opens_what_the_client_seals(ring: KeyRing, route: str) -> None:
     plaintext = {"nonce": fresh_nonce(), "timestamp": 1_900_000_000, "events": [{"code": -7}]}
-    opened = open_envelope(_seal(ring, plaintext, route), keyring=ring, session_id=SESSION,
-                           route="events" if route == "events" else "capture")
+    opened = open_envelope(
+        _seal(ring, plaintext, route),
+        keyring=ring,
+        session_id=SESSION,
+        route="events" if route == "events" else "capture",
+    )
     assert opened == plaintext
 
 
 def test_sealed_for_one_route_does_not_open_on_the_other(ring: KeyRing) -> None:
     with pytest.raises(EnvelopeError, match="gcmAad"):
-        open_envelope(_seal(ring, {"a": 1}, "events"), keyring=ring, session_id=SESSION,
-                      route="capture")
+        open_envelope(
+            _seal(ring, {"a": 1}, "events"), keyring=ring, session_id=SESSION, route="capture"
+        )
 
 
 def test_every_seal_uses_a_fresh_key_and_iv(ring: KeyRing) -> None:
@@ -87,15 +96,19 @@ def test_fresh_nonce_is_256_bits_of_unpadded_base64url() -> None:
 
 
 def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
-@pytest.mark.parametrize("pem", [
-    "not a pem",
-    _pem(ec.generate_private_key(ec.SECP256R1())),
-    _pem(rsa.generate_private_key(65537, 1024)),  # noqa: S505 - must be refused
-])
+@pytest.mark.parametrize(
+    "pem",
+    [
+        "not a pem",
+        _pem(ec.generate_private_key(ec.SECP256R1())),
+        _pem(rsa.generate_private_key(65537, 1024)),  # noqa: S505 - must be refused
+    ],
+)
 def test_unusable_public_key_is_refused(pem: str | bytes) -> None:
     with pytest.raises(SealError, match="publicKey"):
         seal({"a": 1}, public_key_pem=pem, kid="k", session_id=SESSION, route="capture")

@@ -33,25 +33,47 @@ KEY = Ed25519PrivateKey.generate()
 
 
 def view(status: str = "PENDING", codes: list[int] | None = None) -> dict[str, object]:
-    return {"sessionId": SESSION_ID, "type": "ENROLL", "status": status,
-            "customerId": None, "puid": None, "transactionID": None,
-            "createdAt": "2025-01-01T00:00:00.000Z", "expiresAt": "2025-01-01T00:15:00.000Z",
-            "completedAt": None, "attemptsLeft": 3, "errorCodes": codes or [], "errors": [],
-            "message": "", "result": {}}
+    return {
+        "sessionId": SESSION_ID,
+        "type": "ENROLL",
+        "status": status,
+        "customerId": None,
+        "puid": None,
+        "transactionID": None,
+        "createdAt": "2025-01-01T00:00:00.000Z",
+        "expiresAt": "2025-01-01T00:15:00.000Z",
+        "completedAt": None,
+        "attemptsLeft": 3,
+        "errorCodes": codes or [],
+        "errors": [],
+        "message": "",
+        "result": {},
+    }
 
 
-def error(status: int, codes: list[int] | None = None,
-          headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, headers=headers, json={
-        "status": "error", "message": f"status {status}", "errorCodes": codes or [],
-        "requestId": "r"})
+def error(
+    status: int, codes: list[int] | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.Response(
+        status,
+        headers=headers,
+        json={
+            "status": "error",
+            "message": f"status {status}",
+            "errorCodes": codes or [],
+            "requestId": "r",
+        },
+    )
 
 
 class Script:
     """A MockTransport handler answering from a list (then 200 with ``last``)."""
 
-    def __init__(self, answers: list[httpx.Response | Exception],
-                 last: Callable[[httpx.Request], httpx.Response] | None = None) -> None:
+    def __init__(
+        self,
+        answers: list[httpx.Response | Exception],
+        last: Callable[[httpx.Request], httpx.Response] | None = None,
+    ) -> None:
         self.answers = answers
         self.last = last or (lambda _r: httpx.Response(200, json=view()))
         self.requests: list[httpx.Request] = []
@@ -67,8 +89,14 @@ class Script:
 
 
 def client(script: Script, retries: RetryConfig | None = None) -> Client:
-    return Client(BASE, api_key="bvk_k", client_id="cid", client_secret="bvs_s",
-                  transport=httpx.MockTransport(script), retries=retries)
+    return Client(
+        BASE,
+        api_key="bvk_k",
+        client_id="cid",
+        client_secret="bvs_s",
+        transport=httpx.MockTransport(script),
+        retries=retries,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -77,46 +105,78 @@ def no_sleeping() -> Iterator[list[float]]:
         yield slept
 
 
-@given(method=st.sampled_from(["GET", "POST", "DELETE"]),
-       segment=st.text(min_size=1, max_size=20),
-       start=st.integers(0, 10**6), body=st.binary(max_size=200))
-def test_slc_signature_verifies_with_the_servers_message(method: str, segment: str,
-                                                         start: int, body: bytes) -> None:
+@given(
+    method=st.sampled_from(["GET", "POST", "DELETE"]),
+    segment=st.text(min_size=1, max_size=20),
+    start=st.integers(0, 10**6),
+    body=st.binary(max_size=200),
+)
+def test_slc_signature_verifies_with_the_servers_message(
+    method: str, segment: str, start: int, body: bytes
+) -> None:
     creds = Credentials("bvk_k", "cid", signing_key=KEY)
     with httpx.Client(base_url=BASE) as http:
-        call: Call[None] = Call(method, f"/v2/customers/{path_segment(segment)}", lambda _d: None,
-                                params={"start": start}, body=body)
+        call: Call[None] = Call(
+            method,
+            f"/v2/customers/{path_segment(segment)}",
+            lambda _d: None,
+            params={"start": start},
+            body=body,
+        )
         request = prepare(http, call, creds)
     headers = request.headers
     assert "clientsecret" not in headers
     signature = base64.urlsafe_b64decode(headers["slc"] + "=" * (-len(headers["slc"]) % 4))
-    message = server_slc_message(method, request.url.raw_path.decode(), headers["x-timestamp"],
-                                 headers["x-request-id"], body)
+    message = server_slc_message(
+        method, request.url.raw_path.decode(), headers["x-timestamp"], headers["x-request-id"], body
+    )
     KEY.public_key().verify(signature, message)  # raises if the server would refuse it
 
 
 def test_create_session_body_uses_wire_names_and_leaves_out_absent_options() -> None:
-    body = create_session_body("VERIFY", {
-        "customer_id": "u-1", "callback_url": "https://h/x", "callback_headers": {"A": "b"},
-        "session_expiry": dt.timedelta(minutes=5), "enable_desktop": False,
-        "transaction_id": "tx", "send_event_webhooks": True, "external_uuid": "u"})
-    assert body == {"type": "VERIFY", "customerId": "u-1",
-                    "callback": {"url": "https://h/x", "headers": {"A": "b"}},
-                    "sessionExpiry": 300, "enableDesktop": False, "transactionID": "tx",
-                    "sendEventWebhooks": True, "uuid": "u"}
+    body = create_session_body(
+        "VERIFY",
+        {
+            "customer_id": "u-1",
+            "callback_url": "https://h/x",
+            "callback_headers": {"A": "b"},
+            "session_expiry": dt.timedelta(minutes=5),
+            "enable_desktop": False,
+            "transaction_id": "tx",
+            "send_event_webhooks": True,
+            "external_uuid": "u",
+        },
+    )
+    assert body == {
+        "type": "VERIFY",
+        "customerId": "u-1",
+        "callback": {"url": "https://h/x", "headers": {"A": "b"}},
+        "sessionExpiry": 300,
+        "enableDesktop": False,
+        "transactionID": "tx",
+        "sendEventWebhooks": True,
+        "uuid": "u",
+    }
     with pytest.raises(ValueError, match="callback_url"):
         create_session_body("ENROLL", {"callback_headers": {"A": "b"}})
 
 
 def test_retried_create_resends_identical_bytes_and_key_with_fresh_signatures(
-        no_sleeping: list[float]) -> None:
+    no_sleeping: list[float],
+) -> None:
     made = {**view(), "launchUrl": "https://verify.example/capture/tok"}
-    script = Script([error(503, headers={"retry-after": "3"}),
-                     httpx.ConnectError("reset"), error(500)],
-                    last=lambda _r: httpx.Response(201, json=made))
-    with Client(BASE, api_key="bvk_k", client_id="cid", signing_key=KEY,
-                transport=httpx.MockTransport(script),
-                retries=RetryConfig(max_attempts=5)) as sdk:
+    script = Script(
+        [error(503, headers={"retry-after": "3"}), httpx.ConnectError("reset"), error(500)],
+        last=lambda _r: httpx.Response(201, json=made),
+    )
+    with Client(
+        BASE,
+        api_key="bvk_k",
+        client_id="cid",
+        signing_key=KEY,
+        transport=httpx.MockTransport(script),
+        retries=RetryConfig(max_attempts=5),
+    ) as sdk:
         session = sdk.create_session(type="ENROLL", transaction_id="tx")
     assert session.launch_url == "https://verify.example/capture/tok"
     assert len(script.requests) == 4
@@ -147,8 +207,10 @@ def test_permanent_errors_raise_after_one_request(status: int) -> None:
 
 def test_exhausted_budget_raises_the_last_transient_error() -> None:
     script = Script([error(503)] * 10)
-    with client(script, retries=RetryConfig(max_attempts=3)) as sdk, \
-            pytest.raises(TransientError) as caught:
+    with (
+        client(script, retries=RetryConfig(max_attempts=3)) as sdk,
+        pytest.raises(TransientError) as caught,
+    ):
         sdk.get_session(SESSION_ID)
     assert len(script.requests) == 3
     assert caught.value.status == 503
@@ -175,7 +237,8 @@ def test_ids_cannot_escape_their_path_segment() -> None:
     with client(script) as sdk:
         sdk.get_session("../../v2/audit/entries")
     assert script.requests[0].url.raw_path == (
-        b"/v2/verification-session/..%2F..%2Fv2%2Faudit%2Fentries")
+        b"/v2/verification-session/..%2F..%2Fv2%2Faudit%2Fentries"
+    )
 
 
 def test_erase_is_done_when_a_retry_finds_the_customer_gone() -> None:
@@ -189,9 +252,10 @@ def test_erase_is_done_when_a_retry_finds_the_customer_gone() -> None:
 
 
 def test_wait_for_result_polls_with_backoff_until_finished(no_sleeping: list[float]) -> None:
-    script = Script([httpx.Response(200, json=view("PENDING")),
-                     httpx.Response(200, json=view("IN_PROGRESS"))],
-                    last=lambda _r: httpx.Response(200, json=view("FAILED", [-7])))
+    script = Script(
+        [httpx.Response(200, json=view("PENDING")), httpx.Response(200, json=view("IN_PROGRESS"))],
+        last=lambda _r: httpx.Response(200, json=view("FAILED", [-7])),
+    )
     with client(script) as sdk:
         session = sdk.wait_for_result(SESSION_ID, timeout=60, poll=2)
     assert session.status == "FAILED"
@@ -208,12 +272,19 @@ def test_wait_for_result_times_out_with_a_transient_timeout() -> None:
 
 
 def test_async_client_retries_and_classifies_like_the_sync_one() -> None:
-    script = Script([error(503), httpx.ConnectTimeout("slow")],
-                    last=lambda _r: httpx.Response(200, json=view("SUCCESS")))
+    script = Script(
+        [error(503), httpx.ConnectTimeout("slow")],
+        last=lambda _r: httpx.Response(200, json=view("SUCCESS")),
+    )
 
     async def run() -> Session:
-        async with AsyncClient(BASE, api_key="bvk_k", client_id="cid", client_secret="s",
-                               transport=httpx.MockTransport(script)) as sdk:
+        async with AsyncClient(
+            BASE,
+            api_key="bvk_k",
+            client_id="cid",
+            client_secret="s",
+            transport=httpx.MockTransport(script),
+        ) as sdk:
             found = await sdk.get_session(SESSION_ID)
             script.answers.append(error(401))
             with pytest.raises(PermanentError):

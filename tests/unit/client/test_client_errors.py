@@ -16,10 +16,14 @@ from bioverify.client._core import error_from_response, transport_error
 from bioverify.client.errors import error_class
 
 
-def envelope(status: int, codes: list[int], message: str = "m",
-             headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, headers=headers or {"x-request-id": "rid-1"}, json={
-        "status": "error", "message": message, "errorCodes": codes, "requestId": "rid-1"})
+def envelope(
+    status: int, codes: list[int], message: str = "m", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.Response(
+        status,
+        headers=headers or {"x-request-id": "rid-1"},
+        json={"status": "error", "message": message, "errorCodes": codes, "requestId": "rid-1"},
+    )
 
 
 @pytest.mark.parametrize("code", sorted(catalogue.CATALOGUE))
@@ -36,14 +40,23 @@ def test_every_catalogue_code_decides_the_class_and_remedy(code: int) -> None:
         assert error.status == status
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    (400, PermanentError), (401, PermanentError), (403, PermanentError),
-    (404, PermanentError), (409, PermanentError), (413, PermanentError),
-    (429, TransientError), (500, TransientError), (502, TransientError),
-    (503, TransientError), (504, TransientError),
-])
-def test_without_codes_the_status_decides(status: int,
-                                          expected: type[BioverifyError]) -> None:
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, PermanentError),
+        (401, PermanentError),
+        (403, PermanentError),
+        (404, PermanentError),
+        (409, PermanentError),
+        (413, PermanentError),
+        (429, TransientError),
+        (500, TransientError),
+        (502, TransientError),
+        (503, TransientError),
+        (504, TransientError),
+    ],
+)
+def test_without_codes_the_status_decides(status: int, expected: type[BioverifyError]) -> None:
     error = error_from_response(envelope(status, []))
     assert type(error) is expected
     assert error.remedy is None

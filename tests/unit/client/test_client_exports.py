@@ -11,8 +11,12 @@ import bioverify.client as sdk
 
 CLIENT_DIR = Path(sdk.__file__).parent
 #: The only server modules the SDK may import (DESIGN.md section 2).
-ALLOWED_SERVER_MODULES = {"bioverify.errors", "bioverify.audit.receipt",
-                          "bioverify.audit.merkle", "bioverify.audit.note"}
+ALLOWED_SERVER_MODULES = {
+    "bioverify.errors",
+    "bioverify.audit.receipt",
+    "bioverify.audit.merkle",
+    "bioverify.audit.note",
+}
 
 
 def test_all_lists_exactly_the_public_names() -> None:
@@ -43,10 +47,13 @@ def test_sources_import_only_allowed_server_modules() -> None:
 
 
 def test_importing_the_sdk_loads_no_server_code() -> None:
-    probe = ("import sys, bioverify.client; "
-             "bad = sorted(m for m in sys.modules if m.startswith(('bioverify.', 'sqlalchemy', "
-             "'fastapi', 'starlette')) and not m.startswith('bioverify.client') and m not in "
-             f"{sorted(ALLOWED_SERVER_MODULES | {'bioverify.audit'})!r}); print(bad)")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True, timeout=60)
+    probe = (
+        "import sys, bioverify.client; "
+        "bad = sorted(m for m in sys.modules if m.startswith(('bioverify.', 'sqlalchemy', "
+        "'fastapi', 'starlette')) and not m.startswith('bioverify.client') and m not in "
+        f"{sorted(ALLOWED_SERVER_MODULES | {'bioverify.audit'})!r}); print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.strip() == "[]"

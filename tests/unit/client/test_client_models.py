@@ -12,13 +12,25 @@ from bioverify.client import ErrorRecord, Failed, Session, Succeeded
 
 def wire(status: str, codes: list[int]) -> dict[str, object]:
     return {
-        "sessionId": "s-1", "type": "VERIFY", "status": status, "customerId": "u-1",
-        "puid": "p-1", "transactionID": "tx", "createdAt": "2025-03-01T10:00:00.000Z",
-        "expiresAt": "2025-03-01T10:15:00.000Z", "completedAt": None, "attemptsLeft": 2,
+        "sessionId": "s-1",
+        "type": "VERIFY",
+        "status": status,
+        "customerId": "u-1",
+        "puid": "p-1",
+        "transactionID": "tx",
+        "createdAt": "2025-03-01T10:00:00.000Z",
+        "expiresAt": "2025-03-01T10:15:00.000Z",
+        "completedAt": None,
+        "attemptsLeft": 2,
         "errorCodes": codes,
-        "errors": [{**catalogue.describe([c])[0], "at": "2025-03-01T10:01:00.000Z"}
-                   for c in codes if c in catalogue.CATALOGUE],
-        "message": "m", "result": {"matchScore": 0.4}, "futureField": 1,
+        "errors": [
+            {**catalogue.describe([c])[0], "at": "2025-03-01T10:01:00.000Z"}
+            for c in codes
+            if c in catalogue.CATALOGUE
+        ],
+        "message": "m",
+        "result": {"matchScore": 0.4},
+        "futureField": 1,
     }
 
 
@@ -27,9 +39,15 @@ def test_session_view_parses_into_typed_fields() -> None:
     assert session.expires_at == dt.datetime(2025, 3, 1, 10, 15, tzinfo=dt.UTC)
     assert (session.customer_id, session.puid, session.transaction_id) == ("u-1", "p-1", "tx")
     assert session.attempts_left == 2
-    assert session.errors == (ErrorRecord(-22, "FACE_SCAN_ERROR", "diagnostic",
-                                          catalogue.lookup(-22).message,
-                                          dt.datetime(2025, 3, 1, 10, 1, tzinfo=dt.UTC)),)
+    assert session.errors == (
+        ErrorRecord(
+            -22,
+            "FACE_SCAN_ERROR",
+            "diagnostic",
+            catalogue.lookup(-22).message,
+            dt.datetime(2025, 3, 1, 10, 1, tzinfo=dt.UTC),
+        ),
+    )
     assert session.raw["futureField"] == 1  # newer fields are kept, not dropped
     assert not session.is_finished
     assert session.outcome() is None
@@ -41,8 +59,9 @@ def test_success_outcome() -> None:
     assert not outcome.should_retry_with_new_session
 
 
-@pytest.mark.parametrize("code", sorted(c for c, row in catalogue.CATALOGUE.items()
-                                        if row.is_fatal))
+@pytest.mark.parametrize(
+    "code", sorted(c for c, row in catalogue.CATALOGUE.items() if row.is_fatal)
+)
 def test_failed_outcome_is_classified_by_the_fatal_code(code: int) -> None:
     row = catalogue.CATALOGUE[code]
     # Diagnostics recorded earlier never decide the outcome.
@@ -66,7 +85,13 @@ def test_unknown_code_from_a_newer_server_fails_closed() -> None:
 
 
 def test_webhook_payload_reads_as_a_session() -> None:
-    payload = {"sessionId": "s-1", "type": "ENROLL", "status": "FAILED", "errorCodes": [-7],
-               "errors": catalogue.describe([-7]), "completedAt": "2025-03-01T10:02:00Z"}
+    payload = {
+        "sessionId": "s-1",
+        "type": "ENROLL",
+        "status": "FAILED",
+        "errorCodes": [-7],
+        "errors": catalogue.describe([-7]),
+        "completedAt": "2025-03-01T10:02:00Z",
+    }
     outcome = Session.from_json(payload).outcome()
     assert isinstance(outcome, Failed) and outcome.name == "CAMERA_FAIL"

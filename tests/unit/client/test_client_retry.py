@@ -15,7 +15,8 @@ from bioverify.client.testing import instant_retries
 
 @given(retry_number=st.integers(1, 30), draw=st.floats(0, 1))
 def test_backoff_is_jittered_within_half_to_full_of_a_capped_exponential(
-        retry_number: int, draw: float) -> None:
+    retry_number: int, draw: float
+) -> None:
     config = RetryConfig(initial_backoff_s=0.5, max_backoff_s=8.0, jitter_source=lambda: draw)
     base = min(8.0, 0.5 * 2 ** (retry_number - 1))
     assert base / 2 <= config.backoff(retry_number) <= base
@@ -63,8 +64,9 @@ def test_permanent_and_session_transient_errors_are_never_retried() -> None:
     budget = RetryBudget(RetryConfig())
     budget.start_attempt()
     assert budget.delay_before_retry(PermanentError("no", status=401)) is None
-    assert budget.delay_before_retry(TransientError("expired", status=410,
-                                                    error_codes=[-8])) is None
+    assert (
+        budget.delay_before_retry(TransientError("expired", status=410, error_codes=[-8])) is None
+    )
 
 
 def test_instant_retries_records_instead_of_sleeping_and_budgets_still_apply() -> None:

@@ -20,18 +20,22 @@ SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 OTHER = "whsec_" + base64.b64encode(b"o" * 32).decode()
 
 
-def signed(body: bytes, secret: str = SECRET, *, msg_id: str = "msg_1",
-           at: int = NOW) -> dict[str, str]:
-    signature = Webhook(secret).sign(msg_id, dt.datetime.fromtimestamp(at, dt.UTC),
-                                     body.decode())
+def signed(
+    body: bytes, secret: str = SECRET, *, msg_id: str = "msg_1", at: int = NOW
+) -> dict[str, str]:
+    signature = Webhook(secret).sign(msg_id, dt.datetime.fromtimestamp(at, dt.UTC), body.decode())
     return {"webhook-id": msg_id, "webhook-timestamp": str(at), "webhook-signature": signature}
 
 
-def ed25519_signed(body: bytes, key: Ed25519PrivateKey, *, msg_id: str = "msg_1",
-                   at: int = NOW) -> dict[str, str]:
+def ed25519_signed(
+    body: bytes, key: Ed25519PrivateKey, *, msg_id: str = "msg_1", at: int = NOW
+) -> dict[str, str]:
     signature = base64.b64encode(key.sign(f"{msg_id}.{at}.".encode() + body)).decode()
-    return {"webhook-id": msg_id, "webhook-timestamp": str(at),
-            "webhook-signature": f"v1a,{signature}"}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(at),
+        "webhook-signature": f"v1a,{signature}",
+    }
 
 
 def jwks_of(key: Ed25519PrivateKey) -> dict[str, object]:
@@ -40,14 +44,17 @@ def jwks_of(key: Ed25519PrivateKey) -> dict[str, object]:
     return {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1", "alg": "EdDSA"}]}
 
 
-payloads = st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=20),
-                           max_size=5)
+payloads = st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=20), max_size=5)
 
 
-@given(payload=payloads, msg_id=st.from_regex(r"msg_[A-Za-z0-9]{1,20}", fullmatch=True),
-       skew=st.integers(-300, 300))
+@given(
+    payload=payloads,
+    msg_id=st.from_regex(r"msg_[A-Za-z0-9]{1,20}", fullmatch=True),
+    skew=st.integers(-300, 300),
+)
 def test_reference_signatures_verify_and_return_the_payload(
-        payload: dict[str, object], msg_id: str, skew: int) -> None:
+    payload: dict[str, object], msg_id: str, skew: int
+) -> None:
     body = json.dumps(payload).encode()
     headers = signed(body, msg_id=msg_id, at=NOW + skew)
     assert verify_webhook(body, headers, SECRET, now=NOW) == payload
@@ -66,10 +73,12 @@ def test_v1a_verifies_with_the_jwks_and_not_with_another_key() -> None:
     key = Ed25519PrivateKey.generate()
     body = b'{"status":"SUCCESS"}'
     assert verify_webhook(body, ed25519_signed(body, key), jwks_of(key), now=NOW) == {
-        "status": "SUCCESS"}
+        "status": "SUCCESS"
+    }
     with pytest.raises(WebhookVerificationError):
-        verify_webhook(body, ed25519_signed(body, key), jwks_of(Ed25519PrivateKey.generate()),
-                       now=NOW)
+        verify_webhook(
+            body, ed25519_signed(body, key), jwks_of(Ed25519PrivateKey.generate()), now=NOW
+        )
     # A v1a signature is no use to an HMAC-only receiver, and the reverse.
     with pytest.raises(WebhookVerificationError):
         verify_webhook(body, ed25519_signed(body, key), SECRET, now=NOW)

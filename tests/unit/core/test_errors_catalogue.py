@@ -9,9 +9,22 @@ import pytest
 from bioverify import errors
 from bioverify.errors_doc import render
 
-SEED_CODES = {1: "fatal", -5: "fatal", -7: "fatal", -8: "fatal", -9: "fatal", -10: "fatal",
-              -11: "fatal", -14: "fatal", -15: "fatal", -16: "fatal", -20: "diagnostic",
-              -22: "diagnostic", -23: "diagnostic", -24: "diagnostic"}
+SEED_CODES = {
+    1: "fatal",
+    -5: "fatal",
+    -7: "fatal",
+    -8: "fatal",
+    -9: "fatal",
+    -10: "fatal",
+    -11: "fatal",
+    -14: "fatal",
+    -15: "fatal",
+    -16: "fatal",
+    -20: "diagnostic",
+    -22: "diagnostic",
+    -23: "diagnostic",
+    -24: "diagnostic",
+}
 
 
 def test_catalogue_holds_every_seed_code_with_its_kind() -> None:
@@ -37,8 +50,10 @@ def test_unknown_code_is_a_bad_request() -> None:
     assert "-99" in info.value.message
 
 
-@pytest.mark.parametrize(("code", "status"), [(1, 422), (-9, 422), (-14, 401), (-15, 409),
-                                              (-16, 403), (-5, 403), (-8, 410)])
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [(1, 422), (-9, 422), (-14, 401), (-15, 409), (-16, 403), (-5, 403), (-8, 410)],
+)
 def test_session_error_takes_its_http_class_from_the_catalogue(code: int, status: int) -> None:
     exc = errors.session_error(code, session_id="s")
     assert exc.http_status == status
@@ -48,17 +63,26 @@ def test_session_error_takes_its_http_class_from_the_catalogue(code: int, status
 
 def test_describe_builds_the_webhook_errors_array() -> None:
     assert errors.describe([-22, -9]) == [
-        {"code": -22, "name": "FACE_SCAN_ERROR", "kind": "diagnostic",
-         "message": errors.CATALOGUE[-22].message},
-        {"code": -9, "name": "FACE_NOT_MATCH", "kind": "fatal",
-         "message": errors.CATALOGUE[-9].message},
+        {
+            "code": -22,
+            "name": "FACE_SCAN_ERROR",
+            "kind": "diagnostic",
+            "message": errors.CATALOGUE[-22].message,
+        },
+        {
+            "code": -9,
+            "name": "FACE_NOT_MATCH",
+            "kind": "fatal",
+            "message": errors.CATALOGUE[-9].message,
+        },
     ]
 
 
 def test_docs_errors_page_is_generated_from_the_catalogue() -> None:
     page = Path(__file__).resolve().parents[3] / "docs" / "errors.md"
     assert page.read_text() == render(), (
-        "docs/errors.md is stale: run `python -m bioverify.errors_doc > docs/errors.md`")
+        "docs/errors.md is stale: run `python -m bioverify.errors_doc > docs/errors.md`"
+    )
 
 
 def test_exceptions_carry_data_not_formatted_strings() -> None:

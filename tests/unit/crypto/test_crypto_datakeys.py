@@ -19,8 +19,11 @@ def cipher(shared_ring: KeyRing) -> TemplateCipher:
     return TemplateCipher(shared_ring, InMemoryDataKeyStore())
 
 
-@given(tenant=st.text(min_size=1, max_size=20), plaintext=st.binary(max_size=2048),
-       aad=st.binary(max_size=64))
+@given(
+    tenant=st.text(min_size=1, max_size=20),
+    plaintext=st.binary(max_size=2048),
+    aad=st.binary(max_size=64),
+)
 @settings(max_examples=80, deadline=None)
 def test_round_trip(cipher: TemplateCipher, tenant: str, plaintext: bytes, aad: bytes) -> None:
     blob = cipher.encrypt(tenant, plaintext, aad)
@@ -61,7 +64,7 @@ def test_wrapped_keys_do_not_move_between_tenants(shared_ring: KeyRing) -> None:
     cipher = TemplateCipher(shared_ring, store)
     blob = cipher.encrypt("tenant-a", b"template", b"c")
     # An attacker with database access copies tenant-a's wrapped key to tenant-b.
-    (key_id, wrapped), = store.get_wrapped("tenant-a")
+    ((key_id, wrapped),) = store.get_wrapped("tenant-a")
     store.put_wrapped("tenant-b", key_id, wrapped)
     with pytest.raises(TemplateDecryptError, match="does not unwrap"):
         TemplateCipher(shared_ring, store).decrypt("tenant-b", blob, b"c")
@@ -73,8 +76,8 @@ def test_keys_are_per_tenant_and_stored_wrapped(shared_ring: KeyRing) -> None:
     cipher.encrypt("tenant-a", b"x", b"")
     cipher.encrypt("tenant-a", b"y", b"")
     cipher.encrypt("tenant-b", b"z", b"")
-    (a_id, a_wrapped), = store.get_wrapped("tenant-a")
-    (b_id, _), = store.get_wrapped("tenant-b")
+    ((a_id, a_wrapped),) = store.get_wrapped("tenant-a")
+    ((b_id, _),) = store.get_wrapped("tenant-b")
     assert a_id != b_id
     assert len(a_wrapped) > 32  # nonce + wrapped key + tag: never the raw key
 
@@ -91,8 +94,9 @@ def test_old_blobs_decrypt_after_tenant_key_rotation(shared_ring: KeyRing) -> No
     assert fresh.decrypt("t", new, b"c") == b"new template"
 
 
-def test_another_master_key_cannot_decrypt(shared_ring: KeyRing, template_keys_dir: Path,
-                                           tmp_path: Path) -> None:
+def test_another_master_key_cannot_decrypt(
+    shared_ring: KeyRing, template_keys_dir: Path, tmp_path: Path
+) -> None:
     store = InMemoryDataKeyStore()
     blob = TemplateCipher(shared_ring, store).encrypt("t", b"template", b"c")
     keys = tmp_path / "keys"
@@ -106,4 +110,3 @@ def test_blob_naming_unknown_key_fails(cipher: TemplateCipher, shared_ring: KeyR
     blob = cipher.encrypt("tenant-a", b"template", b"c")
     with pytest.raises(TemplateDecryptError, match="unknown data key"):
         TemplateCipher(shared_ring, InMemoryDataKeyStore()).decrypt("tenant-a", blob, b"c")
-

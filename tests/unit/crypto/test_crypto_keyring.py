@@ -90,16 +90,23 @@ print(json.dumps({"pub": ring.public_key_document(), "jwks": ring.jwks(),
 
 def test_parallel_processes_create_one_ring(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
-    procs = [subprocess.Popen([sys.executable, "-c", _CHILD, str(keys)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(keys)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
     outs = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
         outs.append(json.loads(out))
-    assert all(o["pub"] == outs[0]["pub"] and o["jwks"] == outs[0]["jwks"]
-               and o["hash"] == outs[0]["hash"] for o in outs)
+    assert all(
+        o["pub"] == outs[0]["pub"] and o["jwks"] == outs[0]["jwks"] and o["hash"] == outs[0]["hash"]
+        for o in outs
+    )
     ring = KeyRing.load_or_create(keys)
     # Every process got the one master key: each one's wrapped key unwraps here.
     for o in outs:
@@ -116,7 +123,8 @@ def test_public_key_document_is_the_rsa_3072_capture_key(ring: KeyRing) -> None:
     assert isinstance(public, rsa.RSAPublicKey)
     assert public.key_size == 3072
     assert public.public_numbers() == (
-        ring.capture_private_key(doc["kid"]).public_key().public_numbers())
+        ring.capture_private_key(doc["kid"]).public_key().public_numbers()
+    )
 
 
 def test_unknown_capture_kid_is_a_bad_request(ring: KeyRing) -> None:
@@ -128,10 +136,13 @@ def test_unknown_capture_kid_is_a_bad_request(ring: KeyRing) -> None:
 def _verify_with_jwks(jwks: dict[str, Any], kid: str, signature: bytes, message: bytes) -> None:
     (jwk,) = [k for k in jwks["keys"] if k["kid"] == kid]
     assert {k: jwk[k] for k in ("kty", "crv", "use", "alg")} == {
-        "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA"}
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "use": "sig",
+        "alg": "EdDSA",
+    }
     assert "=" not in jwk["x"]
-    ed25519.Ed25519PublicKey.from_public_bytes(_b64url_decode(jwk["x"])).verify(
-        signature, message)
+    ed25519.Ed25519PublicKey.from_public_bytes(_b64url_decode(jwk["x"])).verify(signature, message)
 
 
 def test_jwks_verifies_a_signature_of_the_signing_key(ring: KeyRing) -> None:
@@ -160,8 +171,9 @@ def test_signing_rotation_keeps_old_key_in_jwks_during_grace(ring: KeyRing, cloc
         ring.signing_public_key("never-existed")
 
 
-def test_capture_rotation_with_zero_grace_destroys_the_old_key(keys_dir: Path,
-                                                               ring: KeyRing) -> None:
+def test_capture_rotation_with_zero_grace_destroys_the_old_key(
+    keys_dir: Path, ring: KeyRing
+) -> None:
     old = ring.current_capture_kid
     ring.rotate_capture_key(dt.timedelta(0))
     with pytest.raises(UnknownKeyId):
@@ -170,8 +182,9 @@ def test_capture_rotation_with_zero_grace_destroys_the_old_key(keys_dir: Path,
     assert len(list(keys_dir.glob("capture-*.pem"))) == 1
 
 
-def test_expired_keys_are_pruned_on_next_rotation(keys_dir: Path, ring: KeyRing,
-                                                  clock: Any) -> None:
+def test_expired_keys_are_pruned_on_next_rotation(
+    keys_dir: Path, ring: KeyRing, clock: Any
+) -> None:
     first = ring.current_capture_kid
     second = ring.rotate_capture_key(dt.timedelta(minutes=5))
     clock.advance(dt.timedelta(minutes=10))
@@ -186,8 +199,12 @@ def test_expired_keys_are_pruned_on_next_rotation(keys_dir: Path, ring: KeyRing,
 def test_rotate_keys_from_another_process_is_picked_up(keys_dir: Path, ring: KeyRing) -> None:
     before_capture, before_signing = ring.current_capture_kid, ring.signing_key().kid
     assert ring.reload_if_changed() is False
-    result = rotate_keys(keys_dir, which="all", grace=dt.timedelta(hours=1),
-                         now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    result = rotate_keys(
+        keys_dir,
+        which="all",
+        grace=dt.timedelta(hours=1),
+        now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    )
     assert result["capture"]["retired"] == before_capture
     assert result["signing"]["retired"] == before_signing
     assert ring.reload_if_changed() is True
@@ -198,8 +215,7 @@ def test_rotate_keys_from_another_process_is_picked_up(keys_dir: Path, ring: Key
 
 
 @pytest.mark.parametrize("which", ["capture", "signing"])
-def test_rotate_keys_only_touches_what_was_asked(keys_dir: Path, ring: KeyRing,
-                                                 which: str) -> None:
+def test_rotate_keys_only_touches_what_was_asked(keys_dir: Path, ring: KeyRing, which: str) -> None:
     before = {"capture": ring.current_capture_kid, "signing": ring.signing_key().kid}
     result = rotate_keys(keys_dir, which=which, grace=dt.timedelta(0))  # type: ignore[arg-type]
     assert set(result) == {which}
@@ -260,8 +276,8 @@ def test_bad_master_key_names_the_variable(tmp_path: Path, value: str) -> None:
 def test_private_material_never_in_reprs(keys_dir: Path, ring: KeyRing) -> None:
     key = ring.signing_key()
     raw_private = key.private_key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-        serialization.NoEncryption())
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     texts = [repr(ring), repr(key), str(ring)]
     assert key.kid in repr(key)
     for text in texts:

@@ -43,8 +43,11 @@ def test_rules_reference_only_exported_metrics() -> None:
 
 def test_every_built_in_alert_rule_has_a_prometheus_counterpart() -> None:
     text = RULES.read_text()
-    uncovered = [r.name for r in DEFAULT_RULES
-                 if r.name not in text and r.signal.value not in text]
+    uncovered = [r.name for r in DEFAULT_RULES if r.name not in text and r.signal.value not in text]
     # camera_fail_* are covered by the -7 session counter; server_error by the 5xx rule.
-    assert set(uncovered) <= {"camera_fail_client", "camera_fail_device", "server_error",
-                              "webhook_dead_letter"}
+    assert set(uncovered) <= {
+        "camera_fail_client",
+        "camera_fail_device",
+        "server_error",
+        "webhook_dead_letter",
+    }

@@ -43,8 +43,9 @@ def run(events: list[tuple[str, int | None]], attempts: int) -> list[sm.SessionS
 
 
 @given(st.lists(event, max_size=30), st.integers(1, 10))
-def test_an_ended_session_never_changes(events: list[tuple[str, int | None]],
-                                        attempts: int) -> None:
+def test_an_ended_session_never_changes(
+    events: list[tuple[str, int | None]], attempts: int
+) -> None:
     states = run(events, attempts)
     for before, after in itertools.pairwise(states):
         if before.ended:
@@ -52,8 +53,9 @@ def test_an_ended_session_never_changes(events: list[tuple[str, int | None]],
 
 
 @given(st.lists(event, max_size=30), st.integers(1, 10))
-def test_the_first_fatal_code_is_the_outcome(events: list[tuple[str, int | None]],
-                                             attempts: int) -> None:
+def test_the_first_fatal_code_is_the_outcome(
+    events: list[tuple[str, int | None]], attempts: int
+) -> None:
     final = run(events, attempts)[-1]
     if final.status is sm.Status.FAILED:
         fatal = [c for c in final.error_codes if errors.lookup(c).is_fatal]
@@ -65,7 +67,8 @@ def test_the_first_fatal_code_is_the_outcome(events: list[tuple[str, int | None]
 
 @given(st.lists(event, max_size=30), st.integers(1, 10))
 def test_each_code_appears_once_in_order_of_first_occurrence(
-        events: list[tuple[str, int | None]], attempts: int) -> None:
+    events: list[tuple[str, int | None]], attempts: int
+) -> None:
     final = run(events, attempts)[-1]
     assert len(final.error_codes) == len(set(final.error_codes))
     assert -13 not in final.error_codes

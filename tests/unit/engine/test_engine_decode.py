@@ -18,14 +18,22 @@ from bioverify.engine.decode import MAX_FRAME_BYTES, decode_frame, image_size
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (struct.pack(">I", len(data)) + kind + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def _png(width: int, height: int, body: bytes = b"") -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-            + _png_chunk(b"IDAT", zlib.compress(body)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(body))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _jpeg(width: int = 64, height: int = 48) -> bytes:
@@ -54,7 +62,7 @@ def test_png_decompression_bomb_is_refused_from_its_header() -> None:
 def test_jpeg_decompression_bomb_is_refused_from_its_header() -> None:
     data = bytearray(_jpeg(64, 48))
     sof = data.find(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", 60_000, 60_000)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 60_000, 60_000)
     assert image_size(bytes(data)) == (60_000, 60_000)
     with pytest.raises(InvalidImage, match=r"Frame 2 .*megapixel"):
         decode_frame(bytes(data), 2)
@@ -87,10 +95,14 @@ def test_random_bytes_only_ever_raise_invalid_image(data: bytes) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.integers(min_value=0, max_value=10_000), st.sampled_from([".jpg", ".png"]),
-       st.binary(max_size=16))
-def test_truncated_or_tampered_images_only_raise_invalid_image(cut: int, ext: str,
-                                                               noise: bytes) -> None:
+@given(
+    st.integers(min_value=0, max_value=10_000),
+    st.sampled_from([".jpg", ".png"]),
+    st.binary(max_size=16),
+)
+def test_truncated_or_tampered_images_only_raise_invalid_image(
+    cut: int, ext: str, noise: bytes
+) -> None:
     image = np.random.default_rng(cut).integers(0, 255, (40, 50, 3), dtype=np.uint8)
     ok, buf = cv2.imencode(ext, image)
     assert ok

@@ -27,8 +27,9 @@ def test_auc_equals_the_pairwise_win_rate(genuine: list[float], impostor: list[f
 
 
 @given(scores, scores, st.sampled_from([0.5, 0.1, 0.01]))
-def test_fnmr_at_fmr_respects_the_target(genuine: list[float], impostor: list[float],
-                                         target: float) -> None:
+def test_fnmr_at_fmr_respects_the_target(
+    genuine: list[float], impostor: list[float], target: float
+) -> None:
     point = fnmr_at_fmr(genuine, impostor, target)
     fmr, fnmr = error_rates(genuine, impostor, point["threshold"])
     assert fmr <= target + 1e-12

@@ -7,8 +7,20 @@ from bioverify import engine
 
 def test_all_lists_every_public_name_and_only_those() -> None:
     public = {name for name in dir(engine) if not name.startswith("_")}
-    modules = {"decode", "evaluation", "gallery", "interfaces", "liveness", "matcher",
-               "models", "pipeline", "pool", "pose", "quality", "samples"}
+    modules = {
+        "decode",
+        "evaluation",
+        "gallery",
+        "interfaces",
+        "liveness",
+        "matcher",
+        "models",
+        "pipeline",
+        "pool",
+        "pose",
+        "quality",
+        "samples",
+    }
     assert set(engine.__all__) == public - modules
     for name in engine.__all__:
         assert getattr(engine, name) is not None

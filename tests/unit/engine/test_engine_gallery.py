@@ -37,8 +37,10 @@ def test_search_finds_the_enrolled_customer_first(gallery: MemoryGallery) -> Non
         gallery.add("t1", f"c{i}", v)
     hits = gallery.search("t1", _noisy(vectors[42], 7), k=3)
     assert hits[0][0] == "c42"
-    assert hits[0][1] == pytest.approx(float(vectors[42] @ (_noisy(vectors[42], 7) / np.linalg.norm(
-        _noisy(vectors[42], 7)))), abs=1e-5)
+    assert hits[0][1] == pytest.approx(
+        float(vectors[42] @ (_noisy(vectors[42], 7) / np.linalg.norm(_noisy(vectors[42], 7)))),
+        abs=1e-5,
+    )
     assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
     assert len(hits) == 3
 

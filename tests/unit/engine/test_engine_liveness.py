@@ -30,14 +30,23 @@ from fixtures_faces import (
     tilt,
 )
 
-L, R, NOD, CLOSER = (ChallengeStep.TURN_LEFT, ChallengeStep.TURN_RIGHT, ChallengeStep.NOD,
-                     ChallengeStep.MOVE_CLOSER)
+L, R, NOD, CLOSER = (
+    ChallengeStep.TURN_LEFT,
+    ChallengeStep.TURN_RIGHT,
+    ChallengeStep.NOD,
+    ChallengeStep.MOVE_CLOSER,
+)
 
 
-def _active(engine: LocalEngine, frames: list[bytes], steps: tuple[ChallengeStep, ...],
-            times: list[float] | None = None) -> Analysis:
-    return engine.analyze_sync(frames, liveness=LivenessMode.ACTIVE,
-                               challenge=Challenge("c-1", steps), frame_times=times)
+def _active(
+    engine: LocalEngine,
+    frames: list[bytes],
+    steps: tuple[ChallengeStep, ...],
+    times: list[float] | None = None,
+) -> Analysis:
+    return engine.analyze_sync(
+        frames, liveness=LivenessMode.ACTIVE, challenge=Challenge("c-1", steps), frame_times=times
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +68,9 @@ def test_repeated_still_photo_is_spoof(engine: LocalEngine, astronaut: np.ndarra
 
 
 @pytest.mark.models
-def test_reencoded_copies_of_one_photo_are_spoof(engine: LocalEngine, astronaut: np.ndarray
-                                                 ) -> None:
+def test_reencoded_copies_of_one_photo_are_spoof(
+    engine: LocalEngine, astronaut: np.ndarray
+) -> None:
     frames = [encode(astronaut, ".jpg", quality=q) for q in (95, 90, 85)]
     result = _active(engine, frames, (NOD, CLOSER))
     assert result.outcome is Outcome.SPOOF
@@ -69,8 +79,9 @@ def test_reencoded_copies_of_one_photo_are_spoof(engine: LocalEngine, astronaut:
 
 @pytest.mark.models
 @pytest.mark.parametrize("axis", ["vertical", "horizontal"])
-def test_tilted_flat_photo_cannot_show_a_head_turn(engine: LocalEngine, astronaut: np.ndarray,
-                                                   axis: str) -> None:
+def test_tilted_flat_photo_cannot_show_a_head_turn(
+    engine: LocalEngine, astronaut: np.ndarray, axis: str
+) -> None:
     frames = [encode(astronaut)] + [encode(tilt(astronaut, d, axis)) for d in (35, -35, 45, -45)]
     steps = (L, R) if axis == "vertical" else (NOD, L)
     result = _active(engine, frames, steps)
@@ -79,11 +90,13 @@ def test_tilted_flat_photo_cannot_show_a_head_turn(engine: LocalEngine, astronau
 
 
 @pytest.mark.models
-def test_photo_moved_closer_and_rotated_cannot_show_a_turn(engine: LocalEngine,
-                                                           astronaut: np.ndarray) -> None:
-    frames = [encode(astronaut)] + [encode(shift_scale(astronaut, dx, 0, s, a))
-                                    for dx, s, a in ((20, 1.1, 8), (-25, 1.4, -10),
-                                                     (10, 1.6, 15))]
+def test_photo_moved_closer_and_rotated_cannot_show_a_turn(
+    engine: LocalEngine, astronaut: np.ndarray
+) -> None:
+    frames = [encode(astronaut)] + [
+        encode(shift_scale(astronaut, dx, 0, s, a))
+        for dx, s, a in ((20, 1.1, 8), (-25, 1.4, -10), (10, 1.6, 15))
+    ]
     result = _active(engine, frames, (CLOSER, R))
     assert result.outcome is Outcome.SPOOF
     assert result.liveness is not None
@@ -92,8 +105,7 @@ def test_photo_moved_closer_and_rotated_cannot_show_a_turn(engine: LocalEngine,
 
 
 @pytest.mark.models
-def test_identity_change_mid_burst_is_spoof(engine: LocalEngine, astronaut: np.ndarray
-                                            ) -> None:
+def test_identity_change_mid_burst_is_spoof(engine: LocalEngine, astronaut: np.ndarray) -> None:
     other = pad(load(registry_image("Tom_Hanks_54745.png")))
     other = np.ascontiguousarray(np.kron(other, np.ones((2, 2, 1), np.uint8)))  # 2x: face >64 px
     frames = [encode(astronaut), encode(shift_scale(astronaut, 5, 5, 1.05)), encode(other)]
@@ -133,8 +145,12 @@ def test_active_without_challenge_is_a_bad_request(engine: LocalEngine) -> None:
 
 def test_frame_times_must_match_the_frames(engine: LocalEngine) -> None:
     with pytest.raises(errors.BadRequest, match="frameTimes"):
-        engine.analyze_sync([b"x", b"y"], liveness=LivenessMode.ACTIVE,
-                            challenge=Challenge("c", (L, R)), frame_times=[0.0])
+        engine.analyze_sync(
+            [b"x", b"y"],
+            liveness=LivenessMode.ACTIVE,
+            challenge=Challenge("c", (L, R)),
+            frame_times=[0.0],
+        )
 
 
 def test_too_many_frames_is_a_bad_request(engine: LocalEngine) -> None:

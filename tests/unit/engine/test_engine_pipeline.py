@@ -26,8 +26,7 @@ pytestmark = pytest.mark.models
 
 
 def _passive(engine: LocalEngine, *frames: bytes, portrait: bool = False) -> Analysis:
-    return engine.analyze_sync(list(frames), liveness=LivenessMode.PASSIVE,
-                               want_portrait=portrait)
+    return engine.analyze_sync(list(frames), liveness=LivenessMode.PASSIVE, want_portrait=portrait)
 
 
 def _embedding(engine: LocalEngine, frame: bytes) -> np.ndarray:
@@ -70,8 +69,9 @@ def test_dim_but_usable_face_is_not_low_light(engine: LocalEngine) -> None:
 def test_small_face_is_no_face_with_a_reason(engine: LocalEngine) -> None:
     image = load(registry_image("astronaut.png"))
     tiny = as_image(cv2.resize(image, (200, 200), interpolation=cv2.INTER_AREA))
-    canvas = as_image(cv2.copyMakeBorder(tiny, 220, 220, 220, 220, cv2.BORDER_CONSTANT,
-                                         value=(90, 90, 90)))
+    canvas = as_image(
+        cv2.copyMakeBorder(tiny, 220, 220, 220, 220, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+    )
     result = _passive(engine, encode(canvas))
     assert result.outcome is Outcome.NO_FACE
     assert any("too small" in r for r in result.reasons)
@@ -86,8 +86,9 @@ def test_ok_analysis_has_unit_embedding_portrait_and_timings(engine: LocalEngine
     assert float(np.linalg.norm(result.embedding)) == pytest.approx(1.0, abs=1e-5)
     assert result.portrait_jpeg is not None
     assert result.portrait_jpeg.startswith(b"\xff\xd8")
-    portrait = as_image(cv2.imdecode(np.frombuffer(result.portrait_jpeg, np.uint8),
-                                     cv2.IMREAD_COLOR))
+    portrait = as_image(
+        cv2.imdecode(np.frombuffer(result.portrait_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    )
     assert portrait is not None
     assert len(engine.detect(portrait)) == 1
     assert {"decode", "quality", "detect", "embed", "liveness"} <= set(result.timings_ms)
@@ -125,8 +126,7 @@ def test_shared_faces_genuine_above_and_impostor_below(engine: LocalEngine) -> N
             assert cosine(a, b) < engine.thresholds.verify
 
 
-def test_passive_genuine_photo_passes_and_screen_replay_scores_lower(engine: LocalEngine
-                                                                     ) -> None:
+def test_passive_genuine_photo_passes_and_screen_replay_scores_lower(engine: LocalEngine) -> None:
     image = load(registry_image("astronaut.png"))
     genuine = _passive(engine, encode(image, ".png"))
     assert genuine.liveness is not None

@@ -13,8 +13,13 @@ from fixtures_faces import registry_bytes
 
 
 def _analyze(engine: PoolEngine, frame: bytes) -> Coroutine[Any, Any, Analysis]:
-    return engine.analyze([frame], liveness=LivenessMode.PASSIVE, challenge=None,
-                          frame_times=None, want_portrait=False)
+    return engine.analyze(
+        [frame],
+        liveness=LivenessMode.PASSIVE,
+        challenge=None,
+        frame_times=None,
+        want_portrait=False,
+    )
 
 
 def test_thread_mode_analyzes_without_blocking_the_loop() -> None:

@@ -37,12 +37,26 @@ def make(engine: Engine, clock: FakeClock, **kw: Any) -> Dispatcher:
     return Dispatcher(engine, secrets_for=lambda client_id: [SECRET], clock=clock, **kw)
 
 
-def put(engine: Engine, clock: FakeClock | None, url: str, *, session_id: str = "s1",
-        headers: dict[str, str] | None = None, **kw: Any) -> str:
+def put(
+    engine: Engine,
+    clock: FakeClock | None,
+    url: str,
+    *,
+    session_id: str = "s1",
+    headers: dict[str, str] | None = None,
+    **kw: Any,
+) -> str:
     with Session(engine) as db:
-        msg_id = outbox.enqueue(db, session_id=session_id, client_id="c1", url=url,
-                                headers=headers or {}, payload={"sessionId": session_id},
-                                now=clock() if clock else None, **kw)
+        msg_id = outbox.enqueue(
+            db,
+            session_id=session_id,
+            client_id="c1",
+            url=url,
+            headers=headers or {},
+            payload={"sessionId": session_id},
+            now=clock() if clock else None,
+            **kw,
+        )
         db.commit()
     return msg_id
 
@@ -65,10 +79,15 @@ async def drive(dispatcher: Dispatcher, clock: FakeClock, rounds: int) -> list[i
 
 
 async def test_retries_keep_the_webhook_id_and_every_signature_verifies(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     receiver.script = [Reply(500), Reply(500), Reply(200)]
-    msg_id = put(engine, clock, receiver.url,
-                 headers={"X-Tenant": "t1", "webhook-id": "forged", "Content-Type": "text/x"})
+    msg_id = put(
+        engine,
+        clock,
+        receiver.url,
+        headers={"X-Tenant": "t1", "webhook-id": "forged", "Content-Type": "text/x"},
+    )
     assert await drive(make(engine, clock), clock, 4) == [1, 1, 1, 0]
 
     assert [r.headers["webhook-id"] for r in receiver.requests] == [msg_id] * 3
@@ -87,7 +106,8 @@ async def test_retries_keep_the_webhook_id_and_every_signature_verifies(
 
 
 async def test_ed25519_signatures_ride_along_when_enabled(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     key = Ed25519PrivateKey.generate()
     put(engine, clock, receiver.url)
     await drive(make(engine, clock, signing_keys=lambda: [key]), clock, 1)
@@ -97,7 +117,8 @@ async def test_ed25519_signatures_ride_along_when_enabled(
 
 
 async def test_410_stops_the_message_for_good(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     receiver.default = Reply(410)
     first = put(engine, clock, receiver.url)
     dispatcher = make(engine, clock)
@@ -114,7 +135,8 @@ async def test_410_stops_the_message_for_good(
 
 
 async def test_410_stops_messages_already_queued_for_that_endpoint(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     receiver.script = [Reply(500)]
     queued = put(engine, clock, receiver.url, session_id="s0")
     dispatcher = make(engine, clock)
@@ -128,7 +150,8 @@ async def test_410_stops_messages_already_queued_for_that_endpoint(
 
 
 async def test_429_retry_after_is_honoured_on_the_injected_clock(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     receiver.script = [Reply(429, {"Retry-After": "120"})]
     msg_id = put(engine, clock, receiver.url)
     dispatcher = make(engine, clock, policy=RetryPolicy())
@@ -143,7 +166,8 @@ async def test_429_retry_after_is_honoured_on_the_injected_clock(
 
 
 async def test_receiver_down_for_a_while_then_up_gets_the_webhook(
-        engine: Engine, clock: FakeClock) -> None:
+    engine: Engine, clock: FakeClock
+) -> None:
     with socket.socket() as probe:  # a port nobody listens on (yet)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -165,7 +189,8 @@ async def test_receiver_down_for_a_while_then_up_gets_the_webhook(
 
 
 async def test_dead_letter_after_the_last_attempt_calls_on_dead_once(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     receiver.default = Reply(500)
     dead: list[MessageView] = []
 
@@ -176,8 +201,7 @@ async def test_dead_letter_after_the_last_attempt_calls_on_dead_once(
     dispatcher = make(engine, clock, policy=RetryPolicy.for_tests(attempts=3), on_dead=alert)
     assert await drive(dispatcher, clock, 5) == [1, 1, 1, 0, 0]
     assert status_of(engine, msg_id).status == MessageStatus.DEAD
-    assert [(v.id, v.status, v.attempts, v.last_status) for v in dead] == [
-        (msg_id, "dead", 3, 500)]
+    assert [(v.id, v.status, v.attempts, v.last_status) for v in dead] == [(msg_id, "dead", 3, 500)]
     with Session(engine) as db:
         assert [m.id for m in outbox.list_messages(db, failed_only=True)] == [msg_id]
         # An operator redelivers: same id, a fresh schedule.
@@ -190,7 +214,8 @@ async def test_dead_letter_after_the_last_attempt_calls_on_dead_once(
 
 
 async def test_redirects_are_refused_and_count_as_failed_attempts(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     receiver.script = [Reply(302, {"Location": receiver.url + "/elsewhere"})]
     msg_id = put(engine, clock, receiver.url)
     await drive(make(engine, clock), clock, 1)
@@ -202,7 +227,8 @@ async def test_redirects_are_refused_and_count_as_failed_attempts(
 
 
 async def test_huge_response_bodies_are_not_read_past_the_cap(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     huge = 256 * 1024 * 1024
     receiver.script = [Reply(200, body_size=huge)]
     msg_id = put(engine, clock, receiver.url)
@@ -212,7 +238,8 @@ async def test_huge_response_bodies_are_not_read_past_the_cap(
 
 
 async def test_send_time_egress_check_blocks_dns_rebinding(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     answers = {"rebind.example": ["93.184.216.34"]}
     guard = EgressGuard(resolver=lambda host, port: answers[host])
     url = f"https://rebind.example:{receiver.port}/hook"
@@ -227,7 +254,8 @@ async def test_send_time_egress_check_blocks_dns_rebinding(
 
 
 async def test_connection_goes_to_the_vetted_address_with_the_original_host(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     guard = EgressGuard(allow_private=True, resolver=lambda host, port: ["127.0.0.1"])
     put(engine, clock, f"http://receiver.test:{receiver.port}/hook")
     await drive(make(engine, clock, guard=guard), clock, 1)
@@ -235,11 +263,16 @@ async def test_connection_goes_to_the_vetted_address_with_the_original_host(
 
 
 async def test_event_webhooks_go_before_the_sessions_final_one(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
-    receiver.route = lambda path: Reply(500) if path == "/event" and len(
-        [r for r in receiver.requests if r.path == "/event"]) == 1 else None
-    event = put(engine, clock, receiver.url.replace("/hook", "/event"), kind="event",
-                event="session.loaded")
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
+    receiver.route = lambda path: (
+        Reply(500)
+        if path == "/event" and len([r for r in receiver.requests if r.path == "/event"]) == 1
+        else None
+    )
+    event = put(
+        engine, clock, receiver.url.replace("/hook", "/event"), kind="event", event="session.loaded"
+    )
     final = put(engine, clock, receiver.url)
     dispatcher = make(engine, clock)
     assert await drive(dispatcher, clock, 3) == [1, 1, 1]
@@ -248,7 +281,8 @@ async def test_event_webhooks_go_before_the_sessions_final_one(
 
 
 async def test_a_crashed_workers_claims_are_retried_after_the_lease(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     msg_id = put(engine, clock, receiver.url)
     crashed = make(engine, clock, lease=dt.timedelta(seconds=30))
     claimed = crashed._claim(10)  # claimed, then SIGKILLed before sending
@@ -266,9 +300,14 @@ async def test_a_crashed_workers_claims_are_retried_after_the_lease(
 async def test_run_delivers_until_stopped(engine: Engine, receiver: Receiver) -> None:
     ids = [put(engine, None, receiver.url, session_id=f"s{i}") for i in range(20)]
     delivered: list[str] = []
-    dispatcher = Dispatcher(engine, secrets_for=lambda c: [SECRET], guard=LOOPBACK,
-                            concurrency=8, poll_interval=0.01,
-                            on_delivered=lambda view: delivered.append(view.id))
+    dispatcher = Dispatcher(
+        engine,
+        secrets_for=lambda c: [SECRET],
+        guard=LOOPBACK,
+        concurrency=8,
+        poll_interval=0.01,
+        on_delivered=lambda view: delivered.append(view.id),
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
     for _ in range(500):
@@ -282,7 +321,8 @@ async def test_run_delivers_until_stopped(engine: Engine, receiver: Receiver) ->
 
 
 async def test_shutdown_releases_claims_it_could_not_finish(
-        engine: Engine, receiver: Receiver) -> None:
+    engine: Engine, receiver: Receiver
+) -> None:
     release = asyncio.Event()
     hang = asyncio.Event()
 
@@ -293,9 +333,13 @@ async def test_shutdown_releases_claims_it_could_not_finish(
 
     msg_id = put(engine, None, receiver.url)
     dispatcher = Dispatcher(
-        engine, secrets_for=lambda c: [SECRET], guard=LOOPBACK, poll_interval=0.01,
+        engine,
+        secrets_for=lambda c: [SECRET],
+        guard=LOOPBACK,
+        poll_interval=0.01,
         shutdown_grace=0.05,
-        http=lambda: httpx.AsyncClient(transport=httpx.MockTransport(slow)))
+        http=lambda: httpx.AsyncClient(transport=httpx.MockTransport(slow)),
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
     await asyncio.wait_for(hang.wait(), timeout=5)
@@ -307,11 +351,17 @@ async def test_shutdown_releases_claims_it_could_not_finish(
 
 
 def test_missing_secret_is_a_failed_attempt_not_a_crash(
-        engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     msg_id = put(engine, clock, receiver.url)
     secrets: Sequence[str] = []
-    dispatcher = Dispatcher(engine, secrets_for=lambda c: secrets, guard=LOOPBACK,
-                            clock=clock, policy=RetryPolicy.for_tests())
+    dispatcher = Dispatcher(
+        engine,
+        secrets_for=lambda c: secrets,
+        guard=LOOPBACK,
+        clock=clock,
+        policy=RetryPolicy.for_tests(),
+    )
     assert asyncio.run(drive(dispatcher, clock, 1)) == [1]
     row = status_of(engine, msg_id)
     assert receiver.requests == []

@@ -13,7 +13,10 @@ def test_every_exported_name_exists_and_is_documented() -> None:
 
 
 def test_no_public_name_is_left_out_of_all() -> None:
-    public = {name for name, value in vars(webhooks).items()
-              if not name.startswith("_") and getattr(value, "__module__", "").startswith(
-                  "bioverify.webhooks")}
+    public = {
+        name
+        for name, value in vars(webhooks).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", "").startswith("bioverify.webhooks")
+    }
     assert public <= set(webhooks.__all__)

@@ -18,9 +18,14 @@ PAYLOAD = {"sessionId": "s1", "status": "SUCCESS", "message": "Vérifié"}
 
 
 def _enqueue(db: Session, session_id: str = "s1", **kw: object) -> str:
-    args: dict[str, object] = {"session_id": session_id, "client_id": "c1",
-                               "url": "https://hooks.example.com/cb",
-                               "headers": {"X-Tenant": "t1"}, "payload": PAYLOAD, "now": NOW}
+    args: dict[str, object] = {
+        "session_id": session_id,
+        "client_id": "c1",
+        "url": "https://hooks.example.com/cb",
+        "headers": {"X-Tenant": "t1"},
+        "payload": PAYLOAD,
+        "now": NOW,
+    }
     args.update(kw)
     return outbox.enqueue(db, **args)  # type: ignore[arg-type]
 

@@ -51,15 +51,24 @@ def pg_engine() -> Iterator[Engine]:
 
 def _fill(engine: Engine, url: str, count: int) -> set[str]:
     with Session(engine) as db:
-        ids = {outbox.enqueue(db, session_id=f"s{i}", client_id="c1", url=url, headers={},
-                              payload={"n": i}) for i in range(count)}
+        ids = {
+            outbox.enqueue(
+                db, session_id=f"s{i}", client_id="c1", url=url, headers={}, payload={"n": i}
+            )
+            for i in range(count)
+        }
         db.commit()
     return ids
 
 
 def _dispatcher(engine: Engine) -> Dispatcher:
-    return Dispatcher(engine, secrets_for=lambda c: [SECRET], policy=RetryPolicy.for_tests(),
-                      guard=EgressGuard(allow_private=True), concurrency=16)
+    return Dispatcher(
+        engine,
+        secrets_for=lambda c: [SECRET],
+        policy=RetryPolicy.for_tests(),
+        guard=EgressGuard(allow_private=True),
+        concurrency=16,
+    )
 
 
 def test_skip_locked_hands_each_row_to_one_claimer(pg_engine: Engine) -> None:
@@ -90,8 +99,9 @@ async def test_two_dispatchers_never_double_send(pg_engine: Engine, receiver: Re
 
     totals = await asyncio.gather(*(drain(d) for d in dispatchers))
     with Session(pg_engine) as db:
-        errors = list(db.scalars(select(WebhookDelivery.error).where(
-            WebhookDelivery.error.is_not(None))))
+        errors = list(
+            db.scalars(select(WebhookDelivery.error).where(WebhookDelivery.error.is_not(None)))
+        )
     assert errors == []
     seen = Counter(r.headers["webhook-id"] for r in receiver.requests)
     assert set(seen) == ids

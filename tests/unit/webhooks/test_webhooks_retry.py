@@ -47,11 +47,20 @@ def test_test_mode_schedule_is_milliseconds_and_counts_attempts() -> None:
     assert policy.next_delay(3, rng) is None
 
 
-@pytest.mark.parametrize(("status", "action"), [
-    (200, Action.DELIVERED), (204, Action.DELIVERED), (410, Action.STOP_ENDPOINT),
-    (500, Action.RETRY), (302, Action.RETRY), (404, Action.RETRY), (None, Action.RETRY),
-    (429, Action.RETRY), (503, Action.RETRY),
-])
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (200, Action.DELIVERED),
+        (204, Action.DELIVERED),
+        (410, Action.STOP_ENDPOINT),
+        (500, Action.RETRY),
+        (302, Action.RETRY),
+        (404, Action.RETRY),
+        (None, Action.RETRY),
+        (429, Action.RETRY),
+        (503, Action.RETRY),
+    ],
+)
 def test_classify(status: int | None, action: Action) -> None:
     assert RetryPolicy.classify(status, {}, now=NOW).action is action
 

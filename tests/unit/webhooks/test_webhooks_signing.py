@@ -27,9 +27,12 @@ def test_new_secret_is_whsec_base64_of_32_bytes() -> None:
     assert secret != new_webhook_secret()
 
 
-@given(msg_id=st.text(st.characters(codec="ascii", exclude_characters=" \r\n"),
-                      min_size=1, max_size=40),
-       body=st.binary(max_size=300).map(base64.b64encode))
+@given(
+    msg_id=st.text(
+        st.characters(codec="ascii", exclude_characters=" \r\n"), min_size=1, max_size=40
+    ),
+    body=st.binary(max_size=300).map(base64.b64encode),
+)
 def test_reference_package_accepts_our_signature(msg_id: str, body: bytes) -> None:
     ts = int(time.time())
     headers = _headers(msg_id, ts, sign(msg_id, ts, body, secrets=[SECRET]))
@@ -42,9 +45,11 @@ def test_tampering_fails_in_reference_package_and_ours(field: str) -> None:
     ts = int(time.time())
     body = b'{"status":"SUCCESS"}'
     sig = sign("msg_1", ts, body, secrets=[SECRET])
-    tampered = {"body": (b'{"status":"FAILED!"}', _headers("msg_1", ts, sig)),
-                "id": (body, _headers("msg_2", ts, sig)),
-                "timestamp": (body, _headers("msg_1", ts - 1, sig))}[field]
+    tampered = {
+        "body": (b'{"status":"FAILED!"}', _headers("msg_1", ts, sig)),
+        "id": (body, _headers("msg_2", ts, sig)),
+        "timestamp": (body, _headers("msg_1", ts - 1, sig)),
+    }[field]
     with pytest.raises(WebhookVerificationError):
         Webhook(SECRET).verify(tampered[0], tampered[1])
     with pytest.raises(SignatureError):
@@ -69,8 +74,11 @@ def test_ed25519_v1a_verifies_with_the_public_key_only() -> None:
     assert [part.split(",")[0] for part in sig.split(" ")] == ["v1", "v1a"]
     verify(b"{}", _headers("msg_a", ts, sig), public_keys=[key.public_key()])
     with pytest.raises(SignatureError):
-        verify(b"{}", _headers("msg_a", ts, sig),
-               public_keys=[Ed25519PrivateKey.generate().public_key()])
+        verify(
+            b"{}",
+            _headers("msg_a", ts, sig),
+            public_keys=[Ed25519PrivateKey.generate().public_key()],
+        )
 
 
 @pytest.mark.parametrize("offset", [-301, 301])
@@ -82,12 +90,15 @@ def test_stale_or_future_timestamps_are_refused(offset: int) -> None:
     verify(b"{}", headers, secrets=[SECRET], now=ts)
 
 
-@pytest.mark.parametrize("headers", [
-    {"webhook-id": "m", "webhook-timestamp": "abc", "webhook-signature": "v1,AAAA"},
-    {"webhook-id": "m", "webhook-timestamp": "1", "webhook-signature": "v1AAAA"},
-    {"webhook-id": "m", "webhook-timestamp": "1", "webhook-signature": "v1,not base64!"},
-    {"webhook-id": "m", "webhook-timestamp": "1"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"webhook-id": "m", "webhook-timestamp": "abc", "webhook-signature": "v1,AAAA"},
+        {"webhook-id": "m", "webhook-timestamp": "1", "webhook-signature": "v1AAAA"},
+        {"webhook-id": "m", "webhook-timestamp": "1", "webhook-signature": "v1,not base64!"},
+        {"webhook-id": "m", "webhook-timestamp": "1"},
+    ],
+)
 def test_malformed_headers_are_refused(headers: dict[str, str]) -> None:
     with pytest.raises(SignatureError):
         verify(b"{}", headers, secrets=[SECRET], now=1)

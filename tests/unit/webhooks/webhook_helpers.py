@@ -63,8 +63,8 @@ class Receiver:
                 body = self.rfile.read(length)
                 with receiver._lock:
                     receiver.requests.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                 body))
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
                 reply = receiver._next_reply(self.path)
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
@@ -90,8 +90,9 @@ class Receiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -12,8 +12,11 @@ if not isinstance(engine, Engine):  # pragma: no cover - misuse, not a runtime p
     raise RuntimeError("run migrations through bioverify.storage.migrate")
 
 with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=metadata(),
-                      render_as_batch=engine.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata(),
+        render_as_batch=engine.dialect.name == "sqlite",
+    )
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
