@@ -251,8 +251,11 @@ class CaptureService:
         """Decrypt, check freshness, and spend the nonce (a replay ends the session)."""
         try:
             plaintext = open_envelope(
-                envelope, keyring=self.keyring, session_id=row.id, route=route
-            )  # type: ignore[arg-type]
+                envelope,
+                keyring=self.keyring,
+                session_id=row.id,
+                route=route,  # type: ignore[arg-type]
+            )
         except EnvelopeError as exc:
             if exc.crypto_failure:
                 self._security_event(db, "envelope_rejected", row, route=route)
