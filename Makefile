@@ -6,11 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench typecheck fmt clean browser
 
-$(STAMP): pyproject.toml
+# The client distribution (sdk/python) is installed with the server: the server pins
+# it, and it comes from this tree, not from an index.
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bioverify needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e sdk/python -e '.[dev]'
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -20,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench sdk/python
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bioverify.accounts.service import slc_message as server_slc_message
-from bioverify.client import (
+from bioverify_client import (
     AsyncClient,
     Client,
     PermanentError,
@@ -24,8 +24,8 @@ from bioverify.client import (
     TransientError,
     WaitTimeout,
 )
-from bioverify.client._core import Call, Credentials, create_session_body, path_segment, prepare
-from bioverify.client.testing import instant_retries
+from bioverify_client._core import Call, Credentials, create_session_body, path_segment, prepare
+from bioverify_client.testing import instant_retries
 
 BASE = "https://verify.example"
 SESSION_ID = "7f1d2c1e-8d7a-4a35-9a3c-1b1e1f0a2b3c"

@@ -6,14 +6,14 @@ import httpx
 import pytest
 
 from bioverify import errors as catalogue
-from bioverify.client import (
+from bioverify_client import (
     BioverifyError,
     PermanentError,
     TransientError,
     WaitTimeout,
 )
-from bioverify.client._core import error_from_response, transport_error
-from bioverify.client.errors import error_class
+from bioverify_client._core import error_from_response, transport_error
+from bioverify_client.errors import error_class
 
 
 def envelope(
@@ -34,7 +34,7 @@ def test_every_catalogue_code_decides_the_class_and_remedy(code: int) -> None:
         error = error_from_response(envelope(status, [code]))
         expected = PermanentError if row.is_permanent else TransientError
         assert type(error) is expected
-        assert error.retry_class is row.retry
+        assert error.retry_class == row.retry
         assert error.remedy == row.remedy
         assert error.error_codes == (code,)
         assert error.status == status

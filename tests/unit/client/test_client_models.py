@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from bioverify import errors as catalogue
-from bioverify.client import ErrorRecord, Failed, Session, Succeeded
+from bioverify_client import ErrorRecord, Failed, Session, Succeeded
 
 
 def wire(status: str, codes: list[int]) -> dict[str, object]:
@@ -81,7 +81,7 @@ def test_attempts_run_out_fails_on_the_diagnostic() -> None:
 def test_unknown_code_from_a_newer_server_fails_closed() -> None:
     outcome = Session.from_json(wire("FAILED", [-99])).outcome()
     assert isinstance(outcome, Failed)
-    assert outcome.retry_class is catalogue.RetryClass.PERMANENT
+    assert outcome.retry_class == catalogue.RetryClass.PERMANENT
 
 
 def test_webhook_payload_reads_as_a_session() -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bioverify.audit.merkle import inclusion_proof, leaf_hash, root_from_leaf_hashes
 from bioverify.audit.note import sign_checkpoint
-from bioverify.client import AuditEntry, ReceiptVerificationError, verify_receipt
+from bioverify_client import AuditEntry, ReceiptVerificationError, verify_receipt
 
 ORIGIN, KEY_NAME = "bioverify/test", "bioverify"
 KEY = Ed25519PrivateKey.generate()

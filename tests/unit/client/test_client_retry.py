@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bioverify.client import PermanentError, RetryConfig, TransientError
-from bioverify.client.retry import RetryBudget, parse_retry_after, sleep
-from bioverify.client.testing import instant_retries
+from bioverify_client import PermanentError, RetryConfig, TransientError
+from bioverify_client.retry import RetryBudget, parse_retry_after, sleep
+from bioverify_client.testing import instant_retries
 
 
 @given(retry_number=st.integers(1, 30), draw=st.floats(0, 1))

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
-from bioverify.client import WebhookVerificationError, verify_webhook
+from bioverify_client import WebhookVerificationError, verify_webhook
 
 NOW = 1_750_000_000
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()

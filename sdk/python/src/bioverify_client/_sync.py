@@ -1,4 +1,4 @@
-"""The asyncio client: the same calls as :class:`Client`, awaited."""
+"""The blocking client: sends the core's calls with httpx and sleeps between retries."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any, TypeVar, Unpack
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bioverify.client import _core, retry
-from bioverify.client._core import Calls, SessionOptions, SessionType
-from bioverify.client._poll import PollSchedule
-from bioverify.client.errors import BioverifyError
-from bioverify.client.models import (
+from bioverify_client import _core, retry
+from bioverify_client._core import Calls, SessionOptions, SessionType
+from bioverify_client._poll import PollSchedule
+from bioverify_client.errors import BioverifyError
+from bioverify_client.models import (
     AuditEntry,
     Checkpoint,
     ConsistencyProof,
@@ -23,13 +23,13 @@ from bioverify.client.models import (
     PublicKey,
     Session,
 )
-from bioverify.client.retry import RetryBudget, RetryConfig
+from bioverify_client.retry import RetryBudget, RetryConfig
 
 T = TypeVar("T")
 
 
-class AsyncClient:
-    """Integrator client for the bioverify Session API (asyncio); see :class:`Client`.
+class Client:
+    """Integrator client for the bioverify Session API (blocking).
 
     Give ``client_id`` with ``client_secret``, or with ``signing_key`` (Ed25519: every
     request is signed as ``SLC``); a key-only client gives ``api_key`` alone.
@@ -45,13 +45,13 @@ class AsyncClient:
         client_id: str | None = None,
         client_secret: str | None = None,
         signing_key: Ed25519PrivateKey | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
         retries: RetryConfig | None = None,
     ) -> None:
         self._credentials = _core.Credentials(api_key, client_id, client_secret, signing_key)
         self._retries = retries or RetryConfig()
-        self._http = httpx.AsyncClient(
+        self._http = httpx.Client(
             base_url=base_url,
             transport=transport,
             timeout=timeout,
@@ -60,36 +60,30 @@ class AsyncClient:
         )
 
     def __repr__(self) -> str:
-        return (
-            f"AsyncClient({str(self._http.base_url)!r}, client_id={self._credentials.client_id!r})"
-        )
+        return f"Client({str(self._http.base_url)!r}, client_id={self._credentials.client_id!r})"
 
-    async def __aenter__(self) -> AsyncClient:
+    def __enter__(self) -> Client:
         return self
 
-    async def __aexit__(
+    def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        self.close()
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
+        self._http.close()
 
-    async def close(self) -> None:
-        """Close the connection pool (same as :meth:`aclose`)."""
-        await self.aclose()
-
-    async def _send(self, call: _core.Call[T]) -> T:
+    def _send(self, call: _core.Call[T]) -> T:
         budget = RetryBudget(self._retries)
         while True:
             attempt = budget.start_attempt()
             request = _core.prepare(self._http, call, self._credentials)
             try:
-                response = await self._http.send(request)
+                response = self._http.send(request)
             except httpx.HTTPError as exc:
                 error = _core.transport_error(exc)
             else:
@@ -100,11 +94,11 @@ class AsyncClient:
             delay = budget.delay_before_retry(error)
             if delay is None:
                 raise error
-            await retry.async_sleep(delay)
+            retry.sleep(delay)
 
     # ---------------------------------------------------------------- sessions
 
-    async def create_session(
+    def create_session(
         self,
         *,
         type: SessionType,
@@ -116,84 +110,76 @@ class AsyncClient:
         An ``Idempotency-Key`` is always sent (a fresh uuid4 unless given) and kept
         across retries, so a retried create never opens two sessions.
         """
-        return await self._send(Calls.create_session(type, options, idempotency_key))
+        return self._send(Calls.create_session(type, options, idempotency_key))
 
-    async def get_session(self, session_id: str) -> Session:
+    def get_session(self, session_id: str) -> Session:
         """The session as the integrator sees it."""
-        return await self._send(Calls.get_session(session_id))
+        return self._send(Calls.get_session(session_id))
 
-    async def outcome(self, session_id: str) -> Outcome | None:
+    def outcome(self, session_id: str) -> Outcome | None:
         """``Succeeded``/``Failed`` for a finished session, ``None`` while it is open."""
-        return (await self.get_session(session_id)).outcome()
+        return self.get_session(session_id).outcome()
 
-    # The same signature as Client.wait_for_result (ASYNC109 prefers asyncio.timeout);
-    # the timeout is a deadline for the polling, not a cancellation.
-    async def wait_for_result(
-        self,
-        session_id: str,
-        timeout: float,  # noqa: ASYNC109
-        *,
-        poll: float = 1.0,
-    ) -> Session:
+    def wait_for_result(self, session_id: str, timeout: float, *, poll: float = 1.0) -> Session:
         """Poll until SUCCESS or FAILED (backing off from ``poll`` s); else :class:`WaitTimeout`."""
         schedule = PollSchedule(session_id, timeout, poll)
         while True:
-            session = await self.get_session(session_id)
+            session = self.get_session(session_id)
             if session.is_finished:
                 return session
-            await retry.async_sleep(schedule.next_delay())
+            retry.sleep(schedule.next_delay())
 
-    async def get_webhook_payload(self, session_id: str) -> dict[str, Any]:
+    def get_webhook_payload(self, session_id: str) -> dict[str, Any]:
         """The final webhook payload (polling fallback); 409 :class:`PermanentError` while open."""
-        return await self._send(Calls.get_webhook_payload(session_id))
+        return self._send(Calls.get_webhook_payload(session_id))
 
-    async def list_deliveries(self, session_id: str) -> list[Delivery]:
+    def list_deliveries(self, session_id: str) -> list[Delivery]:
         """Delivery attempts of the session's webhooks, oldest first."""
-        return await self._send(Calls.list_deliveries(session_id))
+        return self._send(Calls.list_deliveries(session_id))
 
-    async def redeliver(self, session_id: str) -> str:
+    def redeliver(self, session_id: str) -> str:
         """Queue the final webhook again (same ``webhook-id``); returns that id."""
-        return await self._send(Calls.redeliver(session_id))
+        return self._send(Calls.redeliver(session_id))
 
     # ---------------------------------------------------------------- customers
 
-    async def get_customer(self, customer_id: str) -> Customer:
+    def get_customer(self, customer_id: str) -> Customer:
         """Enrolment status of a customer (404 :class:`PermanentError` if not enrolled)."""
-        return await self._send(Calls.get_customer(customer_id))
+        return self._send(Calls.get_customer(customer_id))
 
-    async def erase_customer(self, customer_id: str) -> None:
+    def erase_customer(self, customer_id: str) -> None:
         """Erase the customer's template and device binding (crypto-erase)."""
-        await self._send(Calls.erase_customer(customer_id))
+        self._send(Calls.erase_customer(customer_id))
 
     # ---------------------------------------------------------------- audit and keys
 
-    async def audit_checkpoint(self) -> Checkpoint:
+    def audit_checkpoint(self) -> Checkpoint:
         """The latest signed checkpoint of the audit log."""
-        return await self._send(Calls.audit_checkpoint())
+        return self._send(Calls.audit_checkpoint())
 
-    async def audit_entries(self, start: int = 0, end: int | None = None) -> list[AuditEntry]:
+    def audit_entries(self, start: int = 0, end: int | None = None) -> list[AuditEntry]:
         """This client's audit entries with ``start <= index < end``."""
-        return await self._send(Calls.audit_entries(start, end))
+        return self._send(Calls.audit_entries(start, end))
 
-    async def audit_entry(self, index: int) -> AuditEntry:
+    def audit_entry(self, index: int) -> AuditEntry:
         """This client's audit entry at ``index`` (e.g. a receipt's), or 404."""
-        return _core.single_entry(index, await self.audit_entries(index, index + 1))
+        return _core.single_entry(index, self.audit_entries(index, index + 1))
 
-    async def inclusion_proof(self, index: int, tree_size: int) -> InclusionProof:
+    def inclusion_proof(self, index: int, tree_size: int) -> InclusionProof:
         """RFC 9162 inclusion proof of one of this client's entries."""
-        return await self._send(Calls.inclusion_proof(index, tree_size))
+        return self._send(Calls.inclusion_proof(index, tree_size))
 
-    async def consistency_proof(self, first: int, second: int) -> ConsistencyProof:
+    def consistency_proof(self, first: int, second: int) -> ConsistencyProof:
         """RFC 9162 consistency proof between two tree sizes."""
-        return await self._send(Calls.consistency_proof(first, second))
+        return self._send(Calls.consistency_proof(first, second))
 
-    async def public_key(self) -> PublicKey:
+    def public_key(self) -> PublicKey:
         """The RSA key capture clients encrypt to."""
-        return await self._send(Calls.public_key())
+        return self._send(Calls.public_key())
 
-    async def jwks(self) -> dict[str, Any]:
+    def jwks(self) -> dict[str, Any]:
         """The Ed25519 keys that sign webhooks (``v1a``) and checkpoints."""
-        return await self._send(Calls.jwks())
+        return self._send(Calls.jwks())
 
 
-__all__ = ["AsyncClient"]
+__all__ = ["Client"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bioverify.client import retry
-from bioverify.client.errors import WaitTimeout
+from bioverify_client import retry
+from bioverify_client.errors import WaitTimeout
 
 #: Each wait is this much longer than the last, up to ``MAX_POLL_S``.
 GROWTH = 1.5

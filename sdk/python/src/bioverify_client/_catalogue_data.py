@@ -1,0 +1,138 @@
+"""Generated from bioverify.errors.CATALOGUE by `python -m bioverify.errors_sdk --write`; do not edit by hand."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: (code, name, kind, retry, http_status, message, remedy), in catalogue order.
+ROWS: Final[tuple[tuple[int, str, str, str, int, str, str], ...]] = (
+    (
+        1,
+        "SPOOF",
+        "fatal",
+        "permanent",
+        422,
+        "Spoofing attempt detected",
+        "The capture did not pass the liveness check. The outcome stands; a genuine user should start a new session and follow the on-screen movements with their own face.",
+    ),
+    (
+        -5,
+        "DESKTOP",
+        "fatal",
+        "permanent",
+        403,
+        "Desktop mode restricted",
+        "This session does not allow desktop browsers. Open the link on a phone or tablet.",
+    ),
+    (
+        -7,
+        "CAMERA_FAIL",
+        "fatal",
+        "transient",
+        200,
+        "Camera failure detected",
+        "The camera could not be opened or read. Allow camera access, close other apps using the camera, then start a new session.",
+    ),
+    (
+        -8,
+        "SESSION_EXPIRED",
+        "fatal",
+        "transient",
+        410,
+        "Session expired",
+        "The session passed its time limit. Start a new session.",
+    ),
+    (
+        -9,
+        "FACE_NOT_MATCH",
+        "fatal",
+        "permanent",
+        422,
+        "Face not matching",
+        "The face does not match the enrolled customer (or no enrolled customer, for sign-in). The outcome stands for this session.",
+    ),
+    (
+        -10,
+        "LOW_LIGHT",
+        "fatal",
+        "transient",
+        422,
+        "Low ambient light",
+        "The picture is too dark. Move to a brighter place, face the light, and start a new session.",
+    ),
+    (
+        -11,
+        "MULTIPLE_FACES",
+        "fatal",
+        "transient",
+        422,
+        "Multiple faces detected",
+        "More than one face was in the picture. Make sure only you are in view, then start a new session.",
+    ),
+    (
+        -14,
+        "UNAUTHORIZED_CALLBACK",
+        "fatal",
+        "permanent",
+        401,
+        "Unauthorized callback",
+        "The capture link's secret was wrong; the session was ended for safety. Ask the service for a new session.",
+    ),
+    (
+        -15,
+        "TOKEN_ALREADY_USED",
+        "fatal",
+        "permanent",
+        409,
+        "Token already used",
+        "This request or capture link was already used (possible replay). Start a new session.",
+    ),
+    (
+        -16,
+        "DEVICE_MISMATCH",
+        "fatal",
+        "permanent",
+        403,
+        "Device mismatch",
+        "The device differs from the one this session (or the enrolment) is bound to. Use the original device.",
+    ),
+    (
+        -20,
+        "MODEL_LOAD_FAILED",
+        "diagnostic",
+        "transient",
+        200,
+        "Face scanning models failed to load",
+        "Reload the page; if it persists the operator should check the service's readiness (/readyz).",
+    ),
+    (
+        -22,
+        "FACE_SCAN_ERROR",
+        "diagnostic",
+        "transient",
+        200,
+        "No usable face found",
+        "Center your face in the frame, hold still, and try again within this session.",
+    ),
+    (
+        -23,
+        "DOCUMENT_SCAN_ERROR",
+        "diagnostic",
+        "transient",
+        400,
+        "Document scan failed",
+        "The document data failed its integrity check. Scan the document again.",
+    ),
+    (
+        -24,
+        "SESSION_LOAD_FAILED",
+        "diagnostic",
+        "transient",
+        200,
+        "Session failed to load",
+        "The page could not fetch the session at first; it recovered. Check the network if this repeats.",
+    ),
+)
+
+#: Codes accepted on input as another code's alias; never emitted.
+LEGACY_ALIASES: Final[dict[int, int]] = {-13: -8}
