@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench typecheck fmt clean browser
+.PHONY: run test lint bench typecheck fmt clean browser catalogues
 
 # The client distribution (sdk/python) is installed with the server: the server pins
 # it, and it comes from this tree, not from an index.
@@ -33,3 +33,6 @@ browser:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+catalogues: $(STAMP)
+	$(BIN)/python -m bioverify.errors_sdk --write

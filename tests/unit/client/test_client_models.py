@@ -95,3 +95,44 @@ def test_webhook_payload_reads_as_a_session() -> None:
     }
     outcome = Session.from_json(payload).outcome()
     assert isinstance(outcome, Failed) and outcome.name == "CAMERA_FAIL"
+
+
+def test_round_two_webhook_fields_are_typed_and_extra_fields_kept() -> None:
+    payload = {
+        "sessionId": "s-2",
+        "type": "VERIFY",
+        "status": "SUCCESS",
+        "customerId": "jane doe+1@example.com",
+        "puid": "p-1",
+        "guid": "g-1",
+        "deviceInfo": {"osName": "Android", "screenDimensions": {"width": 412, "height": 915}},
+        "indicators": {"headless": {"webdriver": False}},
+        "riskEvaluation": {"score": 0, "level": "LOW", "recommendation": "ALLOW", "flags": []},
+        "identityInformation": {
+            "documentType": "passport",
+            "lastName": "Doe",
+            "verificationDate": "1743795933839",
+            "portraitMatchScore": 0.71,
+            "checks": {"checkDigits": True, "expired": False},
+            "aamvaField": "kept",
+        },
+        "audit": {"index": 3, "checkpoint": "…", "inclusionProof": []},
+        "timestamp": "2026-12-01T21:15:58.852Z",
+        "fieldFromANewerServer": 1,
+    }
+    session = Session.from_json(payload)
+    assert session.guid == "g-1" and session.customer_id == "jane doe+1@example.com"
+    assert session.device_info["osName"] == "Android"
+    assert session.indicators["headless"] == {"webdriver": False}
+    assert session.risk_evaluation is not None
+    assert session.risk_evaluation.recommendation == "ALLOW"
+    identity = session.identity_information
+    assert identity is not None and identity.last_name == "Doe"
+    assert identity.verification_date == "1743795933839" and identity.checks["checkDigits"]
+    assert identity.raw["aamvaField"] == "kept"
+    assert session.audit["index"] == 3
+    assert session.timestamp == dt.datetime(2026, 12, 1, 21, 15, 58, 852000, tzinfo=dt.UTC)
+    assert session.raw["fieldFromANewerServer"] == 1
+    # An older server's epoch-milliseconds timestamp reads as the same instant.
+    old = Session.from_json({**payload, "timestamp": "1796159758852"})
+    assert old.timestamp == session.timestamp
