@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml sdk/python/pyproject.toml
 run: $(STAMP)
 	$(BIN)/bioverify demo
 
-test: $(STAMP)
+# The TypeScript SDK's dev dependencies, inside its folder (nothing global).
+TS_SDK := sdk/typescript
+$(TS_SDK)/node_modules/.package-lock.json: $(TS_SDK)/package-lock.json
+	cd $(TS_SDK) && npm ci --no-audit --no-fund --loglevel=error
+
+test: $(STAMP) $(TS_SDK)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
