@@ -13,7 +13,7 @@ import hashlib
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bioverify.audit import merkle, note, receipt
@@ -31,6 +31,7 @@ def client_accepts(leaf: bytes, index: int, size: int, proof: list[bytes], root:
         return False
 
 
+@settings(deadline=None)  # correctness, not speed
 @given(
     size=st.integers(1, 70),
     data=st.data(),
@@ -76,6 +77,7 @@ def server_checkpoint(text: str, keys: list[object]) -> tuple[int, bytes] | None
     return found.size, found.root
 
 
+@settings(deadline=None)  # correctness, not speed
 @given(
     size=st.integers(0, 2**40),
     at=st.integers(0, 400),

@@ -18,7 +18,16 @@ SUBMODULES = ("errors", "models", "receipts", "retry", "webhooks", "testing", "_
 
 def test_all_lists_exactly_the_public_names() -> None:
     public = {name for name in vars(sdk) if not name.startswith("_")}
-    submodules = {"catalogue", "errors", "models", "retry", "webhooks", "receipts", "testing"}
+    submodules = {
+        "catalogue",
+        "errors",
+        "models",
+        "retry",
+        "webhooks",
+        "receipts",
+        "testing",
+        "tiles",
+    }
     assert set(sdk.__all__) == public - submodules - {"annotations"}
     assert sdk.__all__ == sorted(sdk.__all__, key=lambda n: (not n.isupper(), n))
     for name in sdk.__all__:

@@ -24,6 +24,12 @@ from bioverify_client.models import (
     Session,
 )
 from bioverify_client.retry import RetryBudget, RetryConfig
+from bioverify_client.tiles import (
+    TILE_WIDTH,
+    checkpoint_size,
+    receipt_from_tiles,
+    required_tiles,
+)
 
 T = TypeVar("T")
 
@@ -194,6 +200,27 @@ class AsyncClient:
     async def jwks(self) -> dict[str, Any]:
         """The Ed25519 keys that sign webhooks (``v1a``) and checkpoints."""
         return await self._send(Calls.jwks())
+
+    # ---------------------------------------------------------------- C2SP tlog-tiles
+
+    async def tlog_checkpoint(self) -> str:
+        """The latest signed checkpoint note, as the public tlog-tiles route serves it."""
+        return await self._send(Calls.tlog_checkpoint())
+
+    async def tlog_tile(self, level: int, index: int, width: int = TILE_WIDTH) -> bytes:
+        """One hash tile (``width`` hashes of 32 bytes) of the public log."""
+        return await self._send(Calls.tlog_tile(level, index, width))
+
+    async def tlog_receipt(self, index: int, checkpoint: str | None = None) -> dict[str, Any]:
+        """A receipt for entry ``index`` built from the public tiles alone.
+
+        Check it with :func:`verify_receipt` like a webhook's receipt; ``checkpoint``
+        is a note to prove against (default: the latest, ``tlog_checkpoint()``).
+        """
+        note = checkpoint if checkpoint is not None else await self.tlog_checkpoint()
+        keys = required_tiles(index, checkpoint_size(note))
+        tiles = {key: await self.tlog_tile(*key) for key in keys}
+        return receipt_from_tiles(index, note, tiles)
 
 
 __all__ = ["AsyncClient"]

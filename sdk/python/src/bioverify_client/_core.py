@@ -38,6 +38,7 @@ from bioverify_client.models import (
     Session,
 )
 from bioverify_client.retry import parse_retry_after
+from bioverify_client.tiles import tile_path
 
 T = TypeVar("T")
 
@@ -149,6 +150,8 @@ class Call(Generic[T]):
     body: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     authenticated: bool = True
+    #: The answer is not JSON: ``parse`` gets the raw body bytes.
+    raw: bool = False
     #: A 404 on a retry means an earlier attempt (whose answer was lost) already did it.
     done_if_gone_on_retry: bool = False
 
@@ -170,6 +173,13 @@ def _dict(data: Any) -> dict[str, Any]:
 
 def _nothing(_data: Any) -> None:
     return None
+
+
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise PermanentError("The service answered with a body that is not UTF-8") from exc
 
 
 def create_session_body(type: SessionType, options: SessionOptions) -> dict[str, Any]:
@@ -299,6 +309,21 @@ class Calls:
     def jwks() -> Call[dict[str, Any]]:
         return Call("GET", "/.well-known/jwks.json", _dict, authenticated=False)
 
+    @staticmethod
+    def tlog_checkpoint() -> Call[str]:
+        # Public (C2SP tlog-tiles): no credentials, and the note's bytes as served.
+        return Call("GET", "/v2/audit/tlog/checkpoint", _utf8, authenticated=False, raw=True)
+
+    @staticmethod
+    def tlog_tile(level: int, index: int, width: int) -> Call[bytes]:
+        return Call(
+            "GET",
+            f"/v2/audit/tlog/{tile_path(level, index, width)}",
+            bytes,
+            authenticated=False,
+            raw=True,
+        )
+
 
 def prepare(
     http: httpx.Client | httpx.AsyncClient, call: Call[Any], credentials: Credentials
@@ -321,6 +346,8 @@ def prepare(
 def result(call: Call[T], response: httpx.Response, attempt: int) -> T:
     """The typed result of a 2xx answer; else raise the classified error."""
     if 200 <= response.status_code < 300:
+        if call.raw:
+            return call.parse(response.content)
         if not response.content:
             return call.parse(None)
         try:
