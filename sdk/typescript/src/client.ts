@@ -11,8 +11,10 @@ import {
 } from "./errors.js";
 import { DEFAULT_RETRY, RetryBudget, parseRetryAfter, realSleep, type RetryOptions } from "./retry.js";
 import { importSigningKey, slcHeaders } from "./slc.js";
+import { TILE_WIDTH, checkpointSize, receiptFromTiles, requiredTiles, tilePath } from "./tiles.js";
 import type {
   AuditEntry,
+  AuditReceipt,
   CheckpointView,
   CreateSessionRequest,
   CreateSessionResponse,
@@ -48,6 +50,8 @@ interface Call {
   body?: unknown;
   headers?: Record<string, string>;
   authenticated?: boolean;
+  /** The answer is not JSON: resolve to its text or bytes. */
+  raw?: "text" | "bytes";
   /** A 404 on a retry means an earlier attempt (whose answer was lost) already did it. */
   doneIfGoneOnRetry?: boolean;
 }
@@ -156,6 +160,25 @@ export class Client {
     return this.send({ method: "GET", path: "/.well-known/jwks.json", authenticated: false });
   }
 
+  /** The latest signed checkpoint note, from the public tlog-tiles route. */
+  tlogCheckpoint(): Promise<string> {
+    return this.send({ method: "GET", path: "/v2/audit/tlog/checkpoint", authenticated: false, raw: "text" });
+  }
+
+  /** One hash tile (`width` hashes of 32 bytes) of the public log. */
+  tlogTile(level: number, index: number, width = TILE_WIDTH): Promise<Uint8Array> {
+    return this.send({ method: "GET", path: `/v2/audit/tlog/${tilePath(level, index, width)}`, authenticated: false, raw: "bytes" });
+  }
+
+  /** A receipt for entry `index` from the public tiles alone; check it with verifyReceipt. */
+  async tlogReceipt(index: number, checkpoint?: string): Promise<AuditReceipt> {
+    const note = checkpoint ?? (await this.tlogCheckpoint());
+    const keys = await requiredTiles(index, checkpointSize(note));
+    const tiles = new Map<string, Uint8Array>();
+    await Promise.all(keys.map(async (key) => tiles.set(key.join("/"), await this.tlogTile(...key))));
+    return receiptFromTiles(index, note, tiles);
+  }
+
   /** Poll until the session is SUCCESS or FAILED; WaitTimeout after `timeoutMs`. */
   async waitForResult(
     sessionId: string,
@@ -189,7 +212,9 @@ export class Client {
       try {
         const response = await this.attempt(call, url, body);
         if (response.ok) {
+          if (call.raw === "bytes") return new Uint8Array(await response.arrayBuffer()) as T;
           const text = await response.text();
+          if (call.raw === "text") return text as T;
           return (text ? JSON.parse(text) : undefined) as T;
         }
         if (call.doneIfGoneOnRetry && attempt > 1 && response.status === 404) return undefined as T;

@@ -21,4 +21,5 @@ export { leafHash, rootFromInclusion, verifyCheckpoint, verifyReceipt, type Entr
 export { DEFAULT_RETRY, parseRetryAfter, type RetryOptions } from "./retry.js";
 export { importSigningKey, slcHeaders, slcMessage } from "./slc.js";
 export type * from "./types.js";
+export { TILE_WIDTH, checkpointSize, receiptFromTiles, requiredTiles, tilePath, type TileKey } from "./tiles.js";
 export { verifyWebhook, type VerifyWebhookOptions, type WebhookKeys } from "./webhooks.js";

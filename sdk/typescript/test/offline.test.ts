@@ -15,6 +15,7 @@ import {
   errorClass,
   parseRetryAfter,
   rootFromInclusion,
+  tilePath,
   verifyWebhook,
 } from "../src/index.js";
 
@@ -151,6 +152,51 @@ describe("RFC 9162 inclusion", () => {
       ? [...path(m, leaves.slice(0, k)), mth(leaves.slice(k))]
       : [...path(m - k, leaves.slice(k)), mth(leaves.slice(0, k))];
   };
+
+  it("builds receipts from tiles laid out by the tlog-tiles rules; a wrong tile changes them", async () => {
+    assert.equal(tilePath(0, 1234067), "tile/0/x001/x234/067");
+    assert.equal(tilePath(2, 0, 7), "tile/2/000.p/7");
+    for (const size of [1, 255, 256, 257, 600, 65_537]) {
+      const leaves = Array.from({ length: size }, (_, i) => leaf(i));
+      // Level L holds the hashes of complete 256**L-leaf subtrees, 256 to a tile.
+      const levels: Uint8Array[][] = [leaves];
+      while (levels[levels.length - 1]!.length >= 256) {
+        const below = levels[levels.length - 1]!;
+        const above: Uint8Array[] = [];
+        for (let k = 0; (k + 1) * 256 <= below.length; k++) above.push(mth(below.slice(k * 256, (k + 1) * 256)));
+        levels.push(above);
+      }
+      let corrupt = false;
+      const client = new Client({
+        baseUrl: "http://bv.test",
+        apiKey: "k",
+        fetch: async (input) => {
+          const path = new URL(String(input)).pathname;
+          const found = /^\/v2\/audit\/tlog\/tile\/(\d+)\/((?:x\d{3}\/)*\d{3})(?:\.p\/(\d+))?$/.exec(path);
+          assert.ok(found, path);
+          const level = Number(found[1]);
+          const index = Number(found[2]!.replace(/[x/]/g, ""));
+          const width = Number(found[3] ?? 256);
+          const hashes = levels[level]!.slice(index * 256, index * 256 + width);
+          assert.equal(hashes.length, width, "the SDK asked for hashes the tree does not have");
+          const body = Buffer.concat(hashes.map((x) => Buffer.from(x)));
+          if (corrupt) body[0] = body[0]! ^ 1;
+          return new Response(body);
+        },
+      });
+      const note = `bioverify/test\n${size}\n${Buffer.from(mth(leaves)).toString("base64")}\n\n`;
+      for (const index of new Set([0, Math.floor(size / 2), size - 1])) {
+        const receipt = await client.tlogReceipt(index, note);
+        const expected = path(index, leaves).map((x) => Buffer.from(x).toString("base64"));
+        assert.deepEqual(receipt.inclusionProof, expected, `size ${size} index ${index}`);
+      }
+      corrupt = true;
+      if (size > 1) {
+        const wrong = await client.tlogReceipt(size - 1, note);
+        assert.notDeepEqual(wrong.inclusionProof, path(size - 1, leaves).map((x) => Buffer.from(x).toString("base64")));
+      }
+    }
+  });
 
   it("every leaf of trees of 1..20 leaves proves to the root; a changed leaf does not", async () => {
     for (let size = 1; size <= 20; size++) {
