@@ -66,7 +66,7 @@ export class Client {
   private readonly fetchImpl: typeof fetch;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly timeoutMs: number;
-  private signingKey: Promise<CryptoKey> | undefined;
+  private signingKey: Promise<CryptoKey> | undefined; // imported on first use
 
   constructor(private readonly options: ClientOptions) {
     if (!options.apiKey) throw new TypeError("apiKey is required");
@@ -82,8 +82,6 @@ export class Client {
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.sleep = options.sleep ?? realSleep;
     this.timeoutMs = options.timeoutMs ?? 30_000;
-    const key = options.signingKey;
-    this.signingKey = typeof key === "string" ? importSigningKey(key) : key ? Promise.resolve(key) : undefined;
   }
 
   /** Open a session. Always idempotent: a retried create never opens a second session. */
@@ -208,49 +206,68 @@ export class Client {
     for (const [k, v] of Object.entries(call.query ?? {})) url.searchParams.set(k, String(v));
     for (;;) {
       const attempt = budget.startAttempt();
-      let error: BioverifyError;
+      // Outside the try: a bad signing key is the caller's mistake, never retried.
+      const headers = await this.headers(call, url, body);
+      let response: Response;
       try {
-        const response = await this.attempt(call, url, body);
-        if (response.ok) {
-          if (call.raw === "bytes") return new Uint8Array(await response.arrayBuffer()) as T;
-          const text = await response.text();
-          if (call.raw === "text") return text as T;
-          return (text ? JSON.parse(text) : undefined) as T;
-        }
-        if (call.doneIfGoneOnRetry && attempt > 1 && response.status === 404) return undefined as T;
-        error = await errorFromResponse(response);
+        response = await this.fetchImpl(url, {
+          method: call.method,
+          headers,
+          body,
+          redirect: "manual", // a redirect is an answer (a PermanentError), not followed
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
       } catch (caught) {
-        if (caught instanceof BioverifyError) throw caught;
-        error = transportError(caught);
+        const error = transportError(caught);
+        const delay = budget.delayBeforeRetry(error);
+        if (delay === undefined) throw error;
+        await this.sleep(delay);
+        continue;
       }
+      if (response.ok) return parseAnswer<T>(call, response);
+      if (call.doneIfGoneOnRetry && attempt > 1 && response.status === 404) return undefined as T;
+      const error = await errorFromResponse(response);
       const delay = budget.delayBeforeRetry(error);
       if (delay === undefined) throw error;
       await this.sleep(delay);
     }
   }
 
-  private async attempt(call: Call, url: URL, body: Bytes | undefined): Promise<Response> {
+  private async headers(call: Call, url: URL, body: Bytes | undefined): Promise<Record<string, string>> {
     const headers: Record<string, string> = { accept: "application/json", ...call.headers };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (call.authenticated !== false) Object.assign(headers, await this.credentials(call.method, url, body));
-    return this.fetchImpl(url, {
-      method: call.method,
-      headers,
-      body,
-      redirect: "error",
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
+    return headers;
   }
 
   private async credentials(method: string, url: URL, body: Bytes | undefined): Promise<Record<string, string>> {
     const out: Record<string, string> = { x_api_key: this.options.apiKey };
     if (this.options.clientId) out.clientID = this.options.clientId;
     if (this.options.clientSecret) out.clientSecret = this.options.clientSecret;
-    if (this.signingKey !== undefined) {
+    const key = this.options.signingKey;
+    if (key !== undefined) {
+      // Imported when first needed, so a bad key rejects a call, never an idle process.
+      this.signingKey ??= typeof key === "string" ? importSigningKey(key) : Promise.resolve(key);
       // Signed afresh per attempt: the server refuses a repeated X-Request-ID.
       Object.assign(out, await slcHeaders(await this.signingKey, method, url.pathname + url.search, body ?? new Uint8Array()));
     }
     return out;
+  }
+}
+
+async function parseAnswer<T>(call: Call, response: Response): Promise<T> {
+  try {
+    if (call.raw === "bytes") return new Uint8Array(await response.arrayBuffer()) as T;
+    const text = await response.text();
+    if (call.raw === "text") return text as T;
+    return (text ? JSON.parse(text) : undefined) as T;
+  } catch (cause) {
+    // The answer arrived but cannot be read: repeating the request will not fix it.
+    throw new PermanentError("The service answered with a body that is not JSON", {
+      status: response.status,
+      requestId: response.headers.get("x-request-id") ?? undefined,
+      cause,
+    });
   }
 }
 

@@ -69,6 +69,20 @@ describe("retries", () => {
     assert.deepEqual(waits, [375, 750]); // base/2 + 0.5 * base/2 for base 500, 1000
   });
 
+  it("a bad signing key and a redirect fail at once, without retries", async () => {
+    let calls = 0;
+    const counting = async () => {
+      calls++;
+      return new Response(null, { status: 302, headers: { location: "http://elsewhere.test/" } });
+    };
+    const badKey = new Client({ baseUrl: "http://127.0.0.1:9", apiKey: "k", clientId: "c", signingKey: "not a key", fetch: counting });
+    await assert.rejects(badKey.getSession("s"), (e: unknown) => !(e instanceof TransientError));
+    assert.equal(calls, 0);
+    const redirected = new Client({ baseUrl: "http://127.0.0.1:9", apiKey: "k", fetch: counting, sleep: async () => undefined });
+    await assert.rejects(redirected.jwks(), (e: unknown) => e instanceof PermanentError && e.status === 302);
+    assert.equal(calls, 1);
+  });
+
   it("a network failure is transient and retried", async () => {
     let calls = 0;
     const client = new Client({
