@@ -120,7 +120,8 @@ def test_retried_create_opens_exactly_one_session(
             client_id=creds.client_id,
             signing_key=key,
             transport=faults,
-            retries=RetryConfig(max_attempts=5),
+            # The budget is about attempts here; a loaded machine must not run it out of time.
+            retries=RetryConfig(max_attempts=5, max_total_s=600),
         ) as sdk,
     ):
         session = sdk.create_session(type="ENROLL", transaction_id="order-1")
@@ -149,7 +150,7 @@ def test_exhausted_retries_raise_transient_and_the_key_still_finds_the_session(
             client_id=creds.client_id,
             client_secret=creds.client_secret,
             transport=faults,
-            retries=RetryConfig(max_attempts=3),
+            retries=RetryConfig(max_attempts=3, max_total_s=600),
         ) as sdk,
     ):
         with pytest.raises(TransientError) as caught:
