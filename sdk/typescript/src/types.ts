@@ -126,6 +126,10 @@ export interface Session {
   message?: string;
   result?: SessionResult;
   riskEvaluation?: RiskEvaluation | null;
+  /** What the integrator sent merged with what the capture client observed. */
+  deviceInfo?: Record<string, unknown> | null;
+  /** PrivateID's documented boolean flags plus the virtualCamera summary. */
+  indicators?: Record<string, unknown> | null;
   [field: string]: unknown;
 }
 
@@ -134,8 +138,6 @@ export interface WebhookPayload extends Session {
   /** Event webhooks only: "session.loaded" or "attempt.failed". */
   event?: string;
   images?: { type: string; data: string }[];
-  deviceInfo?: Record<string, unknown>;
-  indicators?: Record<string, unknown>;
   identityInformation?: IdentityInformation;
   audit?: AuditReceipt;
   /** Completion time, RFC 3339 UTC (new Date() parses it). */
