@@ -2,51 +2,31 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts import service as accounts
 from bioverify.accounts.models import Client
-from bioverify.accounts.throttle import FailureThrottle
 from bioverify.api.errors import describe_validation
-from bioverify.config import Settings
 from bioverify.errors import BadRequest, Unauthorized
-from bioverify.sessions.service import SessionService
 from bioverify.storage.database import transaction
+from bioverify.wiring import AuthFailureHook, Services
 
 M = TypeVar("M", bound=BaseModel)
-
-#: Called with (request, reason, client id header) on every rejected credential.
-AuthFailureHook = Callable[[Request, str, str], None]
-
-
-@dataclass
-class Services:
-    """Everything a route needs, built once by ``create_app``."""
-
-    settings: Settings
-    db_engine: Engine
-    factory: sessionmaker[Session]
-    sessions: SessionService
-    throttle: FailureThrottle
-    clock: Callable[[], dt.datetime]
-    on_auth_failure: AuthFailureHook | None = None
-    readiness_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
+
+
+async def ready(request: Request) -> None:
+    """Router dependency: 503 (with Retry-After) while a collaborator is missing or broken."""
+    services(request).require_ready()
 
 
 # Declared so that /docs shows how to authenticate; checked by `integrator` below.
@@ -186,11 +166,13 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 __all__ = [
+    "AuthFailureHook",
     "Services",
     "authenticate",
     "client_address",
     "integrator",
     "json_body",
     "read_json",
+    "ready",
     "services",
 ]
