@@ -8,11 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from bioverify.engine import samples
-from bioverify.engine.evaluation import evaluate
 
 _DEFAULT_FACES = Path(os.environ.get("BIOVERIFY_EVAL_FACES", "../shared/data/faces"))
 
@@ -60,6 +55,18 @@ def eval_command(
     ] = True,
 ) -> None:
     """Evaluate the engine (1:1, 1:N, face counts, low light) and write thresholds."""
+    from rich.console import Console  # noqa: PLC0415 - fast start
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from bioverify.engine import samples  # noqa: PLC0415
+    from bioverify.engine.evaluation import evaluate  # noqa: PLC0415
+
     console = Console(stderr=True)
     folders = faces or [_DEFAULT_FACES]
     for folder in folders:
