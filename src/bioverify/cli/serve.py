@@ -20,17 +20,18 @@ PortOption = Annotated[
 
 
 def run_server(cfg: Settings, *, host: str, port: int, with_worker: bool) -> None:
-    # Imported here: the server stack is what makes a command slow to start.
-    import uvicorn  # noqa: PLC0415
-
-    from bioverify.api.app import create_app  # noqa: PLC0415
-    from bioverify.observability import configure_logging  # noqa: PLC0415
-    from bioverify.worker import Worker  # noqa: PLC0415
+    from bioverify.observability import configure_logging  # noqa: PLC0415 - fast start
 
     configure_logging(cfg.log_level)
     if not cfg.public_url_set:
         cfg = cfg.with_overrides(public_url=f"http://{host}:{port}")
-    engine = migrated_engine(cfg)
+    engine = migrated_engine(cfg)  # an unreachable store stops here, before the heavy part
+    # Imported here: the server stack is what makes a command slow to start.
+    import uvicorn  # noqa: PLC0415
+
+    from bioverify.api.app import create_app  # noqa: PLC0415
+    from bioverify.worker import Worker  # noqa: PLC0415
+
     app = create_app(
         cfg, db_engine=engine, run_worker=with_worker, worker_factory=Worker, warm_engine=True
     )
@@ -63,12 +64,14 @@ def worker() -> None:
     import signal  # noqa: PLC0415
 
     from bioverify.observability import configure_logging  # noqa: PLC0415
-    from bioverify.wiring import build_services  # noqa: PLC0415
-    from bioverify.worker import Worker  # noqa: PLC0415
 
     cfg = settings()
     configure_logging(cfg.log_level)
-    services = build_services(cfg, db_engine=migrated_engine(cfg))
+    engine = migrated_engine(cfg)
+    from bioverify.wiring import build_services  # noqa: PLC0415
+    from bioverify.worker import Worker  # noqa: PLC0415
+
+    services = build_services(cfg, db_engine=engine)
     # A worker has no /readyz to say it is broken: it refuses to start instead.
     services.require_ready()
 
