@@ -17,9 +17,7 @@ TEMPLATE = "/v2/verification-session/{sessionId}"
 
 def _count(metrics: str, method: str, route: str) -> float:
     total = 0.0
-    pattern = re.compile(
-        r"^bioverify_http_requests_total\{(?P<labels>.*)\} (?P<value>\S+)$", re.M
-    )
+    pattern = re.compile(r"^bioverify_http_requests_total\{(?P<labels>.*)\} (?P<value>\S+)$", re.M)
     for found in pattern.finditer(metrics):
         labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group("labels")))
         if labels.get("method") == method and labels.get("route") == route:
