@@ -16,7 +16,6 @@ from typing import Any
 
 import structlog
 from fastapi import Depends, FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -32,6 +31,7 @@ from bioverify.api.middleware import (
     V2PrefixMiddleware,
     route_template,
 )
+from bioverify.api.openapi import install_openapi
 from bioverify.api.schemas import CreateSessionRequest, EnvelopeBody, ErrorEnvelope
 from bioverify.audit.events import AuditEvent
 from bioverify.config import Settings
@@ -132,7 +132,7 @@ def create_app(
     app.add_middleware(V2PrefixMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    _document_bodies(app, [CreateSessionRequest, ErrorEnvelope, EnvelopeBody])
+    install_openapi(app, [CreateSessionRequest, ErrorEnvelope, EnvelopeBody])
     return app
 
 
@@ -186,27 +186,6 @@ def _install_hooks(svc: Services) -> None:
 
     svc.on_auth_failure = on_auth_failure
     svc.on_server_error = on_server_error
-
-
-def _document_bodies(app: FastAPI, models: list[type[Any]]) -> None:
-    """Add the self-parsed request bodies' schemas to the OpenAPI components."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in models:
-            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            for name, sub in model_schema.pop("$defs", {}).items():
-                components.setdefault(name, sub)
-            components[model.__name__] = model_schema
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 __all__ = ["create_app"]

@@ -32,21 +32,29 @@ async def ready(request: Request) -> None:
 # Declared so that /docs shows how to authenticate; checked by `integrator` below.
 api_key_header = APIKeyHeader(
     name="x_api_key",
+    scheme_name="apiKey",
     auto_error=False,
     description="Identifies the account (also accepted as x-api-key).",
 )
 client_id_header = APIKeyHeader(
-    name="clientID", auto_error=False, description="The client application's public id."
+    name="clientID",
+    scheme_name="clientId",
+    auto_error=False,
+    description="The client application's public id.",
 )
 client_secret_header = APIKeyHeader(
-    name="clientSecret", auto_error=False, description="The client's secret (or send SLC instead)."
+    name="clientSecret",
+    scheme_name="clientSecret",
+    auto_error=False,
+    description="The client's secret (or send SLC instead).",
 )
 slc_header = APIKeyHeader(
     name="SLC",
+    scheme_name="slc",
     auto_error=False,
     description="Per-request Ed25519 signature, base64url, over "
     "METHOD\\nPATH?QUERY\\nX-Timestamp\\nX-Request-ID\\n"
-    "hex(SHA-256(body)).",
+    "hex(SHA-256(body)), with the X-Timestamp and X-Request-ID headers it covers.",
 )
 
 
