@@ -55,7 +55,7 @@ def capture(
     if outcome.remedy:
         console().print(outcome.remedy)
     if outcome.status == "FAILED":
-        raise typer.Exit(2)
+        raise typer.Exit(1)  # the session failed: a failure, not a misuse (2)
 
 
 __all__ = ["capture"]
