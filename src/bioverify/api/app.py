@@ -102,6 +102,9 @@ def create_app(
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+            if bio_engine is None and services is None and svc.engine is not None:
+                # The pool this app made: its processes must not outlive the server.
+                await svc.engine.close()
             if db_engine is None and services is None:
                 engine.dispose()
 
