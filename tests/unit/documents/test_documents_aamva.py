@@ -12,7 +12,9 @@ from bioverify.documents.generate import Holder, aamva_text
 HOLDER = Holder("Doe", "John Quincy", "D12345678", date(1986, 6, 6), date(2030, 12, 10), "M")
 
 
-def _payload(elements: list[str], *, header: str = "@\n\x1e\rANSI 636000090002", kind: str = "DL") -> str:
+def _payload(
+    elements: list[str], *, header: str = "@\n\x1e\rANSI 636000090002", kind: str = "DL"
+) -> str:
     body = kind + "\n".join(elements) + "\r"
     designator = f"{kind}{len(header) + 10:04d}{len(body):04d}"
     return header[:-2] + "01" + designator + body

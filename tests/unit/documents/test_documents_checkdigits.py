@@ -43,7 +43,9 @@ def test_a_corrupted_check_digit_is_never_accepted(field: str, shift: int) -> No
     st.text(alphabet="0123456789", min_size=6, max_size=9),
     st.data(),
 )
-def test_any_single_digit_change_in_a_numeric_field_is_caught(field: str, data: st.DataObject) -> None:
+def test_any_single_digit_change_in_a_numeric_field_is_caught(
+    field: str, data: st.DataObject
+) -> None:
     position = data.draw(st.integers(min_value=0, max_value=len(field) - 1))
     new = data.draw(st.sampled_from([d for d in "0123456789" if d != field[position]]))
     changed = field[:position] + new + field[position + 1 :]

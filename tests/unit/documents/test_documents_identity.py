@@ -21,9 +21,7 @@ def test_expired_the_day_after_the_expiry_date() -> None:
 def test_passport_identity_information_has_the_wire_fields() -> None:
     holder = Holder("Eriksson", "Anna Maria", "L898902C3", date(1974, 8, 12), date(2032, 4, 15))
     record = parse_mrz(mrz_lines(MrzFormat.TD3, holder), today=TODAY)
-    info = identity_information(
-        record, portrait=PortraitCheck(0.71234, True), today=TODAY, now=NOW
-    )
+    info = identity_information(record, portrait=PortraitCheck(0.71234, True), today=TODAY, now=NOW)
     assert info == {
         "documentType": "passport",
         "issuingCountry": "UTO",
@@ -50,7 +48,9 @@ def test_an_expired_passport_says_so() -> None:
 
 def test_a_licence_has_no_check_digits_to_claim() -> None:
     holder = Holder("Doe", "John", "D1234567", date(1986, 6, 6), date(2030, 12, 10), "M")
-    info = identity_information(parse_aamva(aamva_text(holder)), portrait=None, today=TODAY, now=NOW)
+    info = identity_information(
+        parse_aamva(aamva_text(holder)), portrait=None, today=TODAY, now=NOW
+    )
     assert info["documentType"] == "driving_licence"
     assert info["issuingCountry"] == "USA"
     assert info["nationality"] is None

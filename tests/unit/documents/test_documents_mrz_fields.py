@@ -44,7 +44,9 @@ holders = st.builds(
     given_names=st.lists(
         st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=8), min_size=1, max_size=2
     ).map(" ".join),
-    document_number=st.text(alphabet=string.ascii_uppercase + string.digits, min_size=9, max_size=9),
+    document_number=st.text(
+        alphabet=string.ascii_uppercase + string.digits, min_size=9, max_size=9
+    ),
     birth_date=st.dates(min_value=date(1930, 1, 1), max_value=TODAY - timedelta(days=1)),
     expiry_date=st.dates(min_value=date(2001, 1, 1), max_value=date(2060, 12, 31)),
     sex=st.sampled_from(["F", "M"]),
@@ -162,7 +164,9 @@ def test_malformed_zones_are_refused_with_a_reason(lines: tuple[str, ...], reaso
 
 def test_chevron_lookalikes_and_spaces_are_normalised() -> None:
     top, bottom = TD3_SPECIMEN
-    record = parse_mrz((top.replace("<<", "\u00ab<", 1), " ".join(bottom[:22]) + bottom[22:]), today=TODAY)
+    record = parse_mrz(
+        (top.replace("<<", "\u00ab<", 1), " ".join(bottom[:22]) + bottom[22:]), today=TODAY
+    )
     assert record.document_number == "L898902C3"
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
-from fixtures_faces import load, shared_identities
 
 from bioverify.documents.conditions import CONDITIONS, photograph
 from bioverify.documents.generate import (
@@ -25,6 +25,7 @@ from bioverify.documents.portrait import portrait_embedding, portrait_score
 from bioverify.documents.reader import NOTHING_FOUND, DocumentReader
 from bioverify.documents.zone import find_mrz_lines
 from bioverify.engine.models import Image
+from fixtures_faces import load, shared_identities
 
 pytestmark = [pytest.mark.models, pytest.mark.slow, pytest.mark.usefixtures("ocrb")]
 
@@ -54,16 +55,19 @@ def _photo(document: Image, condition: str = "clean", seed: int = 1) -> Image:
     return CONDITIONS[condition](photograph(document, seed=seed), seed)
 
 
-@pytest.mark.parametrize("fmt", list(MrzFormat))
-@pytest.mark.parametrize("condition", ["clean", "perspective", "jpeg_q40"])
+@pytest.mark.parametrize(
+    "case",
+    [(fmt, condition) for fmt in MrzFormat for condition in ("clean", "perspective", "jpeg_q40")],
+    ids=str,
+)
 def test_reads_every_field_of_a_photographed_document(
     reader: DocumentReader,
     alice: tuple[Image, Image],
     holder: Holder,
     today: date,
-    fmt: MrzFormat,
-    condition: str,
+    case: tuple[MrzFormat, str],
 ) -> None:
+    fmt, condition = case
     portrait = alice[0] if fmt is not MrzFormat.TD1 else None
     doc = render_mrz_document(fmt, holder, portrait)
     reading = reader.read(_photo(doc.image, condition), today=today)
@@ -156,10 +160,12 @@ def test_the_id1_front_portrait_is_found(
 
 
 @pytest.mark.parametrize("angle", [-8.0, 0.0, 6.0])
-@pytest.mark.parametrize(("fmt", "lines"), [(MrzFormat.TD3, 2), (MrzFormat.TD2, 2), (MrzFormat.TD1, 3)])
-def test_the_zone_finder_cuts_each_mrz_line(holder: Holder, fmt: MrzFormat, lines: int, angle: float) -> None:
-    import cv2
-
+@pytest.mark.parametrize(
+    ("fmt", "lines"), [(MrzFormat.TD3, 2), (MrzFormat.TD2, 2), (MrzFormat.TD1, 3)]
+)
+def test_the_zone_finder_cuts_each_mrz_line(
+    holder: Holder, fmt: MrzFormat, lines: int, angle: float
+) -> None:
     frame = photograph(render_mrz_document(fmt, holder, None).image)
     height, width = frame.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
