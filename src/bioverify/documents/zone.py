@@ -113,7 +113,18 @@ def _cut(image: Image, box: LineBox, scale: float) -> Image:
         image, matrix, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
     )
     out_w = max(1, round(size[0] * LINE_HEIGHT / size[1]))
-    return as_image(cv2.resize(line, (out_w, LINE_HEIGHT), interpolation=cv2.INTER_AREA))
+    return _stretch(as_image(cv2.resize(line, (out_w, LINE_HEIGHT), interpolation=cv2.INTER_AREA)))
+
+
+def _stretch(line: Image) -> Image:
+    """Ink to black and paper to white: dim or washed-out lines reach the OCR at full
+    contrast (low light cost a third of the reads before this, see docs/engine.md)."""
+    grey = line if line.ndim == 2 else cv2.cvtColor(line, cv2.COLOR_BGR2GRAY)
+    low, high = np.percentile(grey, (2.0, 98.0))
+    if high - low < 1.0:
+        return line
+    scaled = (line.astype(np.float32) - float(low)) * (255.0 / float(high - low))
+    return as_image(np.clip(scaled, 0, 255).astype(np.uint8))
 
 
 def find_mrz_lines(image: Image) -> list[Image]:

@@ -172,7 +172,7 @@ def test_the_zone_finder_cuts_each_mrz_line(
     rotated = np.asarray(cv2.warpAffine(frame, matrix, (width, height)), np.uint8)
     crops = find_mrz_lines(rotated)
     assert len(crops) == lines
-    assert all(c.shape[0] == 48 and c.shape[1] > 20 * 48 for c in crops)
+    assert all(c.shape[0] == 48 and c.shape[1] > 12 * 48 for c in crops)  # long and thin
 
 
 def test_debian_tesseract_reads_mrz_characters_only(holder: Holder) -> None:
