@@ -291,12 +291,16 @@ def evaluate_documents(
     report: dict[str, Any] = {"conditions": {}}
     all_impostor: list[float] = []
     per_condition_scores: dict[str, tuple[list[float], list[float]]] = {}
-    for condition, apply in CONDITIONS.items():
-        tick = progress(f"documents: {condition}", len(images))
-        entry, genuine, impostor = run.condition(condition, apply, tick)
-        report["conditions"][condition] = entry
-        all_impostor.extend(impostor)
-        per_condition_scores[condition] = (genuine, impostor)
+    try:
+        for condition, apply in CONDITIONS.items():
+            tick = progress(f"documents: {condition}", len(images))
+            entry, genuine, impostor = run.condition(condition, apply, tick)
+            report["conditions"][condition] = entry
+            all_impostor.extend(impostor)
+            per_condition_scores[condition] = (genuine, impostor)
+    finally:
+        if tesseract is not None:
+            tesseract.close()
     report["hard_numbers"] = _hard_numbers(reader, images[:ocr_sample], rng, today)
     threshold, method = choose_threshold(all_impostor, _Z_FMR)
     for condition, (genuine, impostor) in per_condition_scores.items():

@@ -193,6 +193,7 @@ class TesseractLineReader:
         lib.TessBaseAPIGetUTF8Text.restype = ctypes.c_void_p
         lib.TessDeleteText.argtypes = [ctypes.c_void_p]
         lib.TessBaseAPIDelete.argtypes = [ctypes.c_void_p]
+        lib.TessBaseAPIEnd.argtypes = [ctypes.c_void_p]
         self._lib = lib
         self._api = lib.TessBaseAPICreate()
         data = datapath.encode() if datapath else None
@@ -222,5 +223,6 @@ class TesseractLineReader:
     def close(self) -> None:
         """Free the tesseract handle."""
         if self._api:
+            self._lib.TessBaseAPIEnd(self._api)
             self._lib.TessBaseAPIDelete(self._api)
             self._api = None

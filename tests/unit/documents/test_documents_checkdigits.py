@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from mrz.base.functions import hash_string
 
@@ -28,17 +28,20 @@ def test_specimen_check_digits(field: str, digit: str) -> None:
     assert is_valid(field, digit)
 
 
+@settings(deadline=None)
 @given(fields)
 def test_agrees_with_the_mrz_package(field: str) -> None:
     assert check_digit(field) == hash_string(field)
 
 
+@settings(deadline=None)
 @given(fields, st.integers(min_value=1, max_value=9))
 def test_a_corrupted_check_digit_is_never_accepted(field: str, shift: int) -> None:
     wrong = str((int(check_digit(field)) + shift) % 10)
     assert not is_valid(field, wrong)
 
 
+@settings(deadline=None)
 @given(
     st.text(alphabet="0123456789", min_size=6, max_size=9),
     st.data(),
