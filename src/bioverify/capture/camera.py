@@ -22,6 +22,8 @@ PROMPTS = {
     "TURN_RIGHT": "Slowly turn your head to your right",
     "NOD": "Nod: tilt your head down, then up",
     "MOVE_CLOSER": "Move closer to the camera",
+    "BLINK": "Blink once, looking at the camera",
+    "SMILE": "Smile broadly, then relax",
 }
 
 

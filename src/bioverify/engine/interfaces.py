@@ -10,8 +10,9 @@ import random
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -36,10 +37,17 @@ class ChallengeStep(StrEnum):
     TURN_RIGHT = "TURN_RIGHT"
     NOD = "NOD"
     MOVE_CLOSER = "MOVE_CLOSER"
+    BLINK = "BLINK"
+    SMILE = "SMILE"
 
 
 #: Steps that change the 3-D pose; a flat photo moved or tilted cannot fake them.
 POSE_STEPS = frozenset({ChallengeStep.TURN_LEFT, ChallengeStep.TURN_RIGHT, ChallengeStep.NOD})
+#: Steps that count towards a challenge's minimum of two: MOVE_CLOSER never does
+#: (moving a photo towards the camera does it too).
+ACTION_STEPS = POSE_STEPS | {ChallengeStep.BLINK, ChallengeStep.SMILE}
+#: Steps a challenge may hold at most (the burst is at most 24 frames).
+MAX_CHALLENGE_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -51,20 +59,33 @@ class Challenge:
 
 
 def new_challenge(rng: random.Random | None = None) -> Challenge:
-    """2-3 random steps, no step twice in a row, at least one pose step.
+    """2 or 3 random steps: at least two from :data:`ACTION_STEPS`, one of them a head
+    pose step, at most one BLINK, never the same step twice in a row; a third step
+    may be MOVE_CLOSER.
 
-    ``MOVE_CLOSER`` alone is never enough: moving a photo towards the camera does it
-    too. The default randomness comes from :mod:`secrets`; pass ``rng`` only in tests.
+    The head-pose step keeps unprompted behaviour from passing: people talking blink
+    and smile on their own, but rarely turn or nod by 15 degrees in the order asked
+    (measured in docs/engine.md). The default randomness comes from :mod:`secrets`;
+    pass ``rng`` only in tests.
     """
     chooser: random.Random = rng if rng is not None else secrets.SystemRandom()
-    all_steps = list(ChallengeStep)
+    actions = sorted(ACTION_STEPS)
     while True:
         count = chooser.choice((2, 3))
         steps: list[ChallengeStep] = []
         for _ in range(count):
-            options = [s for s in all_steps if not steps or s is not steps[-1]]
+            options = [s for s in actions if not steps or s is not steps[-1]]
             steps.append(chooser.choice(options))
-        if any(s in POSE_STEPS for s in steps):
+        if count == MAX_CHALLENGE_STEPS and chooser.random() < 0.25:
+            # Occasionally swap one step for MOVE_CLOSER, as long as two actions remain.
+            steps[chooser.randrange(count)] = ChallengeStep.MOVE_CLOSER
+        counted = [s for s in steps if s in ACTION_STEPS]
+        if (
+            len(counted) >= 2
+            and any(s in POSE_STEPS for s in steps)
+            and steps.count(ChallengeStep.BLINK) <= 1  # a BLINK takes half the burst
+            and all(a is not b for a, b in pairwise(steps))
+        ):
             break
     challenge_id = (
         str(uuid.UUID(int=chooser.getrandbits(128), version=4))
@@ -86,12 +107,17 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class LivenessReport:
-    """Liveness result: ``score`` in [0, 1], 1 = live. Not a certified PAD result."""
+    """Liveness result: ``score`` in [0, 1], 1 = live. Not a certified PAD result.
+
+    ``signals``: risk measurements that do not decide ``passed`` but should raise the
+    session's risk (e.g. ``planarity_residual``, see docs/engine.md).
+    """
 
     method: str
     score: float
     passed: bool
     reasons: tuple[str, ...]
+    signals: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
