@@ -320,7 +320,7 @@ def test_still_photo_under_active_liveness_ends_spoof(
         # The page walks the user through the challenge's movements in order.
         page.wait_for_selector("#guidance[data-step]", timeout=PAGE_TIMEOUT_MS)
         step = page.get_attribute("#guidance", "data-step")
-        assert step in {"TURN_LEFT", "TURN_RIGHT", "NOD", "MOVE_CLOSER"}
+        assert step in {"TURN_LEFT", "TURN_RIGHT", "NOD", "MOVE_CLOSER", "BLINK", "SMILE"}
         assert page.inner_text("#steps [aria-current=step]")
         run.screenshot("capture-guidance.png")
         outcome = run.outcome()

@@ -28,7 +28,7 @@ from bioverify.engine.clip_features import jpeg_roundtrip
 from bioverify.engine.facemesh import FaceMesh
 from bioverify.engine.frames import FrameFace, measure
 from bioverify.engine.interfaces import ChallengeStep, new_challenge
-from bioverify.engine.liveness import active_liveness, check_burst
+from bioverify.engine.liveness import TURN_DEG, active_liveness, check_burst
 from bioverify.engine.models import FaceModels, Image, as_image
 from bioverify.engine.quality import enhance
 
@@ -208,7 +208,7 @@ def run(clips: Clips, models: Models, threshold: float, *, challenges: int) -> d
 
 def _extremes(bases: Sequence[FrameFace], banks: Sequence[Sequence[FrameFace]]) -> dict[str, float]:
     """How far the best warp of any source went in each measured quantity."""
-    yaw = pitch = 0.0
+    yaw = pitch = proxy = 0.0
     ear_ratio = 1.0
     smile = 0.0
     for base, bank in zip(bases, banks, strict=True):
@@ -216,7 +216,8 @@ def _extremes(bases: Sequence[FrameFace], banks: Sequence[Sequence[FrameFace]]) 
         for f in bank:
             assert f.head is not None
             yaw = max(yaw, abs(f.head.yaw - base.head.yaw))
-            if abs(f.head.yaw - base.head.yaw) < 12.0:
+            proxy = max(proxy, abs(f.pose.yaw - base.pose.yaw))
+            if abs(f.head.yaw - base.head.yaw) < TURN_DEG:
                 pitch = max(pitch, abs(f.head.pitch - base.head.pitch))
             if f.ear is not None and base.ear:
                 ear_ratio = min(ear_ratio, f.ear / base.ear)
@@ -224,6 +225,8 @@ def _extremes(bases: Sequence[FrameFace], banks: Sequence[Sequence[FrameFace]]) 
                 smile = max(smile, f.mesh.smile - base.mesh.smile)
     return {
         "max_yaw_change_deg": round(yaw, 2),
+        "turn_threshold_deg": TURN_DEG,
+        "max_proxy_yaw_change": round(proxy, 3),
         "max_pitch_change_deg_without_turn": round(pitch, 2),
         "min_eye_ratio_of_baseline": round(ear_ratio, 3),
         "max_smile_rise": round(smile, 3),

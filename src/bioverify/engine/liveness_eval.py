@@ -8,10 +8,11 @@ attacks built from real frames. Per-frame measurements are cached
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Final
@@ -59,6 +60,14 @@ class Clips:
     folder: Path
     clips: dict[str, ClipFeatures]
     canonical: np.ndarray
+    _memo: dict[tuple[str, int], FrameFace | None] = field(default_factory=dict)
+
+    def frame(self, name: str, kept: int) -> FrameFace | None:
+        """Kept frame ``kept`` of clip ``name`` (measured once per run)."""
+        key = (name, kept)
+        if key not in self._memo:
+            self._memo[key] = self.clips[name].frame_face(kept, self.canonical, kept, None)
+        return self._memo[key]
 
     def burst(
         self, name: str, start_ms: float, times: Sequence[float]
@@ -73,11 +82,11 @@ class Clips:
             kept = int(np.clip(np.searchsorted(clip.frame, number), 0, len(clip) - 1))
             kept = max(kept, last + 1) if last + 1 < len(clip) else kept
             last = kept
-            ff = clip.frame_face(kept, self.canonical, index, float(t))
-            if ff is None:
+            measured = self.frame(name, kept)
+            if measured is None:
                 faceless.append(index)
             else:
-                frames.append(ff)
+                frames.append(dataclasses.replace(measured, index=index, time_ms=float(t)))
         return frames, faceless
 
     def duration_ms(self, name: str) -> float:
