@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def test_every_new_step_is_issued() -> None:
 def test_blink_is_sampled_densely_and_the_rest_over_two_seconds() -> None:
     schedule = page_schedule((ChallengeStep.TURN_LEFT, ChallengeStep.BLINK))
     blink = [t for t, position in schedule if position == 1]
-    gaps = [b - a for a, b in zip(blink, blink[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(blink)]
     assert len(blink) >= 10
     assert max(gaps) <= 150.0
     turn = [t for t, position in schedule if position == 0]
