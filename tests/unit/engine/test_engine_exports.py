@@ -8,6 +8,7 @@ from bioverify import engine
 def test_all_lists_every_public_name_and_only_those() -> None:
     public = {name for name in dir(engine) if not name.startswith("_")}
     modules = {
+        "burst_layout",
         "clip_features",
         "decode",
         "evaluation",
@@ -16,6 +17,7 @@ def test_all_lists_every_public_name_and_only_those() -> None:
         "gallery",
         "interfaces",
         "liveness",
+        "liveness_attacks",
         "liveness_data",
         "liveness_eval",
         "matcher",

@@ -14,16 +14,17 @@ from hypothesis import strategies as st
 from bioverify.engine import ChallengeStep, EngineUnavailable, LocalEngine, new_challenge
 from bioverify.engine.burst_layout import MAX_FRAMES, page_schedule
 from bioverify.engine.facemesh import FaceMesh, landmarker_path
-from bioverify.engine.interfaces import ACTION_STEPS, POSE_STEPS
+from bioverify.engine.interfaces import ACTION_STEPS, EXPRESSION_STEPS, POSE_STEPS
 from bioverify.sessions import challenges
 
 
 @given(st.integers(min_value=0, max_value=2**32))
-def test_challenges_hold_two_actions_one_of_them_a_head_movement(seed: int) -> None:
+def test_challenges_hold_three_actions_a_head_movement_and_an_expression(seed: int) -> None:
     steps = new_challenge(random.Random(seed)).steps
-    assert 2 <= len(steps) <= 3
-    assert len([s for s in steps if s in ACTION_STEPS]) >= 2  # MOVE_CLOSER never counts
+    assert 3 <= len(steps) <= 4
+    assert len([s for s in steps if s in ACTION_STEPS]) == 3  # MOVE_CLOSER never counts
     assert any(s in POSE_STEPS for s in steps)
+    assert any(s in EXPRESSION_STEPS for s in steps)  # what a flat photo cannot do
     assert steps.count(ChallengeStep.BLINK) <= 1
     assert len(page_schedule(steps)) <= MAX_FRAMES  # the page's burst fits the server limit
 
