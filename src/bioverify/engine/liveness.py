@@ -1,12 +1,13 @@
 """Active liveness: challenge-response on dense 3-D landmarks.
 
 Not certified presentation-attack detection. A burst of frames must show the
-challenge's steps in order (head turns and nods by perspective head pose, blinks by
-eye aspect ratio, smiles by blendshape), by one face. It resists printed and
-on-screen photos held, moved or tilted (no parallax: the 3-D fit barely turns, the
-eyes cannot blink, the mouth cannot smile) and injected still images. It does not
-resist replay of a video prepared for the challenge, real-time puppets or deepfakes
-injected into the stream, or 3-D masks (docs/engine.md, measured on real clips).
+challenge's steps in order (head turns and nods by 3-D head pose, blinks by eye
+aspect ratio, smiles by blendshape), by one face. It resists printed and on-screen
+photos held, moved, tilted or brought closer (a tilted photo can imitate a small
+turn, but its eyes cannot blink nor its mouth smile, and every challenge asks for
+one of those) and injected still images. It does not resist replay of a video
+prepared for the challenge, real-time puppets or deepfakes injected into the
+stream, or 3-D masks (docs/engine.md, measured on real clips).
 
 Passive signals live in :mod:`bioverify.engine.passive` (re-exported here).
 """
@@ -39,12 +40,12 @@ ACTIVE_METHOD: Final = "active-challenge"
 # docs/engine.md "Liveness on real people").
 #: Head turn (yaw change, degrees) that counts as TURN_LEFT / TURN_RIGHT. Real turns
 #: in the clips reach 12.3-16.3, the posed photos of the test set 10.7 and 12.6. A
-#: flat photo tilted 25-40 degrees and brought closer reached 11.9: a tilted photo
-#: CAN imitate a small turn, which is why every challenge also holds a BLINK or SMILE
+#: flat photo tilted 25-40 degrees and brought closer reached 15.2: a tilted photo
+#: CAN imitate a turn, which is why every challenge also holds a BLINK or SMILE
 #: (``new_challenge``), which it cannot show.
 TURN_DEG: Final = 10.0
-#: Pitch change (degrees) that counts as NOD, with a yaw change under TURN_DEG.
-#: Tilted photos: at most 8.3; leaning back in the clips: about 10.
+#: Pitch change (degrees) that counts as NOD, with a yaw change under TURN_DEG
+#: (tilted photos: up to 12.3; leaning back in the clips: about 10).
 NOD_DEG: Final = 15.0
 #: Face size ratio that counts as MOVE_CLOSER.
 CLOSER_STEP: Final = 1.25

@@ -1,12 +1,13 @@
 """Geometry on dense landmarks: head pose, eye openness, planarity.
 
 Head pose is the rotation that best maps MediaPipe's canonical 3-D face onto the
-landmark model's 3-D output (478 points with depth). A flat photo tilted in front of
-the camera keeps a frontal face's appearance, so the model's depth stays that of a
-frontal face and the fit barely turns: on the real clips a photo tilted 25-40
-degrees and brought 1.45x closer moved yaw by at most 11.9 degrees (``solvePnP`` on
-the 2-D points against the same canonical face: 14.1), real turns 12.3-16.3
-(docs/engine.md). The old 2-D ratios (``pose.py``) are affine-invariant only.
+landmark model's 3-D output (478 points with depth). It is perspective-aware in that
+the landmark model sees the perspective image; it is not proof against a tilted
+photo: on the real clips a photo tilted 25-40 degrees and brought 1.45x closer moved
+yaw by up to 15.2 degrees (``solvePnP`` on the 2-D points against the same canonical
+face did no better), as much as real turns (docs/engine.md). Challenges therefore
+always include an expression step. The old 2-D ratios (``pose.py``) are kept for
+face size only.
 """
 
 from __future__ import annotations
