@@ -58,6 +58,7 @@ async def get_customer(
                 "customerId": customerId,
                 "enrolled": True,
                 "puid": enrolment.puid,
+                "guid": enrolment.guid,
                 "enrolledAt": views.rfc3339(enrolment.enrolled_at),
                 "deviceBound": enrolment.device_hash is not None,
                 "modelVersion": enrolment.model_version,

@@ -246,6 +246,7 @@ class CustomerView(BaseModel):
     customerId: str
     enrolled: bool
     puid: str
+    guid: str
     enrolledAt: str | None
     deviceBound: bool
     modelVersion: str
