@@ -24,11 +24,15 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from test_biometrics_e2e import Faces, enrol, faces, start, submit  # noqa: F401
 from test_capture_protocol import Capture, no_face_jpeg
+from typer.testing import CliRunner
 
+from bioverify.accounts.models import Client
 from bioverify.api.age import MESSAGE as AGE_MESSAGE
 from bioverify.audit.receipt import verify_receipt
+from bioverify.cli.main import app as cli
 from bioverify.config import Settings
 from bioverify.worker import Worker
 from support import Creds, Receiver, assert_envelope, serve
@@ -617,3 +621,55 @@ def test_device_info_from_the_integrator_is_flat_and_bounded(
         assert error["message"].startswith("deviceInfo")
     fine = create(app_client, creds, type="ENROLL", deviceInfo={"app": "x", **PHONE_INFO})
     assert fine.status_code == 201, fine.text
+
+
+# ---------------------------------------------------------------- 1. the CLI side of framing
+
+
+def test_clients_create_and_update_frame_ancestors_from_the_cli(
+    settings: Settings, db_engine: Any
+) -> None:
+    env = {
+        "BIOVERIFY_DATA_DIR": str(settings.data_dir),
+        "BIOVERIFY_DATABASE_URL": settings.resolved_database_url,
+    }
+    runner = CliRunner()
+    made = runner.invoke(
+        cli,
+        [
+            "clients",
+            "create",
+            "--name",
+            "web",
+            "--frame-ancestor",
+            "https://*.example.com",
+            "--json",
+        ],
+        env=env,
+    )
+    assert made.exit_code == 0, made.output
+    client_id = json.loads(made.stdout)["clientId"]
+    with db_engine.connect() as conn:
+        stored = conn.scalar(select(Client.frame_ancestors).where(Client.id == client_id))
+    assert stored == ["https://*.example.com"]
+
+    changed = runner.invoke(
+        cli,
+        ["clients", "update", client_id, "--frame-ancestor", "HTTPS://App.Example.net/", "--json"],
+        env=env,
+    )
+    assert changed.exit_code == 0, changed.output
+    assert json.loads(changed.stdout)["frameAncestors"] == ["https://app.example.net"]
+
+    refused = runner.invoke(
+        cli, ["clients", "update", client_id, "--frame-ancestor", "http://app.example.net"], env=env
+    )
+    assert refused.exit_code == 1  # main() prints the message as one line
+    assert "plain http is allowed only for loopback hosts" in str(refused.exception)
+    misuse = runner.invoke(cli, ["clients", "update", client_id], env=env)
+    assert misuse.exit_code == 2
+    cleared = runner.invoke(cli, ["clients", "update", client_id, "--no-frame-ancestors"], env=env)
+    assert cleared.exit_code == 0, cleared.output
+    with db_engine.connect() as conn:
+        stored = conn.scalar(select(Client.frame_ancestors).where(Client.id == client_id))
+    assert stored == []
