@@ -197,6 +197,7 @@ def test_webhook_carries_rfc3339_timestamp_guid_device_info_and_indicators(
         assert answer.json()["status"] == "SUCCESS", answer.text
         hooks = receiver.wait_for(2)
         event, final = hooks[0].json(), hooks[1].json()
+        got = session_of(client, creds, made["sessionId"])
     assert event["event"] == "session.loaded"
     for payload in (event, final):
         # What the integration does: new Date(payload.timestamp).
@@ -223,6 +224,10 @@ def test_webhook_carries_rfc3339_timestamp_guid_device_info_and_indicators(
     }
     assert indicators["browserAnomalies"]["automationProperties"] is False
     assert final["riskEvaluation"]["recommendation"] == "ALLOW"
+    # The integrator's read of the session shows the same.
+    assert got["guid"] == final["guid"]
+    assert got["deviceInfo"] == final["deviceInfo"]
+    assert got["indicators"] == final["indicators"]
 
 
 @pytest.mark.models

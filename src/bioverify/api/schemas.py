@@ -168,6 +168,15 @@ class SessionView(BaseModel):
     message: str
     result: dict[str, Any]
     riskEvaluation: dict[str, Any]
+    deviceInfo: dict[str, Any] | None = Field(
+        default=None,
+        description="What you sent at create, merged with what the capture client saw.",
+    )
+    indicators: dict[str, Any] | None = Field(
+        default=None,
+        description="The capture client's integrity flags (headless, virtualCamera, "
+        "browserAnomalies), when it sent any.",
+    )
 
 
 class ErrorEnvelope(BaseModel):
