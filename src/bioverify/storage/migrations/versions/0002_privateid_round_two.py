@@ -10,6 +10,9 @@ Create Date: 2026-12-02 00:50:00
   customer (existing enrolments get a fresh one each).
 - ``sessions.guid`` and ``sessions.client_device_info``: the matched customer's
   guid, and the ``deviceInfo`` the capture client reported.
+- ``sessions.indicators`` written before the closed schema are dropped: the old flat
+  shape is never shown again, and a hostile one may be nested deep enough to break
+  every read of its session (issue 20 item 8).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ def upgrade() -> None:
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("guid", sa.String(length=36), nullable=True))
         batch_op.add_column(sa.Column("client_device_info", sa.JSON(), nullable=True))
+    sessions = sa.table("sessions", sa.column("indicators", sa.JSON))
+    bind.execute(sessions.update().values(indicators=sa.null()))
 
 
 def downgrade() -> None:
