@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 from bioverify import errors
 
@@ -39,7 +41,7 @@ WIRE_TYPES: tuple[str, ...] = ("ENROLL", "REGISTER", "VERIFY", "VERIFY_ULTRA", "
 
 #: Every ``requirements`` value; ``verification`` is PrivateID's synonym of ``face``.
 REQUIREMENTS: tuple[str, ...] = ("face", "identity_document", "verification")
-REQUIREMENT_SYNONYMS = {"verification": "face"}
+REQUIREMENT_SYNONYMS: Mapping[str, str] = MappingProxyType({"verification": "face"})
 
 
 def matches_one_to_one(kind: SessionType, customer_id: str | None) -> bool:
