@@ -21,8 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.throttle import FailureThrottle
 from bioverify.alerts.rules import Signal
-from bioverify.api import audit as audit_routes
 from bioverify.api import age, capture, customers, health, keys, page, sessions, webhooks
+from bioverify.api import audit as audit_routes
 from bioverify.api.deps import client_address, ready
 from bioverify.api.errors import ServerErrorHook, install_error_handlers
 from bioverify.api.middleware import (

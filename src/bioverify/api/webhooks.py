@@ -33,8 +33,8 @@ async def webhook_payload(
     client: Annotated[Client, Depends(integrator)],
 ) -> dict[str, Any]:
     svc = services(request)
-    audit: AuditLog | None = svc.extras.get("audit")
-    ring: KeyRing | None = svc.extras.get("keyring")
+    audit: AuditLog | None = svc.audit
+    ring: KeyRing | None = svc.keyring
     if audit is None or ring is None:
         # Fail closed: without the log and its key the receipt cannot be completed.
         raise ServiceUnavailable("The audit log is not available", retry_after=30)

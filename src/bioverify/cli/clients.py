@@ -95,14 +95,17 @@ def update(
         raise typer.BadParameter(
             "give --frame-ancestor ORIGIN (one or more) or --no-frame-ancestors"
         )
-    with store(settings()) as factory, transaction(factory) as db:
+    from bioverify.accounts import service as accounts  # noqa: PLC0415 - fast start
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+
+    with opened() as svc, transaction(svc.factory) as db:
         origins = accounts.set_frame_ancestors(db, client_id, frame_ancestor or [])
     if as_json:
         print_json({"clientId": client_id, "frameAncestors": origins})
     elif origins:
-        console.print(f"Client {client_id} may be framed by: {' '.join(origins)}")
+        console().print(f"Client {client_id} may be framed by: {' '.join(origins)}")
     else:
-        console.print(f"Client {client_id}: the hosted page may not be framed.")
+        console().print(f"Client {client_id}: the hosted page may not be framed.")
 
 
 @app.command("list")
