@@ -37,7 +37,7 @@ from bioverify.api.middleware import (
 )
 from bioverify.api.schemas import CreateSessionRequest, EnvelopeBody, ErrorEnvelope
 from bioverify.audit.events import AuditEvent
-from bioverify.audit.service import AuditLog
+from bioverify.audit.wiring import build_audit
 from bioverify.config import Settings
 from bioverify.crypto.datakeys import TemplateCipher
 from bioverify.crypto.keyring import KeyRing
@@ -209,7 +209,9 @@ def _load_engine(settings: Settings) -> BioEngine | None:
 def _wire_audit(svc: Services, ring: KeyRing, *, custom_effects: SessionEffects | None) -> None:
     """Audit log, alert rules and the effects that tie them to session transitions."""
     settings = svc.settings
-    audit = AuditLog()
+    audit, sequencer = build_audit(
+        svc.db_engine, settings, signer=lambda: ring.signing_key().private_key, clock=svc.clock
+    )
     alerts = AlertService(
         load_rules(Path(settings.alert_rules_file) if settings.alert_rules_file else None),
         clock=svc.clock,
@@ -221,7 +223,7 @@ def _wire_audit(svc: Services, ring: KeyRing, *, custom_effects: SessionEffects 
         clock=svc.clock,
         operator_webhook_url=settings.alert_webhook_url or None,
     )
-    svc.extras.update(audit=audit, alerts=alerts, effects=effects)
+    svc.extras.update(audit=audit, sequencer=sequencer, alerts=alerts, effects=effects)
     if custom_effects is None:
         svc.sessions.effects = effects
     svc.sessions.response_sealer = KeyRingSealer(ring, purpose="launch-url")

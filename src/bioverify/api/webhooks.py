@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
-from bioverify.api.deps import integrator, services
+from bioverify.api.deps import Services, integrator, services
 from bioverify.api.schemas import ERROR_RESPONSES
 from bioverify.audit.events import AuditEvent
+from bioverify.audit.service import POLL_RECEIPT_WAIT_S
 from bioverify.sessions import views
 from bioverify.storage.database import transaction
 from bioverify.webhooks import outbox
@@ -36,12 +37,33 @@ async def webhook_payload(
                 db, client, sessionId, "its final webhook does not exist yet"
             )
             stored = outbox.final_payload(db, row.id)
-            if stored is not None:
-                return stored
             # No callback URL was given: the payload is still available by polling.
-            return views.webhook_payload(row, audit_index=(row.result or {}).get("auditIndex"))
+            payload = stored or views.webhook_payload(row)
+        return complete_receipt(svc, row.result or {}, payload)
 
     return await run_in_threadpool(read)
+
+
+def complete_receipt(
+    svc: Services, result: dict[str, Any], payload: dict[str, Any]
+) -> dict[str, Any]:
+    """The payload with a complete audit receipt, waiting (bounded) for the sequencer.
+
+    Waits at most ``POLL_RECEIPT_WAIT_S`` outside any transaction; then a 503 with
+    ``Retry-After`` (the entry is queued, not lost).
+    """
+    audit = payload.get("audit")
+    if isinstance(audit, dict) and "checkpoint" in audit:
+        return payload
+    ref = audit if isinstance(audit, dict) and audit else None
+    if ref is None and "auditEntry" in result:
+        ref = {"entry": result["auditEntry"]}
+    elif ref is None and "auditIndex" in result:
+        ref = {"index": result["auditIndex"]}
+    log = svc.extras.get("audit")
+    if ref is None or log is None:
+        return payload
+    return {**payload, "audit": log.receipt_for(svc.factory, ref, POLL_RECEIPT_WAIT_S)}
 
 
 @router.get(

@@ -1,0 +1,36 @@
+"""Build the audit log and its sequencer for one process."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine
+
+from bioverify.audit.sequencer import Sequencer
+from bioverify.audit.service import KEY_NAME, AuditLog
+from bioverify.config import Settings
+
+
+def build_audit(
+    engine: Engine,
+    settings: Settings,
+    *,
+    signer: Callable[[], Ed25519PrivateKey],
+    clock: Callable[[], dt.datetime],
+) -> tuple[AuditLog, Sequencer]:
+    """The log and the sequencer; on SQLite a reader that must wait sequences in-process."""
+    sequencer = Sequencer(
+        signer=signer,
+        key_name=KEY_NAME,
+        origin=settings.audit_origin,
+        clock=clock,
+        keep_every_entries=settings.checkpoint_every_entries,
+        keep_every_s=settings.checkpoint_every_s,
+    )
+    inline = (lambda: sequencer.step_on(engine)) if engine.dialect.name == "sqlite" else None
+    return AuditLog(inline=inline, on_queued=sequencer.wake), sequencer
+
+
+__all__ = ["build_audit"]
