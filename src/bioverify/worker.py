@@ -13,7 +13,6 @@ import base64
 import contextlib
 import datetime as dt
 import json
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from bioverify.api.deps import Services
 from bioverify.audit.events import AuditEvent
 from bioverify.audit.sequencer import Sequencer
 from bioverify.audit.service import WEBHOOK_RECEIPT_WAIT_S, AuditLog
+from bioverify.audit.wiring import run_sequencer
 from bioverify.crypto.keyring import KeyRing
 from bioverify.metrics import WEBHOOKS_DEAD, WEBHOOKS_DELIVERED
 from bioverify.sessions.capture import portrait_aad
@@ -252,23 +252,7 @@ class Worker:
 
     def _sequencer(self, sequencer: Sequencer) -> Job:
         engine = self.services.db_engine
-
-        async def job(stop: asyncio.Event) -> None:
-            # A thread of its own: on PostgreSQL it holds the leader's connection (and
-            # its advisory lock) for its lifetime; every worker waits its turn.
-            halt = threading.Event()
-            thread = threading.Thread(
-                target=sequencer.lead, args=(engine, halt), name="audit-sequencer", daemon=True
-            )
-            thread.start()
-            try:
-                await stop.wait()
-            finally:
-                halt.set()
-                sequencer.wake()
-                await asyncio.to_thread(thread.join)
-
-        return job
+        return lambda stop: run_sequencer(sequencer, engine, stop)
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(job(stop) for job in self.jobs))

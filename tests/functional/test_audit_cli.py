@@ -16,6 +16,7 @@ from bioverify.audit.models import AuditEntry
 from bioverify.cli.main import app as cli
 from bioverify.config import Settings
 from bioverify.crypto.keyring import KeyRing
+from bioverify.worker import Worker
 from support import Creds, serve
 
 CREATE = "/v2/verification-session"
@@ -43,7 +44,8 @@ def test_verify_passes_then_names_the_tampered_entry(
     settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine, creds: Creds
 ) -> None:
     ring = KeyRing.load_or_create(settings.keys_dir)
-    with serve(make_app(keyring=ring)) as client:
+    # A worker sequences the log (on SQLite the server alone would too).
+    with serve(make_app(keyring=ring, run_worker=True, worker_factory=Worker)) as client:
         _some_sessions(client, creds)
     runner = CliRunner()
     proved = runner.invoke(cli, ["audit", "prove", "2"], env=_env(settings))
@@ -68,7 +70,7 @@ def test_export_writes_entries_and_checkpoints(
     settings: Settings, make_app: Callable[..., FastAPI], creds: Creds, tmp_path: Path
 ) -> None:
     ring = KeyRing.load_or_create(settings.keys_dir)
-    with serve(make_app(keyring=ring)) as client:
+    with serve(make_app(keyring=ring, run_worker=True, worker_factory=Worker)) as client:
         _some_sessions(client, creds)
     runner = CliRunner()
     assert runner.invoke(cli, ["audit", "prove", "0"], env=_env(settings)).exit_code == 0

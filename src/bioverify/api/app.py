@@ -37,7 +37,7 @@ from bioverify.api.middleware import (
 )
 from bioverify.api.schemas import CreateSessionRequest, EnvelopeBody, ErrorEnvelope
 from bioverify.audit.events import AuditEvent
-from bioverify.audit.wiring import build_audit
+from bioverify.audit.wiring import build_audit, run_sequencer
 from bioverify.config import Settings
 from bioverify.crypto.datakeys import TemplateCipher
 from bioverify.crypto.keyring import KeyRing
@@ -53,7 +53,7 @@ from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture import CaptureService
 from bioverify.sessions.effects import ServiceEffects
 from bioverify.sessions.service import SessionEffects, SessionService
-from bioverify.storage.database import make_engine, session_factory, transaction
+from bioverify.storage.database import is_sqlite, make_engine, session_factory, transaction
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.webhooks.signing import new_webhook_secret
 
@@ -133,6 +133,9 @@ def create_app(
         tasks = [asyncio.create_task(_watch_keys(svc, stop))]
         if run_worker and worker_factory is not None:
             tasks.append(asyncio.create_task(worker_factory(svc).run(stop)))
+        elif is_sqlite(engine) and "sequencer" in svc.extras:
+            # On SQLite the serving process is the audit sequencer, worker or not.
+            tasks.append(asyncio.create_task(run_sequencer(svc.extras["sequencer"], engine, stop)))
         try:
             yield
         finally:

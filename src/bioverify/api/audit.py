@@ -18,7 +18,7 @@ from bioverify.accounts.models import Client
 from bioverify.api.deps import integrator, services
 from bioverify.api.schemas import ERROR_RESPONSES
 from bioverify.audit.models import AuditEntry
-from bioverify.audit.service import KEY_NAME, AuditLog
+from bioverify.audit.service import KEY_NAME, POLL_RECEIPT_WAIT_S, AuditLog
 from bioverify.audit.tiles import TileError, parse_tile_path
 from bioverify.errors import BadRequest, NotFound, ServiceUnavailable
 from bioverify.storage.database import transaction
@@ -75,6 +75,8 @@ async def entries(
     log = _log(request)
 
     def read() -> dict[str, Any]:
+        # Read-your-writes: entries this client queued before this request are shown.
+        log.settle_client(svc.factory, client.id, POLL_RECEIPT_WAIT_S)
         with transaction(svc.factory) as db:
             return {"entries": log.entries(db, client.id, start, end)}
 

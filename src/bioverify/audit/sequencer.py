@@ -208,6 +208,8 @@ class Sequencer:
                     if self.step(conn) < self.batch_size:
                         self._wake.wait(idle_s)
                         self._wake.clear()
+                while self.step(conn):  # a clean stop leaves nothing queued behind
+                    pass
             except Exception:
                 log.exception("audit_sequencer_failed")
                 stop.wait(retry_s)

@@ -176,6 +176,20 @@ class AuditLog:
                 )
             time.sleep(_POLL_S)
 
+    def settle_client(
+        self, factory: sessionmaker[Session], client_id: str, timeout_s: float
+    ) -> None:
+        """Wait (bounded) until the entries this client has queued so far are sequenced.
+
+        Reads of a client's entries then see its own earlier writes.
+        """
+        with transaction(factory) as db:
+            queued = list(
+                db.scalars(select(AuditQueued.id).where(AuditQueued.client_id == client_id))
+            )
+        if queued:
+            self.wait_indexes(factory, queued, timeout_s)
+
     # ------------------------------------------------------------------ reading
 
     def size(self, db: Session) -> int:

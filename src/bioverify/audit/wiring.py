@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,4 +35,24 @@ def build_audit(
     return AuditLog(inline=inline, on_queued=sequencer.wake), sequencer
 
 
-__all__ = ["build_audit"]
+async def run_sequencer(sequencer: Sequencer, engine: Engine, stop: asyncio.Event) -> None:
+    """Lead (or wait to lead) until ``stop``, in a thread of its own.
+
+    On PostgreSQL the thread holds the leader's connection, and with it the
+    advisory lock, for its lifetime. On stop, what is already queued is drained
+    first, so a clean shutdown leaves no entry waiting.
+    """
+    halt = threading.Event()
+    thread = threading.Thread(
+        target=sequencer.lead, args=(engine, halt), name="audit-sequencer", daemon=True
+    )
+    thread.start()
+    try:
+        await stop.wait()
+    finally:
+        halt.set()
+        sequencer.wake()
+        await asyncio.to_thread(thread.join)
+
+
+__all__ = ["build_audit", "run_sequencer"]
