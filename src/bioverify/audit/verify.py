@@ -42,6 +42,9 @@ CHUNK: Final = 1 << 16
 #: Below this many entries worker processes cost more than they save.
 PARALLEL_MIN: Final = 200_000
 _sha256 = hashlib.sha256
+_SQLITE_ENTRIES: Final = (
+    "SELECT idx, body, leaf_hash FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx"
+)
 
 #: ``progress(entries_checked, total_entries_or_None)``.
 Progress = Callable[[int, int | None], None]
@@ -79,26 +82,23 @@ class VerifyReport:
 # ---------------------------------------------------------------- 1. entries
 
 
-def _entry_problem(body: bytes, stored_leaf: bytes, tree_leaf: bytes, index: int) -> str | None:
-    leaf = _sha256(b"\x00" + body).digest()
-    if leaf != stored_leaf:
+def _hash_problem(body: bytes, stored: bytes, tree_leaf: bytes, index: int) -> str:
+    if _sha256(b"\x00" + body).digest() != stored:
         return f"entry {index}: stored leaf hash does not match its body"
-    if leaf != tree_leaf:
-        return f"entry {index}: body does not hash to the leaf in tile 0/{index // TILE_WIDTH}"
-    obj = parse_canonical(body)
-    if obj is None:
-        return f"entry {index}: body is not RFC 8785 canonical JSON"
-    recorded = obj.get("index")
-    if type(recorded) is not int or recorded != index:
-        return f"entry {index}: body records index {recorded!r}"
-    return None
+    return f"entry {index}: body does not hash to the leaf in tile 0/{index // TILE_WIDTH}"
 
 
 def check_entries(
     rows: Iterable[tuple[int, bytes, bytes]], start: int, end: int, level0: bytes
 ) -> Problem:
-    """Check entries ``[start, end)`` against the level-0 tile hashes from ``start`` on."""
+    """Check entries ``[start, end)`` against the level-0 tile hashes from ``start`` on.
+
+    The loop is written out (no helper call per entry): it runs once per entry.
+    """
     expected = start
+    at = 0
+    sha = _sha256
+    parse = parse_canonical
     for idx, body, leaf in rows:
         if idx != expected:
             return expected, (
@@ -106,11 +106,20 @@ def check_entries(
                 if idx > expected
                 else f"entry {idx} appears again after {expected - 1}"
             )
-        at = (expected - start) * HASH_SIZE
-        problem = _entry_problem(bytes(body), bytes(leaf), level0[at : at + HASH_SIZE], expected)
-        if problem is not None:
-            return expected, problem
+        if type(body) is not bytes:
+            body = bytes(body)  # noqa: PLW2901 - drivers may hand out memoryviews
+        digest = sha(b"\x00" + body).digest()
+        tree_leaf = level0[at : at + HASH_SIZE]
+        if digest != leaf or digest != tree_leaf:
+            return expected, _hash_problem(body, bytes(leaf), tree_leaf, expected)
+        obj = parse(body)
+        if obj is None:
+            return expected, f"entry {expected}: body is not RFC 8785 canonical JSON"
+        recorded = obj.get("index")
+        if recorded != expected or type(recorded) is not int:
+            return expected, f"entry {expected}: body records index {recorded!r}"
         expected += 1
+        at += HASH_SIZE
     if expected < end:
         return expected, f"entry {expected} is missing"
     return None
@@ -133,12 +142,20 @@ def _level0(conn: Connection, start: int, end: int) -> bytes:
 
 def _check_chunk_on(conn: Connection, start: int, end: int) -> Problem:
     level0 = _level0(conn, start, end)[(start % TILE_WIDTH) * HASH_SIZE :]
+    if conn.dialect.name == "sqlite":
+        # The driver's own cursor: a quarter faster than result rows, on the hot path.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(_SQLITE_ENTRIES, (start, end))
+            return check_entries(cursor, start, end, level0)
+        finally:
+            cursor.close()
     rows = conn.execute(
         select(AuditEntry.idx, AuditEntry.body, AuditEntry.leaf_hash)
         .where(AuditEntry.idx >= start, AuditEntry.idx < end)
         .order_by(AuditEntry.idx)
     )
-    return check_entries(rows, start, end, level0)
+    return check_entries(rows, start, end, level0)  # type: ignore[arg-type]
 
 
 _WORKER_ENGINES: dict[str, Engine] = {}

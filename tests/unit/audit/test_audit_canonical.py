@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bioverify.audit.canonical import parse_canonical
+from bioverify.audit.events import canonical_bytes
 
 
 def rfc_says(body: bytes, obj: object) -> bool:
@@ -36,3 +37,26 @@ def test_known_differences_are_refused() -> None:
         assert parse_canonical(body) is None, body
     assert parse_canonical(b'{"n":1e+21}') == {"n": 1e21}
     assert parse_canonical(b'{"\\ud800":1}') is None  # a lone surrogate has no RFC 8785 form
+
+
+plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=6),
+    lambda inner: st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=4), inner),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=5), plain_values))
+def test_entry_encoding_is_rfc8785(obj: dict[str, object]) -> None:
+    # The fast encoder of entries (ASCII keys, no floats) writes what rfc8785 writes.
+    assert canonical_bytes(obj) == rfc8785.dumps(obj)
+    assert parse_canonical(canonical_bytes(obj)) == obj
+
+
+@given(st.dictionaries(st.text(max_size=3), st.floats(allow_nan=False) | st.text(max_size=3)))
+def test_anything_else_is_encoded_by_rfc8785(obj: dict[str, object]) -> None:
+    try:
+        expected = rfc8785.dumps(obj)
+    except rfc8785.CanonicalizationError:
+        return
+    assert canonical_bytes(obj) == expected
