@@ -42,8 +42,19 @@ from typing import Any
 import psycopg
 from audit_build import KEY_NAME, ORIGIN, build_entries_log, build_tiles_only, entry
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import BigInteger, Column, DateTime, Engine, LargeBinary, MetaData, String, Table
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify.audit.models import AuditHead
@@ -96,7 +107,7 @@ def drop_pg(schema: str) -> None:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def _writer(url: str, mode: str, ready: Any, go: MpEvent, until: Any, out: Any) -> None:
+def _writer(url: str, mode: str, *, ready: Any, go: MpEvent, until: Any, out: Any) -> None:
     """A writer process: one row per transaction until the shared deadline."""
     engine = make_engine(url, pool_size=1)
     log = AuditLog()
@@ -127,9 +138,7 @@ def _writer(url: str, mode: str, ready: Any, go: MpEvent, until: Any, out: Any) 
 def _sequencer(url: str, key: bytes, stop: MpEvent) -> None:
     """The worker's sequencer in its own process."""
     signer = Ed25519PrivateKey.from_private_bytes(key)
-    sequencer = Sequencer(
-        signer=lambda: signer, key_name=KEY_NAME, origin=ORIGIN, clock=utcnow
-    )
+    sequencer = Sequencer(signer=lambda: signer, key_name=KEY_NAME, origin=ORIGIN, clock=utcnow)
     sequencer.lead(make_engine(url, pool_size=1), stop)  # type: ignore[arg-type]
 
 
@@ -155,7 +164,12 @@ def run_writers(url: str, mode: str, writers: int, seconds: float) -> tuple[int,
     engine = create_engine(url)
     before = sequenced(engine)
     procs = [
-        ctx.Process(target=_writer, args=(url, mode, ready, go, until, out)) for _ in range(writers)
+        ctx.Process(
+            target=_writer,
+            args=(url, mode),
+            kwargs={"ready": ready, "go": go, "until": until, "out": out},
+        )
+        for _ in range(writers)
     ]
     for p in procs:
         p.start()
@@ -195,8 +209,9 @@ def bench_pg(seconds: float, key: Ed25519PrivateKey) -> None:
             n_seq, t_seq = run_writers(url, "audit", writers, seconds)
             raw, rates[writers] = n_raw / t_raw, n_seq / t_seq
             print(
-                f"  {writers} writers: raw INSERT {raw:7.0f}/s; sequenced appends {rates[writers]:7.0f}/s"
-                f" ({n_seq} appends, last sequenced {t_seq - seconds:.2f} s after the writers stopped)"
+                f"  {writers} writers: raw INSERT {raw:7.0f}/s; "
+                f"sequenced appends {rates[writers]:7.0f}/s ({n_seq} appends, the last "
+                f"sequenced {t_seq - seconds:.2f} s after the writers stopped)"
             )
             goal(f"pg_sequenced_vs_raw_insert_{writers}_writers", rates[writers] / raw, ">=0.9",
                  rates[writers] >= 0.9 * raw)  # fmt: skip
@@ -283,7 +298,9 @@ def bench_proofs(tmp: Path, n: int, key: Ed25519PrivateKey) -> None:
     path = tmp / "proofs.db"
     sqlite_store(path)
     built = build_tiles_only(path, n, key)
-    print(f"[proofs] wrote the tiles of a {n:,}-leaf tree directly (no entry rows) in {built:.1f} s")
+    print(
+        f"[proofs] wrote the tiles of a {n:,}-leaf tree directly (no entry rows) in {built:.1f} s"
+    )
     rng = random.Random(16)
     engine = make_engine(f"sqlite:///{path}")
     results: dict[str, list[float]] = {"inclusion": [], "consistency": []}

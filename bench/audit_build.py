@@ -46,9 +46,7 @@ def _write_tiles(conn: sqlite3.Connection, tiles: dict[tuple[int, int], bytes]) 
     )
 
 
-def _write_head(
-    conn: sqlite3.Connection, edge: TreeEdge, key: Ed25519PrivateKey, now: str
-) -> None:
+def _write_head(conn: sqlite3.Connection, edge: TreeEdge, key: Ed25519PrivateKey, now: str) -> None:
     root = edge.root()
     note = sign_checkpoint(ORIGIN, edge.size, root, key, KEY_NAME)
     conn.execute(

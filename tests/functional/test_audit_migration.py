@@ -87,7 +87,7 @@ def test_a_log_written_before_the_migration_verifies_and_keeps_its_root(
 
     command.upgrade(cfg, "head")
     log = AuditLog()
-    keys = dict(public_keys=signer.public_key(), key_name=KEY_NAME, origin=ORIGIN)
+    keys = {"public_keys": signer.public_key(), "key_name": KEY_NAME, "origin": ORIGIN}
     assert verify_log(engine, **keys).ok  # type: ignore[arg-type]
     with Session(engine) as db:
         head = log.latest_checkpoint(db)

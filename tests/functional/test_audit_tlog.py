@@ -173,9 +173,9 @@ def test_tiles_served_without_credentials_recompute_the_signed_root(
         # A client's own entries hash to the leaves at their indexes.
         api = client.get("/v2/audit/checkpoint", headers=creds.headers()).json()
         assert (api["keyName"], api["origin"]) == (name, origin)
-        mine = client.get(
-            "/v2/audit/entries", params={"start": 0}, headers=creds.headers()
-        ).json()["entries"]
+        mine = client.get("/v2/audit/entries", params={"start": 0}, headers=creds.headers()).json()[
+            "entries"
+        ]
         assert mine
         for item in mine:
             assert base64.b64decode(item["leafHash"]) == leaves[item["index"]]
@@ -193,8 +193,9 @@ def test_tile_paths_follow_the_spec_and_errors_are_clear(
         full = client.get(f"{TLOG}/tile/0/000")
         assert "immutable" in full.headers["cache-control"]
         # A partial tile narrower than the tree's is its prefix (hashes never change).
-        assert client.get(f"{TLOG}/tile/0/001.p/1").content == (
-            client.get(f"{TLOG}/tile/0/001.p/{width}").content[:32]
+        assert (
+            client.get(f"{TLOG}/tile/0/001.p/1").content
+            == (client.get(f"{TLOG}/tile/0/001.p/{width}").content[:32])
         )
         missing = [f"tile/0/001.p/{width + 1}", "tile/0/001", "tile/0/002.p/1", "tile/2/000.p/1"]
         for path in missing:

@@ -28,7 +28,7 @@ class AuditQueued(Base):
     __tablename__ = "audit_queue"
     # AUTOINCREMENT on SQLite: a rowid is never reused after the queue empties,
     # so a queue id names one entry forever (sessions keep it to find their receipt).
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(_QUEUE_ID, primary_key=True, autoincrement=True)
     client_id: Mapped[str | None] = mapped_column(String(128), nullable=True)

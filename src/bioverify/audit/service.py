@@ -327,10 +327,10 @@ class AuditLog:
 __all__ = [
     "INDEX_MARK",
     "KEY_NAME",
-    "POLL_RECEIPT_WAIT_S",
-    "WEBHOOK_RECEIPT_WAIT_S",
     "MARK_VALUE",
     "MAX_ENTRIES_PAGE",
+    "POLL_RECEIPT_WAIT_S",
+    "WEBHOOK_RECEIPT_WAIT_S",
     "AuditLog",
     "SignedCheckpoint",
     "queued_body",

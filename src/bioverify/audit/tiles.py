@@ -61,7 +61,7 @@ def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
 
 
 def parse_tile_path(level_text: str, rest: str) -> tuple[int, int, int]:
-    """``(level, index, width)`` of ``tile/<level_text>/<rest>``; :class:`TileError` if malformed."""
+    """``(level, index, width)`` of ``tile/<level_text>/<rest>``; :class:`TileError` if bad."""
     if not _LEVEL_RE.fullmatch(level_text) or int(level_text) > MAX_LEVEL:
         raise TileError("tile level must be a decimal integer from 0 to 63")
     width = TILE_WIDTH

@@ -147,15 +147,16 @@ def _check_chunk_on(conn: Connection, start: int, end: int) -> Problem:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(_SQLITE_ENTRIES, (start, end))
-            return check_entries(cursor, start, end, level0)
+            rows: Iterable[tuple[int, bytes, bytes]] = iter(cursor.fetchone, None)
+            return check_entries(rows, start, end, level0)
         finally:
             cursor.close()
-    rows = conn.execute(
+    result = conn.execute(
         select(AuditEntry.idx, AuditEntry.body, AuditEntry.leaf_hash)
         .where(AuditEntry.idx >= start, AuditEntry.idx < end)
         .order_by(AuditEntry.idx)
     )
-    return check_entries(rows, start, end, level0)  # type: ignore[arg-type]
+    return check_entries(result.tuples(), start, end, level0)
 
 
 _WORKER_ENGINES: dict[str, Engine] = {}
@@ -253,7 +254,6 @@ class _TreeCheck:
 
 def _stream_level0(conn: Connection, total: int) -> Iterator[bytes]:
     """Level-0 tiles in order, cut to the tree's size; stops at the first missing one."""
-    expected = 0
     last = (total - 1) // TILE_WIDTH if total else -1
     rows = conn.execute(
         select(AuditTile.idx, AuditTile.data)
@@ -261,7 +261,7 @@ def _stream_level0(conn: Connection, total: int) -> Iterator[bytes]:
         .order_by(AuditTile.idx)
         .execution_options(yield_per=1024)
     )
-    for idx, data in rows:
+    for expected, (idx, data) in enumerate(rows):
         if idx != expected:
             return
         width = min(TILE_WIDTH, total - idx * TILE_WIDTH)
@@ -269,7 +269,6 @@ def _stream_level0(conn: Connection, total: int) -> Iterator[bytes]:
         yield blob[: width * HASH_SIZE]
         if len(blob) < min(TILE_BYTES, width * HASH_SIZE):
             return
-        expected += 1
 
 
 # ---------------------------------------------------------------- the whole log
@@ -336,14 +335,31 @@ def verify_log(
     if isinstance(source, LogRows):
         return _verify_rows(source, keys, key_name, origin)
     if isinstance(source, Session):
-        return _verify_store(source.connection(), None, keys, key_name, origin, progress, 1)
+        return _verify_store(
+            source.connection(),
+            None,
+            keys=keys,
+            key_name=key_name,
+            origin=origin,
+            progress=progress,
+            workers=1,
+        )
     with source.connect() as conn:
-        return _verify_store(conn, source, keys, key_name, origin, progress, workers)
+        return _verify_store(
+            conn,
+            source,
+            keys=keys,
+            key_name=key_name,
+            origin=origin,
+            progress=progress,
+            workers=workers,
+        )
 
 
 def _verify_store(
     conn: Connection,
     engine: Engine | None,
+    *,
     keys: Sequence[Ed25519PublicKey],
     key_name: str,
     origin: str,
@@ -365,23 +381,7 @@ def _verify_store(
         )
     }
     tree = _TreeCheck(upper, ordered)
-    bounds = [(lo, min(lo + CHUNK, total)) for lo in range(0, total, CHUNK)]
-    memory = engine is None or engine.url.database in (None, "", ":memory:")
-    parallel = workers > 1 and total >= PARALLEL_MIN and not memory
-    entry_problem: Problem = None
-    if parallel and engine is not None:
-        entry_problem = _parallel(engine, bounds, workers, tree, conn, total, progress)
-    else:
-        for lo, hi in bounds:
-            entry_problem = _check_chunk_on(conn, lo, hi)
-            if entry_problem is not None:
-                break
-            if progress is not None:
-                progress(hi, total)
-        if entry_problem is None:
-            for blob in _stream_level0(conn, total):
-                if not tree.feed(blob):
-                    break
+    entry_problem = _check_all(conn, engine, tree, total, workers, progress)
     if entry_problem is not None:
         return VerifyReport(False, entry_problem[0], entry_problem[1], entries=entry_problem[0])
     failure = tree.finish(total)
@@ -394,7 +394,32 @@ def _verify_store(
     return VerifyReport(True, None, "ok", entries=total, checkpoints=len(ordered))
 
 
-def _parallel(
+def _check_all(  # noqa: PLR0917 - one call site, every argument is needed
+    conn: Connection,
+    engine: Engine | None,
+    tree: _TreeCheck,
+    total: int,
+    workers: int,
+    progress: Progress | None,
+) -> Problem:
+    """Check every entry (in worker processes when it pays) and feed the tiles to ``tree``."""
+    bounds = [(lo, min(lo + CHUNK, total)) for lo in range(0, total, CHUNK)]
+    memory = engine is None or engine.url.database in (None, "", ":memory:")
+    if engine is not None and workers > 1 and total >= PARALLEL_MIN and not memory:
+        return _parallel(engine, bounds, workers, tree, conn, total, progress)
+    for lo, hi in bounds:
+        problem = _check_chunk_on(conn, lo, hi)
+        if problem is not None:
+            return problem
+        if progress is not None:
+            progress(hi, total)
+    for blob in _stream_level0(conn, total):
+        if not tree.feed(blob):
+            break
+    return None
+
+
+def _parallel(  # noqa: PLR0917 - one call site, every argument is needed
     engine: Engine,
     bounds: Sequence[tuple[int, int]],
     workers: int,

@@ -38,7 +38,8 @@ def verify(
         typer.Option(
             "--workers",
             min=0,
-            help="Processes re-hashing entries (0: one per CPU, at most 8); used from 200,000 entries.",
+            help="Processes re-hashing entries (0: one per CPU, at most 8), "
+            "used from 200,000 entries.",
         ),
     ] = 0,
 ) -> None:

@@ -70,7 +70,9 @@ def _common(row: SessionRow) -> dict[str, Any]:
         "message": message_of(row),
         "errorCodes": [int(item["code"]) for item in row.codes],
         "result": {
-            k: v for k, v in (row.result or {}).items() if k not in {"riskEvaluation", "auditIndex", "auditEntry"}
+            k: v
+            for k, v in (row.result or {}).items()
+            if k not in {"riskEvaluation", "auditIndex", "auditEntry"}
         },
         "riskEvaluation": (row.result or {}).get("riskEvaluation") or _default_risk(row),
         "completedAt": rfc3339(row.completed_at),

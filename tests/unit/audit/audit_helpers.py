@@ -24,9 +24,7 @@ from bioverify.storage.base import Base
 ORIGIN = "bioverify.test/audit"
 KEY_NAME = "bioverify.test"
 T0 = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-TABLES = [
-    t.__table__ for t in (AuditQueued, AuditEntry, AuditTile, AuditHead, AuditCheckpoint)
-]
+TABLES = [t.__table__ for t in (AuditQueued, AuditEntry, AuditTile, AuditHead, AuditCheckpoint)]
 
 
 def make_engine(path: Path) -> Engine:
