@@ -4,7 +4,8 @@ Every figure is set against a baseline measured in the same run, and the script
 ends with one ``GOAL <name> <value> <goal> met|NOT met`` line per goal of issue 16:
 
 - PostgreSQL, 4 and 8 writer *processes*, each one row per transaction for
-  ``--seconds``: raw single-row INSERTs of a queue-sized row into a plain table,
+  ``--seconds``, in ``--rounds`` alternating rounds (median; the machine is shared):
+  raw single-row INSERTs of a queue-sized row into a plain table,
   then audited appends with the sequencer running in its own process (as a
   worker). An append counts once the sequencer has given it an index and signed
   a checkpoint over it: the rate is appends / (first start -> last sequenced).
@@ -107,8 +108,8 @@ def drop_pg(schema: str) -> None:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def _writer(url: str, mode: str, *, ready: Any, go: MpEvent, until: Any, out: Any) -> None:
-    """A writer process: one row per transaction until the shared deadline."""
+def _writer(url: str, orders: Any, out: Any) -> None:
+    """A writer process: for each order ``(mode, deadline)``, one row per transaction."""
     engine = make_engine(url, pool_size=1)
     log = AuditLog()
     template = entry(0)
@@ -120,18 +121,19 @@ def _writer(url: str, mode: str, *, ready: Any, go: MpEvent, until: Any, out: An
         "created_at": utcnow(),
     }
     with engine.connect():
-        pass  # connect before the clock starts
-    ready.put(os.getpid())
-    go.wait()
-    done = 0
-    while time.time() < until.value:
-        with Session(engine) as db, db.begin():
-            if mode == "raw":
-                db.execute(insert(RAW).returning(RAW.c.id), [raw_row])
-            else:
-                log.append(db, template)
-        done += 1
-    out.put(done)
+        pass  # connect before any clock starts
+    out.put(0)
+    while (order := orders.get()) is not None:
+        mode, deadline = order
+        done = 0
+        while time.time() < deadline:
+            with Session(engine) as db, db.begin():
+                if mode == "raw":
+                    db.execute(insert(RAW).returning(RAW.c.id), [raw_row])
+                else:
+                    log.append(db, template)
+            done += 1
+        out.put(done)
     engine.dispose()
 
 
@@ -156,38 +158,40 @@ def wait_sequenced(engine: Engine, size: int, limit_s: float = 120) -> float:
     return time.time()
 
 
-def run_writers(url: str, mode: str, writers: int, seconds: float) -> tuple[int, float]:
-    """(rows written, seconds from start until written, or until sequenced for appends)."""
-    ctx = mp.get_context("spawn")
-    ready, out = ctx.Queue(), ctx.Queue()
-    go, until = ctx.Event(), ctx.Value("d", 0.0)
-    engine = create_engine(url)
-    before = sequenced(engine)
-    procs = [
-        ctx.Process(
-            target=_writer,
-            args=(url, mode),
-            kwargs={"ready": ready, "go": go, "until": until, "out": out},
-        )
-        for _ in range(writers)
-    ]
-    for p in procs:
-        p.start()
-    for _ in procs:
-        ready.get(timeout=120)
-    start = time.time()
-    until.value = start + seconds
-    go.set()
-    total = sum(out.get(timeout=seconds + 120) for _ in procs)
-    # Before joining: process teardown is not part of the figure.
-    end = start + seconds if mode == "raw" else wait_sequenced(engine, before + total)
-    for p in procs:
-        p.join()
-    engine.dispose()
-    return total, end - start
+class Writers:
+    """Writer processes started once (spawning is not part of any figure), given orders."""
+
+    def __init__(self, url: str, count: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.url = url
+        self.out: Any = ctx.Queue()
+        self.orders: list[Any] = [ctx.Queue() for _ in range(count)]
+        self.procs = [ctx.Process(target=_writer, args=(url, q, self.out)) for q in self.orders]
+        for p in self.procs:
+            p.start()
+        for _ in self.procs:
+            self.out.get(timeout=300)
+
+    def run(self, mode: str, writers: int, seconds: float) -> tuple[int, float]:
+        """(rows, seconds from start until written, or until sequenced for appends)."""
+        engine = create_engine(self.url)
+        before = sequenced(engine)
+        start = time.time() + 0.05
+        for q in self.orders[:writers]:
+            q.put((mode, start + seconds))
+        total = sum(self.out.get(timeout=seconds + 120) for _ in range(writers))
+        end = start + seconds if mode == "raw" else wait_sequenced(engine, before + total)
+        engine.dispose()
+        return total, end - start
+
+    def close(self) -> None:
+        for q in self.orders:
+            q.put(None)
+        for p in self.procs:
+            p.join(timeout=60)
 
 
-def bench_pg(seconds: float, key: Ed25519PrivateKey) -> None:
+def bench_pg(seconds: float, rounds: int, key: Ed25519PrivateKey) -> None:
     store = pg_store()
     if store is None:
         for w in (4, 8):
@@ -198,32 +202,42 @@ def bench_pg(seconds: float, key: Ed25519PrivateKey) -> None:
     url, schema = store
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
-    raw_key = key.private_bytes_raw()
-    seq = ctx.Process(target=_sequencer, args=(url, raw_key, stop))
+    seq = ctx.Process(target=_sequencer, args=(url, key.private_bytes_raw(), stop))
     seq.start()
+    pool = Writers(url, 8)
     try:
         rates: dict[int, float] = {}
-        print(f"[PostgreSQL] writer processes, {seconds:.0f} s each, one row per transaction:")
+        print(
+            f"[PostgreSQL] writer processes, one row per transaction, {rounds} alternating "
+            f"rounds of {seconds:.0f} s per figure (median), sequencer in its own process:"
+        )
         for writers in (4, 8):
-            n_raw, t_raw = run_writers(url, "raw", writers, seconds)
-            n_seq, t_seq = run_writers(url, "audit", writers, seconds)
-            raw, rates[writers] = n_raw / t_raw, n_seq / t_seq
+            raw_rates, seq_rates, lags = [], [], []
+            for _ in range(rounds):
+                n_raw, t_raw = pool.run("raw", writers, seconds)
+                n_seq, t_seq = pool.run("audit", writers, seconds)
+                raw_rates.append(n_raw / t_raw)
+                seq_rates.append(n_seq / t_seq)
+                lags.append(t_seq - seconds)
+            raw, rates[writers] = statistics.median(raw_rates), statistics.median(seq_rates)
             print(
-                f"  {writers} writers: raw INSERT {raw:7.0f}/s; "
-                f"sequenced appends {rates[writers]:7.0f}/s ({n_seq} appends, the last "
-                f"sequenced {t_seq - seconds:.2f} s after the writers stopped)"
+                f"  {writers} writers: raw INSERT {raw:7.0f}/s; sequenced appends "
+                f"{rates[writers]:7.0f}/s (rounds {[round(r) for r in raw_rates]} vs "
+                f"{[round(r) for r in seq_rates]}; last entry sequenced "
+                f"{max(lags):.2f} s after the writers stopped, at worst)"
             )
             goal(f"pg_sequenced_vs_raw_insert_{writers}_writers", rates[writers] / raw, ">=0.9",
                  rates[writers] >= 0.9 * raw)  # fmt: skip
         goal("pg_sequenced_8_vs_4_writers", rates[8] / rates[4], ">1", rates[8] > rates[4])
-        receipt_latency(url, seconds)
+        receipt_latency(url, pool, seconds * rounds)
     finally:
+        pool.close()
         stop.set()
         seq.join(timeout=60)
         drop_pg(schema)
 
 
-def receipt_latency(url: str, seconds: float) -> None:
+def receipt_latency(url: str, pool: Writers, seconds: float) -> None:
     """p99 of append commit -> complete receipt, with 4 writer processes loading the log."""
     engine = make_engine(url, pool_size=4)
     factory = sessionmaker(engine)
@@ -243,7 +257,7 @@ def receipt_latency(url: str, seconds: float) -> None:
 
     thread = threading.Thread(target=probe)
     thread.start()
-    run_writers(url, "audit", 4, seconds)
+    pool.run("audit", 4, seconds)
     thread.join()
     engine.dispose()
     latencies.sort()
@@ -328,10 +342,11 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--proof-entries", type=int, default=10_000_000)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     key = Ed25519PrivateKey.generate()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    bench_pg(args.seconds, key)
+    bench_pg(args.seconds, args.rounds, key)
     with tempfile.TemporaryDirectory() as tmp:
         bench_verify(Path(tmp), args.entries, key)
         bench_proofs(Path(tmp), args.proof_entries, key)

@@ -25,7 +25,7 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, create_engine, select
@@ -156,7 +156,8 @@ def _check_chunk_on(conn: Connection, start: int, end: int) -> Problem:
         .where(AuditEntry.idx >= start, AuditEntry.idx < end)
         .order_by(AuditEntry.idx)
     )
-    return check_entries(result.tuples(), start, end, level0)
+    # Rows unpack like tuples (SQLAlchemy 2.1 deprecates .tuples() for that reason).
+    return check_entries(cast("Iterable[tuple[int, bytes, bytes]]", result), start, end, level0)
 
 
 _WORKER_ENGINES: dict[str, Engine] = {}
