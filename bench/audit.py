@@ -90,10 +90,10 @@ def goal(name: str, value: float, target: str, met: bool) -> None:
 def pg_store() -> tuple[str, str] | None:
     schema = f"bench_audit_{uuid.uuid4().hex[:8]}"
     try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=20) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
     except psycopg.Error as exc:
-        print(f"PostgreSQL not reachable ({type(exc).__name__}); skipping its figures")
+        print(f"PostgreSQL not reachable ({exc}); skipping its figures".splitlines()[0])
         return None
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
     engine = create_engine(url)
@@ -343,13 +343,20 @@ def main() -> None:
     parser.add_argument("--proof-entries", type=int, default=10_000_000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--parts", default="pg,verify,proofs", help="comma-separated: pg, verify, proofs"
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     key = Ed25519PrivateKey.generate()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    bench_pg(args.seconds, args.rounds, key)
+    if "pg" in parts:
+        bench_pg(args.seconds, args.rounds, key)
     with tempfile.TemporaryDirectory() as tmp:
-        bench_verify(Path(tmp), args.entries, key)
-        bench_proofs(Path(tmp), args.proof_entries, key)
+        if "verify" in parts:
+            bench_verify(Path(tmp), args.entries, key)
+        if "proofs" in parts:
+            bench_proofs(Path(tmp), args.proof_entries, key)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     for line in GOALS:
         print(line)

@@ -128,11 +128,17 @@ class AuditLog:
             }
             for entry in entries
         ]
-        ids = db.execute(insert(AuditQueued).returning(AuditQueued.id), rows).scalars().all()
+        ids = (
+            db.execute(
+                insert(AuditQueued).returning(AuditQueued.id, sort_by_parameter_order=True), rows
+            )
+            .scalars()
+            .all()
+        )
         wake = self.on_queued
         if wake is not None:
             sa_event.listen(db, "after_commit", lambda _s: wake(), once=True)
-        return sorted(ids)
+        return list(ids)
 
     # ------------------------------------------------------------------ sequencing state
 
