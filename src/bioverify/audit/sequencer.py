@@ -48,6 +48,7 @@ DEFAULT_BATCH: Final = 2000
 #: Longest wait for new entries, and shortest gap between two batches (see ``lead``).
 IDLE_S: Final = 0.1
 GAP_S: Final = 0.02
+_TRY_LOCK: Final = text("SELECT pg_try_advisory_lock(:k)")
 _LEAF: Final = b"\x00"
 _sha256 = hashlib.sha256
 
@@ -106,6 +107,32 @@ class Sequencer:
         """One batch on a connection of ``engine`` (SQLite's in-process sequencing)."""
         with engine.connect() as conn:
             return self.step(conn)
+
+    def step_if_free(self, engine: Engine) -> int:
+        """One batch, on PostgreSQL only if no leader holds the lock (then 0).
+
+        For a reader that must wait for an index while no worker leads (an API
+        process started without workers): it takes the same lock for one batch, so
+        there is still only ever one sequencer at a time.
+        """
+        if engine.dialect.name != "postgresql":
+            return self.step_on(engine)
+        conn = engine.connect()
+        try:
+            if not conn.execute(_TRY_LOCK, {"k": LOCK_KEY}).scalar():
+                conn.rollback()
+                return 0
+            conn.commit()
+            try:
+                return self.step(conn)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                conn.commit()
+        except Exception:
+            conn.invalidate()  # a broken session must not keep the lock in the pool
+            raise
+        finally:
+            conn.close()
 
     def drain(self, engine: Engine) -> int:
         """Sequence until the queue is empty; how many entries that took."""
@@ -227,7 +254,7 @@ class Sequencer:
             conn = engine.connect()
             try:
                 if postgres:
-                    got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})
+                    got = conn.execute(_TRY_LOCK, {"k": LOCK_KEY})
                     taken = bool(got.scalar())
                     conn.commit()
                     if not taken:

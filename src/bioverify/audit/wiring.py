@@ -22,7 +22,7 @@ def build_audit(
     signer: Callable[[], Ed25519PrivateKey],
     clock: Callable[[], dt.datetime],
 ) -> tuple[AuditLog, Sequencer]:
-    """The log and the sequencer; on SQLite a reader that must wait sequences in-process."""
+    """The log and the sequencer of this process."""
     sequencer = Sequencer(
         signer=signer,
         key_name=KEY_NAME,
@@ -31,8 +31,11 @@ def build_audit(
         keep_every_entries=settings.checkpoint_every_entries,
         keep_every_s=settings.checkpoint_every_s,
     )
-    inline = (lambda: sequencer.step_on(engine)) if engine.dialect.name == "sqlite" else None
-    return AuditLog(inline=inline, on_queued=sequencer.wake), sequencer
+    # A reader that must wait runs a batch itself: always on SQLite (the serving
+    # process is the sequencer), on PostgreSQL only when no worker holds the lock.
+    return AuditLog(
+        inline=lambda: sequencer.step_if_free(engine), on_queued=sequencer.wake
+    ), sequencer
 
 
 async def run_sequencer(sequencer: Sequencer, engine: Engine, stop: asyncio.Event) -> None:

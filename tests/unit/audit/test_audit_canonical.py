@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bioverify.audit.canonical import parse_canonical
@@ -18,6 +18,7 @@ def rfc_says(body: bytes, obj: object) -> bool:
         return False
 
 
+@settings(deadline=None)  # timing is not what these test; the machine is shared
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_floats_as_orjson_writes_them_are_judged_by_rfc8785(number: float) -> None:
     # orjson writes 1.0, -0.0 and 1e+16 where RFC 8785 wants 1, 0 and 10000000000000000.
@@ -25,6 +26,7 @@ def test_floats_as_orjson_writes_them_are_judged_by_rfc8785(number: float) -> No
     assert (parse_canonical(body) is not None) == rfc_says(body, {"a": [number], "n": number})
 
 
+@settings(deadline=None)  # timing is not what these test; the machine is shared
 @given(st.dictionaries(st.text(min_size=1, max_size=3), st.integers(-5, 5), max_size=5))
 def test_non_ascii_keys_follow_utf16_order(obj: dict[str, int]) -> None:
     # orjson sorts by code point; RFC 8785 by UTF-16 unit: they differ past U+FFFF.
@@ -46,6 +48,7 @@ plain_values = st.recursive(
 )
 
 
+@settings(deadline=None)  # timing is not what these test; the machine is shared
 @given(st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=5), plain_values))
 def test_entry_encoding_is_rfc8785(obj: dict[str, object]) -> None:
     # The fast encoder of entries (ASCII keys, no floats) writes what rfc8785 writes.
@@ -53,6 +56,7 @@ def test_entry_encoding_is_rfc8785(obj: dict[str, object]) -> None:
     assert parse_canonical(canonical_bytes(obj)) == obj
 
 
+@settings(deadline=None)  # timing is not what these test; the machine is shared
 @given(st.dictionaries(st.text(max_size=3), st.floats(allow_nan=False) | st.text(max_size=3)))
 def test_anything_else_is_encoded_by_rfc8785(obj: dict[str, object]) -> None:
     try:
