@@ -17,7 +17,7 @@ from bioverify.cli.main import app as cli
 from bioverify.config import Settings
 from bioverify.crypto.keyring import KeyRing
 from bioverify.worker import Worker
-from support import Creds, serve
+from support import Creds, make_client, serve
 
 CREATE = "/v2/verification-session"
 
@@ -41,9 +41,12 @@ def _some_sessions(client: httpx.Client, creds: Creds) -> None:
 
 
 def test_verify_passes_then_names_the_tampered_entry(
-    settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine, creds: Creds
+    settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine
 ) -> None:
     ring = KeyRing.load_or_create(settings.keys_dir)
+    # The client's secrets are sealed under this ring's master key, as `clients create`
+    # would seal them (a client sealed under another master key makes the app not ready).
+    creds = make_client(db_engine, keyring=ring)
     # A worker sequences the log (on SQLite the server alone would too).
     with serve(make_app(keyring=ring, run_worker=True, worker_factory=Worker)) as client:
         _some_sessions(client, creds)
@@ -67,9 +70,10 @@ def test_verify_passes_then_names_the_tampered_entry(
 
 
 def test_export_writes_entries_and_checkpoints(
-    settings: Settings, make_app: Callable[..., FastAPI], creds: Creds, tmp_path: Path
+    settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine, tmp_path: Path
 ) -> None:
     ring = KeyRing.load_or_create(settings.keys_dir)
+    creds = make_client(db_engine, keyring=ring)
     with serve(make_app(keyring=ring, run_worker=True, worker_factory=Worker)) as client:
         _some_sessions(client, creds)
     runner = CliRunner()

@@ -20,7 +20,7 @@ from bioverify.api.schemas import ERROR_RESPONSES
 from bioverify.audit.models import AuditEntry
 from bioverify.audit.service import KEY_NAME, POLL_RECEIPT_WAIT_S, AuditLog
 from bioverify.audit.tiles import TileError, parse_tile_path
-from bioverify.errors import BadRequest, NotFound, ServiceUnavailable
+from bioverify.errors import BadRequest, NotFound
 from bioverify.storage.database import transaction
 
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
@@ -35,10 +35,9 @@ def _b64(data: bytes) -> str:
 
 
 def _log(request: Request) -> AuditLog:
-    log: AuditLog | None = services(request).extras.get("audit")
-    if log is None:
-        raise ServiceUnavailable("The audit log is not available", retry_after=30)
-    return log
+    svc = services(request)
+    svc.require_ready()
+    return svc.audit
 
 
 @router.get("/v2/audit/checkpoint", summary="The latest signed checkpoint (C2SP signed note)")

@@ -6,7 +6,8 @@ output is the RFC 8785 form whenever the text is ASCII (keys then sort the same
 by UTF-16 unit and by byte, and both escape the same characters the same way),
 has no integer beyond 2**53 (``OPT_STRICT_INTEGER`` refuses those) and no float
 that orjson writes differently from ECMAScript (integral floats as ``1.0``,
-exponents ``e+16`` to ``e+20``): texts holding one of those byte patterns, and any
+exponents ``e+16`` to ``e+20``, and ``e-5``/``e-6``, which ECMAScript writes as
+``0.00001...``/``0.000001...``): texts holding one of those byte patterns, and any
 text the fast path does not reproduce exactly, go to the ``rfc8785`` package,
 which decides. A test checks the two agree on generated JSON.
 """
@@ -19,8 +20,8 @@ import orjson
 import rfc8785
 
 #: Byte patterns of the floats orjson writes differently from RFC 8785 (and of -0.0):
-#: ``.0`` closing a number, and the exponents ``e+16`` to ``e+20``. A string holding one
-#: merely takes the slow path.
+#: ``.0`` closing a number, and the exponents ``e+16`` to ``e+20``, ``e-5`` and ``e-6``.
+#: A string holding one merely takes the slow path.
 _OPTIONS: Final = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 
 
@@ -52,6 +53,8 @@ def parse_canonical(body: bytes) -> dict[str, Any] | None:
         or b".0]" in body
         or b"e+1" in body
         or b"e+20" in body
+        or b"e-5" in body
+        or b"e-6" in body
     ):
         return _slow(body)
     try:

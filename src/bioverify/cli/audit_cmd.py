@@ -10,13 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
 
-from bioverify.api.audit import AUDIT_KEY_NAME
-from bioverify.audit.models import AuditCheckpoint, AuditEntry
-from bioverify.audit.service import AuditLog
-from bioverify.audit.verify import verify_log
 from bioverify.cli._context import (
     console,
     keyring,
@@ -25,9 +19,8 @@ from bioverify.cli._context import (
     settings,
     store,
 )
-from bioverify.storage.database import transaction
 
-app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("verify")
@@ -46,14 +39,24 @@ def verify(
     """Recompute every leaf, tile and tree head, check every checkpoint signature and the
     consistency between checkpoints. Exits 0 when all holds; 1 naming the first bad entry.
     """
+    from rich.progress import (  # noqa: PLC0415 - imported per command: fast start
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from bioverify.audit.service import KEY_NAME  # noqa: PLC0415
+    from bioverify.audit.verify import verify_log  # noqa: PLC0415
+
     cfg = settings()
-    keys = keyring().all_signing_public_keys()
+    keys = keyring(cfg).all_signing_public_keys()
     with Progress(
         TextColumn("[bold]verifying audit log"),
         BarColumn(),
         TextColumn("{task.completed:,} entries"),
         TimeRemainingColumn(),
-        console=console,
+        console=console(),
         disable=quiet,
     ) as bar:
         task = bar.add_task("verify", total=None)
@@ -66,7 +69,7 @@ def verify(
             report = verify_log(
                 engine,
                 public_keys=keys,
-                key_name=AUDIT_KEY_NAME,
+                key_name=KEY_NAME,
                 origin=cfg.audit_origin,
                 progress=progress,
                 workers=workers or min(8, os.cpu_count() or 1),
@@ -74,7 +77,7 @@ def verify(
         finally:
             engine.dispose()
     if report.ok:
-        console.print(
+        console().print(
             f"[green]OK[/green]: {report.entries:,} entries and "
             f"{report.checkpoints:,} checkpoints verify."
         )
@@ -84,23 +87,29 @@ def verify(
         if report.first_bad_index is not None
         else f"checkpoint at tree size {report.bad_checkpoint}"
     )
-    console.print(f"[red]FAILED[/red] at {where}: {report.reason}")
+    console().print(f"[red]FAILED[/red] at {where}: {report.reason}")
     raise typer.Exit(1)
 
 
 @app.command("prove")
 def prove(index: Annotated[int, typer.Argument(min=0, help="The entry's index.")]) -> None:
     """Print the entry, its leaf hash, and its inclusion proof against the latest checkpoint."""
+    from sqlalchemy import select  # noqa: PLC0415 - imported per command: fast start
+
+    from bioverify.audit.models import AuditEntry  # noqa: PLC0415
+    from bioverify.audit.service import KEY_NAME, AuditLog  # noqa: PLC0415
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+
     cfg = settings()
     log = AuditLog()
     with store(cfg) as factory, transaction(factory) as db:
         body = db.scalar(select(AuditEntry.body).where(AuditEntry.idx == index))
         if body is None:
-            console.print(f"[red]error:[/red] no audit entry {index}")
+            console().print(f"[red]error:[/red] no audit entry {index}")
             raise typer.Exit(1)
         receipt = log.receipt(db, index)
         if receipt is None:
-            console.print(
+            console().print(
                 f"[red]error:[/red] no signed checkpoint covers entry {index} yet; "
                 "start `bioverify worker` (or `serve`) so the sequencer signs one"
             )
@@ -111,7 +120,7 @@ def prove(index: Annotated[int, typer.Argument(min=0, help="The entry's index.")
             "entry": json.loads(body),
             "leafHash": base64.b64encode(leaf or b"").decode(),
             "receipt": receipt,
-            "keyName": AUDIT_KEY_NAME,
+            "keyName": KEY_NAME,
             "origin": cfg.audit_origin,
         }
     )
@@ -125,6 +134,10 @@ def export(
     ] = None,
 ) -> None:
     """Export entries and checkpoints as JSON lines (for offline verification or archive)."""
+    from sqlalchemy import select  # noqa: PLC0415 - imported per command: fast start
+
+    from bioverify.audit.models import AuditCheckpoint, AuditEntry  # noqa: PLC0415
+
     cfg = settings()
     handle = out.open("w") if out else sys.stdout
     try:
