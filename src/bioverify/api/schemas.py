@@ -165,7 +165,7 @@ class EnvelopeBody(BaseModel):
 
 class ChallengeView(BaseModel):
     id: str
-    steps: list[Literal["TURN_LEFT", "TURN_RIGHT", "NOD", "MOVE_CLOSER"]]
+    steps: list[Literal["TURN_LEFT", "TURN_RIGHT", "NOD", "MOVE_CLOSER", "BLINK", "SMILE"]]
     expiresAt: str
 
 

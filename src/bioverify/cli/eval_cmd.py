@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 _DEFAULT_FACES = Path(os.environ.get("BIOVERIFY_EVAL_FACES", "../shared/data/faces"))
 
@@ -71,21 +75,33 @@ def eval_command(
             help="Update the thresholds.json shipped in the installed package.",
         ),
     ] = True,
+    liveness: Annotated[
+        bool,
+        typer.Option(
+            "--liveness",
+            help="Evaluate active liveness on real clips instead (writes liveness.json).",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate the engine (1:1, 1:N, face counts, low light) and write thresholds."""
     from rich.console import Console  # noqa: PLC0415 - fast start
-    from rich.progress import (  # noqa: PLC0415
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
 
     from bioverify.engine import samples  # noqa: PLC0415
     from bioverify.engine.evaluation import evaluate  # noqa: PLC0415
 
     console = Console(stderr=True)
+    if liveness:
+        from bioverify.cli.eval_liveness import run_liveness_eval, summary  # noqa: PLC0415
+        from bioverify.engine.liveness_data import DataUnavailable  # noqa: PLC0415
+
+        try:
+            report = run_liveness_eval(out, None, console)
+        except DataUnavailable as exc:
+            console.print(f"[red]error:[/red] liveness clips unavailable: {exc}")
+            raise typer.Exit(1) from exc
+        console.print(summary(report))
+        console.print(f"wrote {out / 'liveness.json'}")
+        return
     folders = faces or [_DEFAULT_FACES]
     for folder in folders:
         if not (folder / "identities.csv").is_file():
@@ -101,13 +117,7 @@ def eval_command(
         except samples.SamplesUnavailable as exc:
             console.print(f"[yellow]registry samples unavailable, continuing without: {exc}")
     target = Path(__file__).resolve().parent.parent / "engine" / "thresholds.json"
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with _progress_bar(console) as bar:
 
         def progress(label: str, total: int) -> Callable[[], None]:
             task = bar.add_task(label, total=total)
@@ -137,6 +147,25 @@ def eval_command(
     )
 
 
+def _progress_bar(console: Console) -> Progress:
+    """The one progress display of the eval runs (imported here: fast start)."""
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def _eval_documents(
     console: Console, faces: Path, out: Path, ocr_sample: int, *, write_thresholds: bool
 ) -> None:
@@ -146,13 +175,7 @@ def _eval_documents(
     from bioverify.documents.generate import GenerationUnavailable  # noqa: PLC0415
     from bioverify.documents.portrait import THRESHOLDS_FILE  # noqa: PLC0415
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with _progress_bar(console) as bar:
 
         def progress(label: str, total: int) -> Callable[[], None]:
             task = bar.add_task(label, total=total)

@@ -35,10 +35,9 @@ from bioverify.engine.interfaces import (
     Engine,
     LivenessMode,
     Outcome,
-    new_challenge,
 )
 from bioverify.metrics import observe_stages
-from bioverify.sessions import tokens, views
+from bioverify.sessions import challenges, tokens, views
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext, parse_plaintext
 from bioverify.sessions.models import CaptureNonce, SessionRow
@@ -218,18 +217,9 @@ class CaptureService:
                 "errorCodes": [int(c["code"]) for c in row.codes],
             }
             if row.liveness == LivenessMode.ACTIVE:
-                challenge = new_challenge()
-                expires = min(now + CHALLENGE_TTL, row.expires_at)
-                row.challenge = {
-                    "id": challenge.id,
-                    "steps": [str(s) for s in challenge.steps],
-                    "expiresAt": expires.isoformat(),
-                }
-                view["challenge"] = {
-                    "id": challenge.id,
-                    "steps": [str(s) for s in challenge.steps],
-                    "expiresAt": views.rfc3339(expires),
-                }
+                row.challenge, view["challenge"] = challenges.issue(
+                    row.challenge, now=now, ttl=CHALLENGE_TTL, ends=row.expires_at
+                )
             return view
 
         result: dict[str, Any] = self._locked(token, facts, body)
@@ -431,6 +421,12 @@ class CaptureService:
                     "score": round(liveness.score, 4),
                     "certifiedPad": False,
                 }
+                if "planarity_residual" in liveness.signals:
+                    # A risk signal, not a gate: low = the face moved like a flat
+                    # picture (docs/engine.md); riskEvaluation should weigh it.
+                    result["liveness"]["planarityResidual"] = round(
+                        float(liveness.signals["planarity_residual"]), 5
+                    )
             result["quality"] = {k: round(float(v), 3) for k, v in analysis.quality.items()}
             row.result = result
             if analysis.outcome is Outcome.NO_FACE:

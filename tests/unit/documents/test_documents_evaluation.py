@@ -16,7 +16,7 @@ from bioverify.documents.conditions import CONDITIONS, FRAME, photograph
 from bioverify.documents.evaluation import ISSUER_ALPHABET, random_holder
 from bioverify.documents.generate import Holder, render_mrz_document
 from bioverify.documents.mrz_fields import MrzFormat
-from fixtures_faces import shared_identities
+from fixtures_faces import labelled_identities
 
 
 def test_random_holders_are_valid_adults_with_issuer_style_numbers() -> None:
@@ -46,7 +46,7 @@ def test_every_condition_yields_a_camera_frame(name: str, holder: Holder) -> Non
 @pytest.mark.usefixtures("ocrb")
 def test_eval_documents_writes_its_report_without_touching_the_thresholds(tmp_path: Path) -> None:
     by_person: dict[str, list[Path]] = {}
-    for path, identity in shared_identities():
+    for path, identity in labelled_identities():
         by_person.setdefault(identity, []).append(path)
     faces = tmp_path / "faces"
     faces.mkdir()

@@ -25,7 +25,7 @@ from bioverify.documents.portrait import portrait_embedding, portrait_score
 from bioverify.documents.reader import NOTHING_FOUND, DocumentReader
 from bioverify.documents.zone import find_mrz_lines
 from bioverify.engine.models import Image
-from fixtures_faces import load, shared_identities
+from fixtures_faces import labelled_identities, load
 
 pytestmark = [pytest.mark.models, pytest.mark.slow, pytest.mark.usefixtures("ocrb")]
 
@@ -39,7 +39,7 @@ def reader() -> DocumentReader:
 def people() -> dict[str, list[Path]]:
     """Photos by identity (the shared labelled photos)."""
     out: dict[str, list[Path]] = {}
-    for path, identity in shared_identities():
+    for path, identity in labelled_identities():
         out.setdefault(identity, []).append(path)
     return out
 
