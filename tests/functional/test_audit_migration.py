@@ -1,4 +1,4 @@
-"""Migration 0002: a log written in the layout before the queue and tiles keeps its root.
+"""Migration 0003: a log written in the layout before the queue and tiles keeps its root.
 
 The log is written exactly as the previous ``AuditLog`` did (dense ``max(idx)+1``
 indexes, the body with its index as RFC 8785 JSON, ``SHA-256(0x00 || body)``,

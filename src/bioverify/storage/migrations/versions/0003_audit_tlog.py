@@ -1,7 +1,7 @@
 """audit log as a transparency log: queue, tiles, head
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-02 00:30:00
 
 Existing entries keep their indexes, bodies and leaf hashes: the tiles are built
@@ -19,8 +19,8 @@ import bioverify.storage.base
 from bioverify.audit.tiles import TreeEdge
 from bioverify.audit.tilestore import write_tiles
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
