@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from audit_build import KEY_NAME, ORIGIN, build_entries_log, build_tiles_only, entry
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from lib.audit_build import KEY_NAME, ORIGIN, build_entries_log, build_tiles_only, entry
 from sqlalchemy import (
     BigInteger,
     Column,
