@@ -36,12 +36,21 @@ def pg_url(tmp_path: Path) -> Iterator[str]:
     drop_schema_of(url)
 
 
-def start_writers(url: str) -> list[subprocess.Popen[bytes]]:
+@pytest.fixture
+def engine(pg_url: str) -> Iterator[Engine]:
+    """The migrated store, disposed even when the test fails (a pooled connection
+    left to the garbage collector warns inside whichever test runs next)."""
+    migrated_engine = migrated(pg_url)
+    yield migrated_engine
+    migrated_engine.dispose()
+
+
+def start_writers(url: str, which: range = range(WRITERS)) -> list[subprocess.Popen[bytes]]:
     return [
         subprocess.Popen(
             [sys.executable, str(WRITER), url, str(w), str(EACH)], stdin=subprocess.DEVNULL
         )
-        for w in range(WRITERS)
+        for w in which
     ]
 
 
@@ -77,9 +86,8 @@ def assert_each_entry_sequenced_once(engine: Engine, procs: Processes, env: dict
 
 
 def test_writer_processes_and_competing_workers_give_dense_indexes(
-    pg_url: str, procs: Processes, tmp_path: Path
+    pg_url: str, engine: Engine, procs: Processes, tmp_path: Path
 ) -> None:
-    engine = migrated(pg_url)
     env = service_env(tmp_path / "data", pg_url)
     workers = [procs.worker(env), procs.worker(env)]  # both try to lead; one does
     writers = start_writers(pg_url)
@@ -92,7 +100,6 @@ def test_writer_processes_and_competing_workers_give_dense_indexes(
     for worker in workers:
         worker.kill(signal.SIGTERM)
     assert_each_entry_sequenced_once(engine, procs, env)
-    engine.dispose()
 
 
 def blocked_in_a_tile_write(engine: Engine, app: str) -> bool:
@@ -109,16 +116,20 @@ def blocked_in_a_tile_write(engine: Engine, app: str) -> bool:
 
 
 def test_sigkill_of_the_leader_mid_batch_loses_and_duplicates_nothing(
-    pg_url: str, procs: Processes, tmp_path: Path
+    pg_url: str, engine: Engine, procs: Processes, tmp_path: Path
 ) -> None:
-    engine = migrated(pg_url)
     data = tmp_path / "data"
     env = service_env(data, pg_url)
     leader = procs.worker(service_env(data, pg_url + "&application_name=bv-seq-a"))
-    writers = start_writers(pg_url)
+    # The first half of the writers shows the leader at work; the second half starts
+    # only once the tile table is locked, so the leader always has a batch to block
+    # in (a fast leader could otherwise sequence everything before the lock).
+    half = WRITERS // 2
+    writers = start_writers(pg_url, range(half))
     wait_until(lambda: sequenced(engine) >= 50, 60, "the first worker to sequence")
     with engine.connect() as blocker:
         blocker.execute(text("LOCK TABLE audit_tiles IN EXCLUSIVE MODE"))
+        writers += start_writers(pg_url, range(half, WRITERS))
         wait_until(
             lambda: blocked_in_a_tile_write(engine, "bv-seq-a"),
             60,
@@ -137,4 +148,3 @@ def test_sigkill_of_the_leader_mid_batch_loses_and_duplicates_nothing(
     assert before < WRITERS * EACH  # the kill really left work for the successor
     successor.kill(signal.SIGTERM)
     assert_each_entry_sequenced_once(engine, procs, env)
-    engine.dispose()
