@@ -105,6 +105,10 @@ def no_sleeping() -> Iterator[list[float]]:
         yield slept
 
 
+def _never_sent(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"prepare() must not send {request.method} {request.url}")
+
+
 @settings(deadline=None)  # a loaded machine must not fail a test of correctness
 @given(
     method=st.sampled_from(["GET", "POST", "DELETE"]),
@@ -116,7 +120,9 @@ def test_slc_signature_verifies_with_the_servers_message(
     method: str, segment: str, start: int, body: bytes
 ) -> None:
     creds = Credentials("bvk_k", "cid", signing_key=KEY)
-    with httpx.Client(base_url=BASE) as http:
+    # A transport of its own: the request is only prepared, never sent, and a default
+    # client would load the system CA bundle on every one of thousands of examples.
+    with httpx.Client(base_url=BASE, transport=httpx.MockTransport(_never_sent)) as http:
         call: Call[None] = Call(
             method,
             f"/v2/customers/{path_segment(segment)}",
