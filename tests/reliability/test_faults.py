@@ -10,10 +10,7 @@ a crash can lose: the same transaction writes the outcome and the outbox row).
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +29,7 @@ from harness import (
     service_env,
     wait_until,
 )
+from private_postgres import PrivateCluster, private_cluster
 from sqlalchemy import Engine, func, select
 from standardwebhooks.webhooks import Webhook
 
@@ -354,55 +352,18 @@ def test_a_killed_workers_claims_are_reclaimable_within_a_bounded_time(
 # ----------------------------------------------------------------- PostgreSQL restart
 
 
-def _pg_cluster() -> tuple[str, str] | None:
-    """(version, name) of the local cluster, when pg_ctlcluster can manage it."""
-    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
-        return None
-    versions = sorted(os.listdir("/etc/postgresql"))
-    return (versions[-1], "main") if versions else None
-
-
-def _pg_ctl(action: str) -> subprocess.CompletedProcess[str]:
-    cluster = _pg_cluster()
-    assert cluster is not None
-    return subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.fixture
-def pg_comes_back() -> Iterator[None]:
-    """Whatever the test does, PostgreSQL is running again when it ends."""
-    if _pg_cluster() is None:
-        pytest.skip("pg_ctlcluster or /etc/postgresql is not available on this machine")
-    yield
-    if (
-        subprocess.run(
-            ["pg_isready", "-h", "127.0.0.1", "-t", "1"], check=False, capture_output=True
-        ).returncode
-        != 0
-    ):
-        _pg_ctl("start")
-    wait_until(
-        lambda: (
-            subprocess.run(
-                ["pg_isready", "-h", "127.0.0.1", "-t", "1"], check=False, capture_output=True
-            ).returncode
-            == 0
-        ),
-        60,
-        "PostgreSQL to be back",
-    )
+def own_postgres() -> Iterator[PrivateCluster]:
+    """A server of this test's own: stopping the shared one would break other suites."""
+    with private_cluster() as cluster:
+        yield cluster
 
 
 @pytest.mark.postgres
 def test_postgresql_down_under_load_answers_503_envelopes_and_recovers(
-    tmp_path: Path, procs: Processes, pg_url: str, pg_comes_back: None
+    tmp_path: Path, procs: Processes, own_postgres: PrivateCluster
 ) -> None:
+    pg_url = own_postgres.url
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     engine = migrated(pg_url)
@@ -421,14 +382,14 @@ def test_postgresql_down_under_load_answers_503_envelopes_and_recovers(
     loader.start()
     try:
         wait_until(lambda: sum(r.status_code == 201 for r in answers) >= 5, 30, "load")
-        stopped = _pg_ctl("stop")
+        stopped = own_postgres.ctl("stop")
         assert stopped.returncode == 0, stopped.stderr
         wait_until(
             lambda: sum(r.status_code >= 500 for r in answers) >= 5,
             30,
             "requests to fail while PostgreSQL is down",
         )
-        started = _pg_ctl("start")
+        started = own_postgres.ctl("start")
         assert started.returncode == 0, started.stderr
         before = len(answers)
         wait_until(
