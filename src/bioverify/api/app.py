@@ -131,6 +131,9 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks = [asyncio.create_task(_watch_keys(svc, stop))]
+        bio = svc.extras.get("biometrics")
+        if bio is not None and bio.syncer is not None:  # other replicas' enrolments
+            tasks.append(asyncio.create_task(bio.syncer.run(stop)))
         if run_worker and worker_factory is not None:
             tasks.append(asyncio.create_task(worker_factory(svc).run(stop)))
         try:
@@ -290,6 +293,9 @@ def _wire_capture(svc: Services, *, ring: KeyRing | None, bio_engine: BioEngine 
             gallery=MemoryGallery(),
             thresholds=load_thresholds(),
             model_version=engine.model_version,
+        )
+        biometrics.syncer = biometrics.make_syncer(
+            svc.factory, snapshot_dir=svc.settings.data_dir / "gallery"
         )
         biometrics.rebuild(svc.factory)
     svc.extras["biometrics"] = biometrics
