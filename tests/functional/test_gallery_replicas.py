@@ -152,6 +152,11 @@ def test_restart_loads_the_sealed_snapshot_and_replays_what_it_missed(
     assert rewritten is not None
     assert sorted(rewritten.state.ids) == ["cust-1", "cust-2", "cust-3"]
 
+    # Without a snapshot a new replica (its data keys not yet loaded) reads the store.
+    from_store = _replica(db_engine, keyring)
+    assert from_store.gallery.size(creds.client_id) == 3
+    assert _identify(from_store, db_engine, creds.client_id, people[2][1]) == "cust-2"
+
     # A damaged snapshot costs a load from the store, never a wrong answer.
     snapshot_file.write_bytes(snapshot_file.read_bytes()[:-100])
     fallback = _replica(db_engine, keyring, snapshots)

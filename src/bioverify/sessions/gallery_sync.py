@@ -156,16 +156,29 @@ class GallerySync:
         return snapshot
 
     def _load_tenant(self, tenant: str) -> None:
-        query = (
-            select(Enrolment.customer_id, Enrolment.template)
-            .where(Enrolment.client_id == tenant, Enrolment.model_version == self._model_version)
-            .execution_options(yield_per=_LOAD_BATCH)
-        )
-        with transaction(self._factory) as db:
-            for part in db.execute(query).partitions():
-                ids = [str(cid) for cid, _ in part]
-                rows = np.stack([self._decrypt(tenant, cid, blob) for cid, blob in part])
-                self.gallery.add_many(tenant, ids, rows)
+        # Pages in separate transactions, decrypted outside them: loading a data key
+        # reads the store, which must not wait on our own open transaction (SQLite).
+        after = ""
+        while True:
+            with transaction(self._factory) as db:
+                page = list(
+                    db.execute(
+                        select(Enrolment.id, Enrolment.customer_id, Enrolment.template)
+                        .where(
+                            Enrolment.client_id == tenant,
+                            Enrolment.model_version == self._model_version,
+                            Enrolment.id > after,
+                        )
+                        .order_by(Enrolment.id)
+                        .limit(_LOAD_BATCH)
+                    )
+                )
+            if not page:
+                return
+            after = str(page[-1][0])
+            ids = [str(cid) for _, cid, _ in page]
+            rows = np.stack([self._decrypt(tenant, cid, bytes(blob)) for _, cid, blob in page])
+            self.gallery.add_many(tenant, ids, rows)
 
     # -- following the log ------------------------------------------------------
 
