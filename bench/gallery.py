@@ -40,8 +40,6 @@ from bioverify.engine.samples import SamplesUnavailable, fetch_all
 Matrix = npt.NDArray[np.float32]
 GOAL_RECALL = 0.99
 GOAL_P99_MS = 5.0
-GOAL_START_S = 30.0
-GOAL_PROPAGATE_S = 2.0
 FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "faces"
 TENANT_NAME = "bench-gallery"
 
@@ -242,7 +240,7 @@ def compare(
 
 def bench_search(
     args: argparse.Namespace, gallery: Matrix, probes: Matrix, mates: npt.NDArray[np.int64]
-) -> tuple[float, float, MemoryGallery]:
+) -> tuple[float, float, float, MemoryGallery]:
     size = len(gallery)
     t0 = time.perf_counter()
     exact, exact_ms = exact_top1(gallery, probes)
@@ -262,10 +260,12 @@ def bench_search(
         f"indexed: {index.uses_index(TENANT_NAME)}"
     )
     tops, wall, cpu = timed(lambda p: int(index.search(TENANT_NAME, p, 1)[0][0]), probes)
-    recall = line("MemoryGallery (PQ32x4fs + 1000)", (tops, wall, cpu), exact, mates)
+    kind = "PQ32x4fs + re-score 1000" if index.uses_index(TENANT_NAME) else "exact"
+    recall = line(f"MemoryGallery ({kind})", (tops, wall, cpu), exact, mates)
     if args.compare:
         compare(gallery, probes, exact, mates)
-    return recall, _pct(wall, 99), index
+    print(f"  speed-up vs exact at p99 (wall): {_pct(exact_ms, 99) / _pct(wall, 99):.1f}x")
+    return recall, _pct(wall, 99), _pct(cpu, 99), index
 
 
 def bench_real(index: MemoryGallery, emb: Matrix, ids: list[str], extra: Matrix) -> None:
@@ -293,9 +293,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--compare", action="store_true", help="also time other index choices")
     args = parser.parse_args(argv)
     print(
-        f"goals at {args.size:,}: recall@1 >= {GOAL_RECALL} vs exact, p99 <= {GOAL_P99_MS} ms; "
-        f"ready <= {GOAL_START_S:.0f} s; enrolment seen by another process <= "
-        f"{GOAL_PROPAGATE_S:.0f} s. load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"goals at {args.size:,}: recall@1 >= {GOAL_RECALL} vs exact, p99 <= {GOAL_P99_MS} ms "
+        f"(wall, one thread; CPU time shown beside it). load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     emb, ids, extra = real_templates(args.faces)
     shape = Shape(emb, ids, extra)
@@ -317,12 +317,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     gallery, probes, mates = make_vectors(shape, args.size, args.queries, rng)
     took = time.perf_counter() - t0
     print(f"{args.size:,} synthetic identities, {args.queries} probes: {took:.1f} s")
-    recall, p99, index = bench_search(args, gallery, probes, mates)
+    recall, p99, cpu_p99, index = bench_search(args, gallery, probes, mates)
     bench_real(index, emb, ids, extra)
     del index
     goals = [
         goal("gallery_recall_at_1_vs_exact", recall, GOAL_RECALL, recall >= GOAL_RECALL),
         goal("gallery_search_p99_ms", p99, GOAL_P99_MS, p99 <= GOAL_P99_MS),
+        # The same queries' CPU time: what the search costs when it has a core to itself.
+        goal("gallery_search_cpu_p99_ms", cpu_p99, GOAL_P99_MS, cpu_p99 <= GOAL_P99_MS),
     ]
     for row in goals:
         print(row)
