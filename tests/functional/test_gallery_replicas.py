@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from bioverify.crypto import KeyRing, TemplateCipher
 from bioverify.crypto.sqlstore import SqlDataKeyStore
 from bioverify.engine import LivenessMode, LocalEngine, MemoryGallery, load_thresholds
 from bioverify.sessions.biometrics import Biometrics
+from bioverify.sessions.gallery_log import GalleryChange
 from bioverify.storage.database import session_factory, transaction
 from fixtures_faces import file_bytes, shared_identities
 from support import Creds
@@ -162,3 +163,27 @@ def test_restart_loads_the_sealed_snapshot_and_replays_what_it_missed(
     fallback = _replica(db_engine, keyring, snapshots)
     assert fallback.gallery.size(creds.client_id) == 3
     assert _identify(fallback, db_engine, creds.client_id, people[3][1]) == "cust-3"
+
+
+def test_a_hole_in_the_log_is_waited_for_then_passed(
+    db_engine: Engine, keyring: KeyRing, creds: Creds
+) -> None:
+    """PostgreSQL numbers changes before commit: a later one can be visible first."""
+    people = list(_templates().values())
+    writer, reader = _replica(db_engine, keyring), _replica(db_engine, keyring)
+    assert reader.syncer is not None
+    _enrol(writer, db_engine, creds.client_id, "first", people[0][0])
+    _enrol(writer, db_engine, creds.client_id, "late", people[1][0])
+    _enrol(writer, db_engine, creds.client_id, "third", people[2][0])
+    with transaction(session_factory(db_engine)) as db:
+        late = db.scalar(select(GalleryChange).where(GalleryChange.customer_id == "late"))
+        assert late is not None
+        hole = late.seq
+        db.delete(late)  # as if its transaction had not committed yet
+    start = reader.syncer.watermark
+    assert reader.syncer.catch_up() == 2
+    assert reader.syncer.watermark == hole - 1 > start  # stops below the hole
+    assert reader.syncer.catch_up() == 0  # nothing applied twice while waiting
+    reader.syncer._gap_seconds = 0.0  # a rolled-back transaction: give up on the hole
+    reader.syncer.catch_up()
+    assert reader.syncer.watermark > hole
