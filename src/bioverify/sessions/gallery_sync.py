@@ -163,22 +163,21 @@ class GallerySync:
             with transaction(self._factory) as db:
                 page = list(
                     db.execute(
-                        select(Enrolment.id, Enrolment.customer_id, Enrolment.template)
-                        .where(
-                            Enrolment.client_id == tenant,
-                            Enrolment.model_version == self._model_version,
-                            Enrolment.id > after,
-                        )
-                        .order_by(Enrolment.id)
+                        # (client_id, customer_id) is the unique index: a range scan.
+                        select(Enrolment.customer_id, Enrolment.template, Enrolment.model_version)
+                        .where(Enrolment.client_id == tenant, Enrolment.customer_id > after)
+                        .order_by(Enrolment.customer_id)
                         .limit(_LOAD_BATCH)
                     )
                 )
             if not page:
                 return
             after = str(page[-1][0])
-            ids = [str(cid) for _, cid, _ in page]
-            rows = np.stack([self._decrypt(tenant, cid, bytes(blob)) for _, cid, blob in page])
-            self.gallery.add_many(tenant, ids, rows)
+            page = [row for row in page if row[2] == self._model_version]
+            if page:
+                ids = [str(cid) for cid, _, _ in page]
+                rows = np.stack([self._decrypt(tenant, cid, bytes(blob)) for cid, blob, _ in page])
+                self.gallery.add_many(tenant, ids, rows)
 
     # -- following the log ------------------------------------------------------
 
