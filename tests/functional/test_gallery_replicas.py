@@ -158,6 +158,10 @@ def test_restart_loads_the_sealed_snapshot_and_replays_what_it_missed(
     assert from_store.gallery.size(creds.client_id) == 3
     assert _identify(from_store, db_engine, creds.client_id, people[2][1]) == "cust-2"
 
+    seeded = _replica(db_engine, keyring, tmp_path / "fresh")
+    assert seeded.syncer is not None
+    assert seeded.syncer.write_snapshots() == 1  # loaded from the store: written at once
+
     # A damaged snapshot costs a load from the store, never a wrong answer.
     snapshot_file.write_bytes(snapshot_file.read_bytes()[:-100])
     fallback = _replica(db_engine, keyring, snapshots)
