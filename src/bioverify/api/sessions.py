@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
+from bioverify.api import capture
 from bioverify.api.deps import authenticate, integrator, json_body, read_json, services
 from bioverify.api.schemas import (
     ERROR_RESPONSES,
@@ -99,12 +100,12 @@ async def create_session(
     spec = await run_in_threadpool(
         to_new_session,
         body,
-        check_callback=svc.extras["check_callback"],
+        check_callback=svc.egress.check_url,
         default_liveness=svc.settings.default_liveness,
     )
     raw = await request.body()
     status, payload = await run_in_threadpool(
-        svc.sessions.create, client, spec, idempotency_key=idempotency_key, body=raw
+        svc.need_sessions().create, client, spec, idempotency_key=idempotency_key, body=raw
     )
     return JSONResponse(payload, status_code=status)
 
@@ -120,11 +121,10 @@ async def create_session(
 )
 async def get_session(request: Request, sessionId: str) -> Any:  # noqa: N803 - wire name
     svc = services(request)
-    capture_load = svc.extras.get("capture_load")
-    if capture_load is not None and not looks_like_uuid(sessionId):
-        return await capture_load(request, sessionId)
+    if not looks_like_uuid(sessionId):
+        return await capture.load(request, sessionId)
     client = await authenticate(request)
-    return await run_in_threadpool(svc.sessions.get_for_client, client, sessionId)
+    return await run_in_threadpool(svc.need_sessions().get_for_client, client, sessionId)
 
 
 __all__ = ["router", "to_new_session"]

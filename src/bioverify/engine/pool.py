@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from bioverify.engine.facemesh import FaceMesh
 from bioverify.engine.interfaces import (
     Analysis,
     Challenge,
@@ -44,6 +45,7 @@ def _init_worker(models_dir: Path | None, thresholds: Thresholds) -> None:
 def _ping() -> str:
     if _worker_engine is None:
         raise EngineUnavailable("Engine worker did not load its models")
+    _worker_engine.warm_sync()
     return _worker_engine.model_version
 
 
@@ -84,6 +86,7 @@ class PoolEngine:
         count = (os.cpu_count() or 1) if workers is None else workers
         if count < 0:
             raise ValueError("workers must be >= 0")
+        self._count = count
         self._executor: Executor
         # In thread mode this engine is used by the single executor thread only.
         self._local: LocalEngine | None = None
@@ -92,6 +95,7 @@ class PoolEngine:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         else:
             FaceModels(models_dir)  # check the files before starting workers
+            FaceMesh()
             self._executor = ProcessPoolExecutor(
                 max_workers=count,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -104,9 +108,13 @@ class PoolEngine:
         return not self._closed
 
     async def warm_up(self) -> None:
-        """Start the workers now (loads the models) instead of on the first capture."""
-        if self._local is None:
-            await self._run(_ping)
+        """Start every worker now (each loads and runs the models) instead of on the
+        first captures: the pool starts a process per task it cannot hand to an idle
+        one, so ``count`` tasks at once start ``count`` processes."""
+        if self._local is not None:
+            await self._run(self._local.warm_sync)
+            return
+        await asyncio.gather(*(self._run(_ping) for _ in range(self._count)))
 
     async def _run(self, func: Callable[[], _T]) -> _T:
         loop = asyncio.get_running_loop()

@@ -35,10 +35,9 @@ from bioverify.engine.interfaces import (
     Engine,
     LivenessMode,
     Outcome,
-    new_challenge,
 )
 from bioverify.metrics import observe_stages
-from bioverify.sessions import tokens, views
+from bioverify.sessions import challenges, tokens, views
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext, parse_plaintext
 from bioverify.sessions.models import CaptureNonce, SessionRow
@@ -151,7 +150,11 @@ class CaptureService:
         if not row.enable_desktop and devices.is_desktop(facts.user_agent, facts.device_info):
             return row, self._fail(db, row, errors.DESKTOP)
         fingerprint = self.device_hash(facts)
-        if row.device_hash is None:
+        if not row.bind_device:
+            # Recorded, never enforced (API.md section 4): the link may be opened again on
+            # another device; an ENROLL keeps the device its capture came from.
+            row.device_hash = fingerprint
+        elif row.device_hash is None:
             row.device_hash = fingerprint
         elif not hmac.compare_digest(row.device_hash, fingerprint):
             return row, self._fail(db, row, errors.DEVICE_MISMATCH)
@@ -214,18 +217,9 @@ class CaptureService:
                 "errorCodes": [int(c["code"]) for c in row.codes],
             }
             if row.liveness == LivenessMode.ACTIVE:
-                challenge = new_challenge()
-                expires = min(now + CHALLENGE_TTL, row.expires_at)
-                row.challenge = {
-                    "id": challenge.id,
-                    "steps": [str(s) for s in challenge.steps],
-                    "expiresAt": expires.isoformat(),
-                }
-                view["challenge"] = {
-                    "id": challenge.id,
-                    "steps": [str(s) for s in challenge.steps],
-                    "expiresAt": views.rfc3339(expires),
-                }
+                row.challenge, view["challenge"] = challenges.issue(
+                    row.challenge, now=now, ttl=CHALLENGE_TTL, ends=row.expires_at
+                )
             return view
 
         result: dict[str, Any] = self._locked(token, facts, body)
@@ -427,6 +421,12 @@ class CaptureService:
                     "score": round(liveness.score, 4),
                     "certifiedPad": False,
                 }
+                if "planarity_residual" in liveness.signals:
+                    # A risk signal, not a gate: low = the face moved like a flat
+                    # picture (docs/engine.md); riskEvaluation should weigh it.
+                    result["liveness"]["planarityResidual"] = round(
+                        float(liveness.signals["planarity_residual"]), 5
+                    )
             result["quality"] = {k: round(float(v), 3) for k, v in analysis.quality.items()}
             row.result = result
             if analysis.outcome is Outcome.NO_FACE:

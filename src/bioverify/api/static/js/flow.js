@@ -22,6 +22,8 @@ const ACTIVE_MAX_FRAMES = 24;   // the server's limit for active liveness
 const BASELINE_FRAMES = 2;      // looking straight at the camera, before the first step
 const STEP_MS = 2000;           // time given to each movement
 const MAX_FRAMES_PER_STEP = 6;
+const BLINK_FRAMES = 12;        // a lid closes in ~100 ms: BLINK is sampled faster
+const BLINK_GAP_MS = 125;       // (engine/burst_layout.py mirrors this layout)
 const CHALLENGE_MARGIN_MS = 30000;
 const REDIRECT_DELAY_MS = 2500;
 
@@ -55,8 +57,10 @@ async function passiveBurst(video) {
 
 async function activeBurst(video, challenge) {
   const steps = challenge.steps;
+  const blinks = steps.filter((step) => step === 'BLINK').length;
   const perStep = Math.max(2, Math.min(MAX_FRAMES_PER_STEP,
-    Math.floor((ACTIVE_MAX_FRAMES - BASELINE_FRAMES) / steps.length)));
+    Math.floor((ACTIVE_MAX_FRAMES - BASELINE_FRAMES - blinks * BLINK_FRAMES)
+      / Math.max(1, steps.length - blinks))));
   const frames = [];
   const frameTimes = [];
   const began = performance.now();
@@ -76,8 +80,9 @@ async function activeBurst(video, challenge) {
     ui.steps(steps, index);
     ui.guide(`step.${step}`, 'busy');
     document.getElementById('guidance').dataset.step = step;
-    for (let k = 0; k < perStep; k += 1) {
-      await sleep(STEP_MS / perStep);
+    const count = step === 'BLINK' ? BLINK_FRAMES : perStep;
+    for (let k = 0; k < count; k += 1) {
+      await sleep(step === 'BLINK' ? BLINK_GAP_MS : STEP_MS / perStep);
       grab();
     }
   }
