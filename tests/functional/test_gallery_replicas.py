@@ -19,7 +19,7 @@ from bioverify.engine import LivenessMode, LocalEngine, MemoryGallery, load_thre
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.gallery_log import GalleryChange
 from bioverify.storage.database import session_factory, transaction
-from fixtures_faces import file_bytes, shared_identities
+from fixtures_faces import file_bytes, labelled_identities
 from support import Creds
 
 MODEL = "test-model"
@@ -30,7 +30,7 @@ def _templates() -> dict[str, list[np.ndarray]]:
     """Two templates of each of four people (first photos that pass the pipeline)."""
     engine = LocalEngine()
     out: dict[str, list[np.ndarray]] = defaultdict(list)
-    for path, person in shared_identities():
+    for path, person in labelled_identities():
         if len(out[person]) == 2 or (len(out) >= 4 and person not in out):
             continue
         found = engine.analyze_sync([file_bytes(path)], liveness=LivenessMode.PASSIVE)

@@ -24,9 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from bioverify import errors
+from bioverify.accounts import framing
 from bioverify.crypto.envelope import EnvelopeError, check_freshness, open_envelope
 from bioverify.crypto.keyring import KeyRing
 from bioverify.domain import device as devices
+from bioverify.domain import redirect
 from bioverify.domain import session as sm
 from bioverify.engine.interfaces import (
     Analysis,
@@ -37,9 +39,11 @@ from bioverify.engine.interfaces import (
     Outcome,
 )
 from bioverify.metrics import observe_stages
-from bioverify.sessions import challenges, tokens, views
+from bioverify.sessions import challenges, indicators, tokens, views
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext, parse_plaintext
+from bioverify.sessions.device_info import ObservedDevice, observed_dict
+from bioverify.sessions.indicators import Indicators
 from bioverify.sessions.models import CaptureNonce, SessionRow
 from bioverify.sessions.service import SessionService
 from bioverify.storage.database import transaction
@@ -189,7 +193,7 @@ class CaptureService:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
             if (
                 row.bind_device
-                and row.type == sm.SessionType.VERIFY
+                and sm.matches_one_to_one(sm.SessionType(row.type), row.customer_id)
                 and self.biometrics is not None
                 and row.customer_id is not None
             ):
@@ -215,6 +219,10 @@ class CaptureService:
                 "attemptsLeft": row.attempts_left,
                 "liveness": row.liveness,
                 "errorCodes": [int(c["code"]) for c in row.codes],
+                # The page adds the outcome itself when the session ends (API.md 4).
+                "redirectURL": row.redirect_url,
+                # Where the page may postMessage its progress when it is framed.
+                "frameAncestors": framing.ancestors_of(db, row.client_id),
             }
             if row.liveness == LivenessMode.ACTIVE:
                 row.challenge, view["challenge"] = challenges.issue(
@@ -224,6 +232,16 @@ class CaptureService:
 
         result: dict[str, Any] = self._locked(token, facts, body)
         return result
+
+    @staticmethod
+    def _observed(
+        row: SessionRow, device: ObservedDevice | None, reported: Indicators | None
+    ) -> None:
+        """Keep what the capture client reported (validated) for the webhook and the risk."""
+        if device is not None:
+            row.client_device_info = observed_dict(device)
+        if reported is not None:
+            row.indicators = indicators.summary(reported)
 
     def _check_desktop(
         self, db: Session, row: SessionRow, device_info: Mapping[str, Any] | None
@@ -276,7 +294,8 @@ class CaptureService:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
             plaintext = self._open(db, row, envelope, "events", now)
             parsed = _validated(EventsPlaintext, plaintext)
-            self._check_desktop(db, row, parsed.deviceInfo)
+            self._observed(row, parsed.deviceInfo, parsed.indicators)
+            self._check_desktop(db, row, row.client_device_info)
             codes = []
             for index, event in enumerate(parsed.events):
                 try:
@@ -296,8 +315,6 @@ class CaptureService:
                         )
                     )
                 codes.append(code)
-            if parsed.indicators is not None:
-                row.indicators = dict(parsed.indicators)
             for code in codes:
                 if self.sessions.record_code(db, row, code).ended:
                     break
@@ -343,11 +360,10 @@ class CaptureService:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
             plaintext = self._open(db, row, envelope, "capture", now)
             parsed = _validated(CapturePlaintext, plaintext)
-            self._check_desktop(db, row, parsed.deviceInfo)
+            self._observed(row, parsed.deviceInfo, parsed.indicators)
+            self._check_desktop(db, row, row.client_device_info)
             # A client may capture without loading first: the session is under way now.
             self.sessions.apply(db, row, sm.load(views.state_of(row)))
-            if parsed.indicators is not None:
-                row.indicators = dict(parsed.indicators)
             return self._capture_request(row, parsed, now)
 
         request: _CaptureRequest = self._locked(token, facts, body)
@@ -401,7 +417,7 @@ class CaptureService:
             frame_times=parsed.frameTimes,
             want_portrait=row.send_images and bool(row.callback_url),
             client_id=row.client_id,
-            needs_gallery=row.type != sm.SessionType.VERIFY,
+            needs_gallery=not sm.matches_one_to_one(sm.SessionType(row.type), row.customer_id),
         )
 
     def _engine_down(self, token: str, facts: DeviceFacts) -> None:
@@ -468,13 +484,11 @@ class CaptureService:
                 raise _Deferred(self._fail(db, row, code))
             row.token_consumed = True
             self.sessions.apply(db, row, sm.succeed(views.state_of(row), now))
+            # Never who matched (customerId, puid, guid): with a capture link, that would
+            # be an identification oracle. Identity goes to the integrator only.
             answer: dict[str, Any] = {"status": row.status, "sessionId": row.id}
-            if row.puid:
-                answer["puid"] = row.puid
-            if row.customer_id:
-                answer["customerId"] = row.customer_id
             if row.redirect_url:
-                answer["redirectURL"] = row.redirect_url
+                answer["redirectURL"] = final_redirect(row)
             return answer
 
         result: dict[str, Any] = self._locked(token, facts, body)
@@ -512,13 +526,30 @@ def portrait_aad(session_id: str) -> bytes:
     return f"portrait:{session_id}".encode()
 
 
+def final_redirect(row: SessionRow) -> str | None:
+    """The session's ``redirectURL`` with its outcome added, once it has ended."""
+    state = views.state_of(row)
+    if not row.redirect_url or not state.ended:
+        return None
+    return redirect.with_outcome(
+        row.redirect_url,
+        session_id=row.id,
+        status=row.status,
+        reason=redirect.reason_for(row.status, state.outcome_code),
+    )
+
+
 def _status_view(row: SessionRow) -> dict[str, Any]:
-    return {
+    view: dict[str, Any] = {
         "status": row.status,
         "sessionId": row.id,
         "attemptsLeft": row.attempts_left,
         "errorCodes": [int(c["code"]) for c in row.codes],
     }
+    target = final_redirect(row)
+    if target is not None:
+        view["redirectURL"] = target
+    return view
 
 
-__all__ = ["CaptureService", "DeviceFacts", "portrait_aad"]
+__all__ = ["CaptureService", "DeviceFacts", "final_redirect", "portrait_aad"]
