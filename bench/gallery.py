@@ -40,7 +40,7 @@ from bioverify.engine.samples import SamplesUnavailable, fetch_all
 Matrix = npt.NDArray[np.float32]
 GOAL_RECALL = 0.99
 GOAL_P99_MS = 5.0
-FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "faces"
+FACES = Path(__file__).resolve().parent.parent / "tests" / "data" / "faces"
 TENANT_NAME = "bench-gallery"
 
 

@@ -43,7 +43,7 @@ from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.storage.migrate import upgrade
 
 GOAL_START_S = 30.0
-FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "faces"
+FACES = Path(__file__).resolve().parent.parent / "tests" / "data" / "faces"
 Matrix = npt.NDArray[np.float32]
 GOAL_PROPAGATE_S = 2.0
 
