@@ -3,9 +3,10 @@
 The API (``create_app``), the worker and the CLI all call :func:`build_services`, so
 there is one way the parts are made and one place that decides what "ready" means.
 A part that cannot be made or does not work (key ring, master key, signer, audit
-log, face models, the 1:N gallery) is recorded in :attr:`Services.problems` instead: readiness fails
-and every request that needs the service answers 503 (``require_ready``). A missing
-part is never replaced by one that silently does nothing (fail closed).
+log, face models, the 1:N gallery) is recorded in :attr:`Services.problems` instead:
+readiness fails and every request that needs the service answers 503
+(``require_ready``). A missing part is never replaced by one that silently does
+nothing (fail closed).
 """
 
 from __future__ import annotations
@@ -26,19 +27,25 @@ from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.accounts.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
 from bioverify.alerts.rules import load_rules
 from bioverify.alerts.service import AlertService
+from bioverify.audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditHead,
+    AuditQueued,
+    AuditTile,
+)
+from bioverify.audit.sequencer import Sequencer
 from bioverify.audit.service import AuditLog
+from bioverify.audit.wiring import build_audit
 from bioverify.config import Settings
-from bioverify.crypto.datakeys import TemplateCipher
 from bioverify.crypto.keyring import MASTER_KEY_ENV, KeyRing
-from bioverify.crypto.sqlstore import SqlDataKeyStore
-from bioverify.engine.gallery import MemoryGallery
 from bioverify.engine.interfaces import Engine as BioEngine
-from bioverify.engine.matcher import load_thresholds
 from bioverify.errors import MODEL_LOAD_FAILED, BioverifyError, ServiceUnavailable
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture import CaptureService
 from bioverify.sessions.effects import ServiceEffects
 from bioverify.sessions.gallery_sync import GallerySync
+from bioverify.sessions.gallery_wiring import load_gallery
 from bioverify.sessions.service import SessionEffects, SessionService
 from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.webhooks.egress import EgressGuard
@@ -91,6 +98,9 @@ class Services:
     alerts: AlertService
     audit: AuditLog
     keyring: KeyRing | None
+    #: Gives queued audit entries their indexes and signs checkpoints: ``None`` in a
+    #: process that does not sequence (the CLI) or has no signing key (not ready).
+    sequencer: Sequencer | None
     #: Audit entries, alerts and webhooks tied to session transitions.
     effects: ServiceEffects | None
     sessions: SessionService | None
@@ -158,6 +168,9 @@ class Services:
     def need_biometrics(self) -> Biometrics:
         return self._need(self.biometrics)
 
+    def need_sequencer(self) -> Sequencer:
+        return self._need(self.sequencer)
+
     def need_gallery_sync(self) -> GallerySync:
         return self._need(self.gallery_sync)
 
@@ -206,8 +219,11 @@ def check_signer(keyring: KeyRing) -> None:
 
 
 def check_audit_log(audit: AuditLog, factory: sessionmaker[Session]) -> None:
-    """Raise unless the audit log's tables can be read."""
+    """Raise unless every table of the audit log (queue, entries, tiles, head, kept
+    checkpoints) can be read: a write or the sequencer would otherwise fail later."""
     with transaction(factory) as db:
+        for table in (AuditQueued, AuditEntry, AuditTile, AuditHead, AuditCheckpoint):
+            db.execute(select(table).limit(1)).first()
         audit.latest_checkpoint(db)
 
 
@@ -237,28 +253,6 @@ def operator_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def load_gallery(
-    settings: Settings,
-    biometrics: Biometrics,
-    factory: sessionmaker[Session],
-    problems: dict[str, str],
-) -> GallerySync | None:
-    """Load ``biometrics``' gallery (sealed snapshots in the data dir, then the change
-    log; the store for tenants without one) and return what follows it. A load that
-    fails is recorded in ``problems`` (returns ``None``): a partial gallery would
-    answer SIGN-IN "no match" for customers it never loaded."""
-    sync = biometrics.make_syncer(factory, snapshot_dir=settings.data_dir / "gallery")
-    biometrics.syncer = sync
-    try:
-        biometrics.rebuild(factory)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
-        log.error("collaborator_unusable", part=GALLERY, error=type(exc).__name__)
-        problems[GALLERY] = f"the 1:N gallery cannot be loaded ({type(exc).__name__})"
-        biometrics.syncer = None
-        return None
-    return sync
-
-
 def build_services(
     settings: Settings,
     *,
@@ -270,19 +264,20 @@ def build_services(
     bio_engine: BioEngine | None = None,
     session_effects: SessionEffects | None = None,
     with_engine: bool = True,
+    sequence: bool = True,
 ) -> Services:
     """Make every part once; record, never hide, the ones that fail.
 
     Arguments other than ``settings`` replace a part (tests build real parts with
     their own store, clock or keys; ``session_effects`` replaces what the session
     service calls on transitions, for fault tests). ``with_engine=False`` (CLI commands that never
-    analyse a face) skips loading the models.
+    analyse a face) skips loading the models; ``sequence=False`` (CLI commands, which only
+    queue audit entries) builds no audit sequencer.
     """
     clock = clock or _utcnow
     engine = db_engine or make_engine(settings.resolved_database_url)
     factory = session_factory(engine)
     problems: dict[str, str] = {}
-    audit = AuditLog()
     alerts = AlertService(
         load_rules(Path(settings.alert_rules_file) if settings.alert_rules_file else None),
         clock=clock,
@@ -308,6 +303,13 @@ def build_services(
             except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
                 log.error("collaborator_unusable", part=part, error=type(exc).__name__)
                 problems[part] = f"{part} is not usable ({type(exc).__name__})"
+    audit = AuditLog()
+    sequencer: Sequencer | None = None
+    if ring is not None and sequence:
+        signing_ring: KeyRing = ring
+        audit, sequencer = build_audit(
+            engine, settings, signer=lambda: signing_ring.signing_key().private_key, clock=clock
+        )
     try:
         check_audit_log(audit, factory)
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
@@ -345,15 +347,14 @@ def build_services(
             idempotency_ttl_s=settings.idempotency_ttl_s,
         )
         if bio is not None and not problems:
-            biometrics = Biometrics(
-                cipher=TemplateCipher(ring, SqlDataKeyStore(factory)),
-                gallery=MemoryGallery(),
-                thresholds=load_thresholds(),
-                model_version=bio.model_version,
-            )
-            gallery_sync = load_gallery(settings, biometrics, factory, problems)
-            if gallery_sync is None:
-                biometrics = None  # a gallery missing enrolments must not answer SIGN-IN
+            try:
+                biometrics, gallery_sync = load_gallery(
+                    settings, keyring=ring, factory=factory, model_version=bio.model_version
+                )
+            except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
+                # No biometrics at all: a partial gallery would answer SIGN-IN "no match".
+                log.error("collaborator_unusable", part=GALLERY, error=type(exc).__name__)
+                problems[GALLERY] = f"the 1:N gallery cannot be loaded ({type(exc).__name__})"
             else:
                 capture = CaptureService(
                     sessions,
@@ -373,6 +374,7 @@ def build_services(
         alerts=alerts,
         audit=audit,
         keyring=ring,
+        sequencer=sequencer,
         effects=service_effects,
         sessions=sessions,
         engine=bio,
@@ -401,7 +403,6 @@ __all__ = [
     "check_master_key",
     "check_signer",
     "load_engine",
-    "load_gallery",
     "load_keyring",
     "operator_secret",
 ]

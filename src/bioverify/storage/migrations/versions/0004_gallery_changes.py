@@ -1,7 +1,7 @@
 """gallery change log
 
-Revision ID: 0003_gallery
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02 01:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import bioverify.storage.base
 
-revision = "0003_gallery"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
