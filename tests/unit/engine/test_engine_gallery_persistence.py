@@ -116,3 +116,22 @@ def test_snapshot_spans_chunks(
     loaded = snap.read(path, "t", _Sealer(cipher, "t"))
     assert np.array_equal(loaded.state.matrix, gallery.export_state("t").matrix)
     assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_dead_rows_below_the_compaction_share_still_give_k_live_answers() -> None:
+    # 900 of 1,000 rows erased, the nearest ones first: too few dead rows to rewrite,
+    # and the PQ candidates are nearly all dead. The answer is still the k best live rows.
+    vectors = _unit_vectors(1000, 4)
+    probe = vectors[0]
+    order = np.argsort(-(vectors @ probe))
+    indexed = MemoryGallery(index_threshold=1, candidates=10)
+    exact = MemoryGallery(index_threshold=10**9)
+    for gallery in (indexed, exact):
+        gallery.add_many("t", [f"c{i}" for i in range(1000)], vectors)
+        for i in order[:900]:
+            gallery.remove("t", f"c{i}")
+    assert indexed.uses_index("t") and indexed.size("t") == 100
+    hits, expected = indexed.search("t", probe, k=5), exact.search("t", probe, k=5)
+    assert [c for c, _ in hits] == [c for c, _ in expected]
+    assert [s for _, s in hits] == pytest.approx([s for _, s in expected], abs=1e-6)
+    assert {c for c, _ in hits} <= {f"c{i}" for i in order[900:]}
