@@ -45,7 +45,7 @@ from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture import CaptureService
 from bioverify.sessions.effects import ServiceEffects
 from bioverify.sessions.gallery_sync import GallerySync
-from bioverify.sessions.gallery_wiring import load_gallery
+from bioverify.sessions.gallery_wiring import GALLERY, load_gallery
 from bioverify.sessions.service import SessionEffects, SessionService
 from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.webhooks.egress import EgressGuard
@@ -70,7 +70,6 @@ NOT_READY_RETRY_S = 5
 
 #: The parts whose failure :attr:`Services.problems` names (also /readyz check names).
 KEYS, MASTER_KEY, SIGNER, AUDIT, MODELS = "keys", "master key", "signer", "audit log", "models"
-GALLERY = "gallery"
 
 
 def _utcnow() -> dt.datetime:
@@ -346,24 +345,17 @@ def build_services(
             clock=clock,
             idempotency_ttl_s=settings.idempotency_ttl_s,
         )
-        if bio is not None and not problems:
-            try:
-                biometrics, gallery_sync = load_gallery(
-                    settings, keyring=ring, factory=factory, model_version=bio.model_version
-                )
-            except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
-                # No biometrics at all: a partial gallery would answer SIGN-IN "no match".
-                log.error("collaborator_unusable", part=GALLERY, error=type(exc).__name__)
-                problems[GALLERY] = f"the 1:N gallery cannot be loaded ({type(exc).__name__})"
-            else:
-                capture = CaptureService(
-                    sessions,
-                    factory,
-                    keyring=ring,
-                    engine=bio,
-                    biometrics=biometrics,
-                    on_security_event=service_effects.security_event,
-                )
+        loaded = load_gallery(settings, ring, factory, bio, problems)
+        if loaded is not None:
+            biometrics, gallery_sync = loaded
+            capture = CaptureService(
+                sessions,
+                factory,
+                keyring=ring,
+                engine=bio,
+                biometrics=biometrics,
+                on_security_event=service_effects.security_event,
+            )
     return Services(
         settings=settings,
         db_engine=engine,
