@@ -201,7 +201,7 @@ def compare(
         rows = rows[rows >= 0]
         return int(rows[int(np.argmax(gallery[rows] @ probe))])
 
-    for m, cands in ((32, (200, 1000)), (64, (50,))):
+    for m, cands in ((32, (200, 500, 1000)), (64, (50,))):
         t0 = time.perf_counter()
         pq = faiss.IndexPQFastScan(128, m, 4, faiss.METRIC_INNER_PRODUCT)
         pq.train(train)
