@@ -106,7 +106,7 @@ def _unit(count: int, rng: np.random.Generator) -> np.ndarray:
 
 def bench_search(size: int, queries: int, rng: np.random.Generator) -> None:
     vectors = _unit(size, rng)
-    gallery = MemoryGallery(hnsw_threshold=size)  # the last add builds the HNSW graph
+    gallery = MemoryGallery(index_threshold=size)  # the last add builds the PQ index
     start = time.perf_counter()
     for i in range(size):
         gallery.add("bench", str(i), vectors[i])

@@ -3,9 +3,10 @@
 The API (``create_app``), the worker and the CLI all call :func:`build_services`, so
 there is one way the parts are made and one place that decides what "ready" means.
 A part that cannot be made or does not work (key ring, master key, signer, audit
-log, face models) is recorded in :attr:`Services.problems` instead: readiness fails
-and every request that needs the service answers 503 (``require_ready``). A missing
-part is never replaced by one that silently does nothing (fail closed).
+log, face models, the 1:N gallery) is recorded in :attr:`Services.problems` instead:
+readiness fails and every request that needs the service answers 503
+(``require_ready``). A missing part is never replaced by one that silently does
+nothing (fail closed).
 """
 
 from __future__ import annotations
@@ -37,16 +38,14 @@ from bioverify.audit.sequencer import Sequencer
 from bioverify.audit.service import AuditLog
 from bioverify.audit.wiring import build_audit
 from bioverify.config import Settings
-from bioverify.crypto.datakeys import TemplateCipher
 from bioverify.crypto.keyring import MASTER_KEY_ENV, KeyRing
-from bioverify.crypto.sqlstore import SqlDataKeyStore
-from bioverify.engine.gallery import MemoryGallery
 from bioverify.engine.interfaces import Engine as BioEngine
-from bioverify.engine.matcher import load_thresholds
 from bioverify.errors import MODEL_LOAD_FAILED, BioverifyError, ServiceUnavailable
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture import CaptureService
 from bioverify.sessions.effects import ServiceEffects
+from bioverify.sessions.gallery_sync import GallerySync
+from bioverify.sessions.gallery_wiring import GALLERY, load_gallery
 from bioverify.sessions.service import SessionEffects, SessionService
 from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.webhooks.egress import EgressGuard
@@ -107,6 +106,9 @@ class Services:
     engine: BioEngine | None
     biometrics: Biometrics | None
     capture: CaptureService | None
+    #: Loads, follows (change log) and snapshots the 1:N gallery of ``biometrics``;
+    #: ``None`` exactly when ``biometrics`` is.
+    gallery_sync: GallerySync | None
     #: whsec_ secret of the operator alert webhook (None when no alert webhook is set).
     operator_webhook_secret: str | None
     #: Parts that failed at start -> why (no secrets, no paths to key material).
@@ -141,6 +143,7 @@ class Services:
             SIGNER: self.keyring is not None and SIGNER not in self.problems,
             AUDIT: AUDIT not in self.problems,
             MODELS: engine_up and MODELS not in self.problems,
+            GALLERY: GALLERY not in self.problems,
         }
 
     def _need(self, part: T | None) -> T:
@@ -166,6 +169,9 @@ class Services:
 
     def need_sequencer(self) -> Sequencer:
         return self._need(self.sequencer)
+
+    def need_gallery_sync(self) -> GallerySync:
+        return self._need(self.gallery_sync)
 
 
 def build_throttle(settings: Settings) -> FailureThrottle:
@@ -321,6 +327,7 @@ def build_services(
     sessions: SessionService | None = None
     biometrics: Biometrics | None = None
     capture: CaptureService | None = None
+    gallery_sync: GallerySync | None = None
     service_effects: ServiceEffects | None = None
     if ring is not None:
         service_effects = ServiceEffects(
@@ -338,14 +345,9 @@ def build_services(
             clock=clock,
             idempotency_ttl_s=settings.idempotency_ttl_s,
         )
-        if bio is not None and not problems:
-            biometrics = Biometrics(
-                cipher=TemplateCipher(ring, SqlDataKeyStore(factory)),
-                gallery=MemoryGallery(),
-                thresholds=load_thresholds(),
-                model_version=bio.model_version,
-            )
-            biometrics.rebuild(factory)
+        loaded = load_gallery(settings, ring, factory, bio, problems)
+        if loaded is not None:
+            biometrics, gallery_sync = loaded
             capture = CaptureService(
                 sessions,
                 factory,
@@ -370,6 +372,7 @@ def build_services(
         engine=bio,
         biometrics=biometrics,
         capture=capture,
+        gallery_sync=gallery_sync,
         operator_webhook_secret=operator_secret(settings) if settings.alert_webhook_url else None,
         problems=problems,
     )
@@ -377,6 +380,7 @@ def build_services(
 
 __all__ = [
     "AUDIT",
+    "GALLERY",
     "KEYS",
     "MASTER_KEY",
     "MODELS",

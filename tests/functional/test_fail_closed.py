@@ -132,3 +132,15 @@ def test_models_that_do_not_load_are_503(
     with serve(make_app(settings=broken, bio_engine=None)) as client:
         _assert_closed(client, creds, db_engine, "models")
         assert client.get("/readyz").json()["errorCodes"] == [-20]
+
+
+def test_gallery_that_cannot_be_loaded_is_503(
+    make_app: Callable[..., FastAPI], creds: Creds, db_engine: Engine
+) -> None:
+    # Without its change log the 1:N gallery cannot be loaded and followed: a partial
+    # gallery would answer SIGN-IN "no match" for customers it never loaded.
+    with db_engine.begin() as conn:
+        conn.execute(text("DROP TABLE gallery_changes"))
+    with serve(make_app()) as client:
+        _assert_closed(client, creds, db_engine, "gallery")
+        assert "gallery" in client.get("/readyz").json()["message"]

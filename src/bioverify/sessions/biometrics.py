@@ -1,8 +1,9 @@
 """Enrolment, 1:1 verification and 1:N identification over protected templates.
 
 Templates are SFace embeddings encrypted with the tenant's data key (the client
-is the tenant); the engine's gallery holds plaintext vectors in memory only, and
-is rebuilt from the store at start.
+is the tenant); the engine's gallery holds plaintext vectors in memory (and in
+sealed snapshots), loaded at start and kept up to date by ``gallery_sync.py``.
+Every enrolment and erasure is logged for the other replicas in the same transaction.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from bioverify import errors
 from bioverify.crypto.datakeys import TemplateCipher
 from bioverify.domain import session as sm
-from bioverify.engine.gallery import Gallery
+from bioverify.engine.gallery import Gallery, MemoryGallery
 from bioverify.engine.matcher import Thresholds, cosine
+from bioverify.sessions.gallery_log import record_change
+from bioverify.sessions.gallery_sync import GallerySync
 from bioverify.sessions.models import Enrolment, SessionRow
 from bioverify.sessions.service import new_puid
 from bioverify.storage.base import new_id
-from bioverify.storage.database import transaction
 
 Vector = npt.NDArray[np.float32]
-
-SYNC_MARGIN = dt.timedelta(seconds=30)
 
 
 def _aad(client_id: str, customer_id: str) -> bytes:
@@ -61,17 +61,31 @@ class Biometrics:
         self.gallery = gallery
         self.thresholds = thresholds
         self.model_version = model_version
-        # Newest enrolment time this replica's gallery has seen (see ``sync``).
-        self._synced_at: dt.datetime | None = None
+        #: Loads and follows the gallery (set by the app with a snapshot folder, or
+        #: made by the first :meth:`rebuild`).
+        self.syncer: GallerySync | None = None
         self._sync_lock = threading.Lock()
 
-    def _decrypt(self, enrolment: Enrolment) -> Vector:
-        raw = self.cipher.decrypt(
-            enrolment.client_id,
-            enrolment.template,
-            _aad(enrolment.client_id, enrolment.customer_id),
-        )
+    def template(self, client_id: str, customer_id: str, blob: bytes) -> Vector:
+        """Decrypt a stored template."""
+        raw = self.cipher.decrypt(client_id, blob, _aad(client_id, customer_id))
         return np.frombuffer(raw, dtype=np.float32).copy()
+
+    def _decrypt(self, enrolment: Enrolment) -> Vector:
+        return self.template(enrolment.client_id, enrolment.customer_id, enrolment.template)
+
+    def make_syncer(self, factory: sessionmaker[Session], **options: Any) -> GallerySync:
+        """A :class:`GallerySync` for this gallery (``options``: snapshot_dir, intervals)."""
+        if not isinstance(self.gallery, MemoryGallery):
+            raise TypeError("gallery sync needs a MemoryGallery")
+        return GallerySync(
+            gallery=self.gallery,
+            factory=factory,
+            cipher=self.cipher,
+            decrypt=self.template,
+            model_version=self.model_version,
+            **options,
+        )
 
     def enrolment(self, db: Session, client_id: str, customer_id: str) -> Enrolment | None:
         return db.scalar(
@@ -126,9 +140,10 @@ class Biometrics:
             enrolment.model_version = self.model_version
             enrolment.device_hash = device_hash
             enrolment.enrolled_at = now
+        record_change(db, client_id, customer_id)
         db.flush()
-        # The in-memory index follows the store; a rolled-back transaction is repaired
-        # by the next rebuild (the index is a cache of the table).
+        # The in-memory index follows the store; a rolled-back transaction leaves a
+        # vector that identification refuses (it confirms hits against the store).
         self.gallery.add(client_id, customer_id, embedding)
         return enrolment
 
@@ -137,20 +152,39 @@ class Biometrics:
         return score >= self.thresholds.verify, score
 
     def identify(self, db: Session, client_id: str, embedding: Vector) -> Identification | None:
+        """The best stored customer above the threshold, or None.
+
+        The gallery is a cache that may lag the store (another replica's erasure not
+        yet applied): every hit is confirmed against the stored template, and one no
+        longer stored is dropped, so an erased customer is never returned.
+        """
         hits = self.gallery.search(client_id, embedding, k=5)
-        top_k = [{"customerId": cid, "score": round(score, 4)} for cid, score in hits]
-        if not hits or hits[0][1] < self.thresholds.identify:
+        above = [cid for cid, score in hits if score >= self.thresholds.identify]
+        if not above:
             return None
-        best_id = hits[0][0]
-        enrolment = self.enrolment(db, client_id, best_id)
-        if enrolment is None:  # erased since the index saw it
-            self.gallery.remove(client_id, best_id)
+        stored = {
+            e.customer_id: e
+            for e in db.scalars(
+                select(Enrolment).where(
+                    Enrolment.client_id == client_id, Enrolment.customer_id.in_(above)
+                )
+            )
+        }
+        confirmed: list[tuple[Enrolment, float]] = []
+        for customer_id in above:
+            enrolment = stored.get(customer_id)
+            if enrolment is None:  # erased since the index saw it
+                self.gallery.remove(client_id, customer_id)
+                continue
+            ok, score = self.verify(enrolment, embedding)
+            if ok:
+                confirmed.append((enrolment, score))
+        if not confirmed:
             return None
-        # Confirm against the stored template: the index is only a cache.
-        ok, score = self.verify(enrolment, embedding)
-        if not ok:
-            return None
-        return Identification(enrolment.customer_id, enrolment.puid, score, top_k)
+        confirmed.sort(key=lambda pair: -pair[1])
+        top_k = [{"customerId": e.customer_id, "score": round(s, 4)} for e, s in confirmed]
+        best, score = confirmed[0]
+        return Identification(best.customer_id, best.puid, score, top_k)
 
     def erase(self, db: Session, client_id: str, customer_id: str) -> bool:
         """Crypto-erase: delete the template row and its device binding, drop the vector."""
@@ -158,6 +192,7 @@ class Biometrics:
         if enrolment is None:
             return False
         db.delete(enrolment)
+        record_change(db, client_id, customer_id)
         db.flush()
         self.gallery.remove(client_id, customer_id)
         return True
@@ -245,37 +280,19 @@ class Biometrics:
         self.cipher.ensure_key(client_id)
 
     def rebuild(self, factory: sessionmaker[Session]) -> int:
-        """Load every stored template of the current model into the gallery."""
-        return self._load(factory, since=None)
+        """Load the gallery (snapshots, then the store); returns the templates held."""
+        with self._sync_lock:
+            if self.syncer is None:
+                self.syncer = self.make_syncer(factory)
+            syncer = self.syncer
+        return syncer.load()
 
     def sync(self, factory: sessionmaker[Session]) -> int:
-        """Add enrolments made (or replaced) since the last load, e.g. by another replica.
-
-        Erasures need no sync: identification confirms every hit against the store.
-        """
-        with self._sync_lock:
-            since = self._synced_at
-        if since is None:
-            return self._load(factory, since=None)
-        # A margin for clocks of other replicas and transactions that commit late.
-        return self._load(factory, since=since - SYNC_MARGIN)
-
-    def _load(self, factory: sessionmaker[Session], *, since: dt.datetime | None) -> int:
-        query = select(Enrolment).where(Enrolment.model_version == self.model_version)
-        if since is not None:
-            query = query.where(Enrolment.enrolled_at >= since)
-        with transaction(factory) as db:
-            enrolments = list(db.scalars(query))
-        # Decrypt outside the transaction: loading data keys reads the store.
-        for enrolment in enrolments:
-            self.gallery.add(enrolment.client_id, enrolment.customer_id, self._decrypt(enrolment))
-        newest = max((e.enrolled_at for e in enrolments), default=since)
-        with self._sync_lock:
-            if newest is not None and (self._synced_at is None or newest > self._synced_at):
-                self._synced_at = newest
-            elif self._synced_at is None:
-                self._synced_at = dt.datetime.now(dt.UTC)
-        return len(enrolments)
+        """Apply enrolments and erasures made since the last look, e.g. by another replica."""
+        syncer = self.syncer
+        if syncer is None:
+            return self.rebuild(factory)
+        return syncer.catch_up()
 
 
 __all__ = ["Biometrics", "Identification"]

@@ -22,9 +22,9 @@ def _copy_models(target: Path) -> None:
         shutil.copy(ocr_models_dir() / name, target / name)
 
 
-def test_the_ocr_model_ships_inside_the_installed_wheel_and_loads_beside_usearch() -> None:
-    """The gallery's usearch is loaded in the same process (see engine/__init__.py)."""
-    assert "usearch.compiled" in sys.modules
+def test_the_ocr_model_ships_inside_the_installed_wheel_and_loads_beside_faiss() -> None:
+    """The gallery's faiss is loaded in the same process (see engine/__init__.py)."""
+    assert "faiss" in sys.modules
     assert (ocr_models_dir() / ONNX_REC_FILE).is_file()
     assert OnnxLineReader().name == "onnx-ppocrv5"
 

@@ -1,4 +1,4 @@
-"""The 1:N gallery: exact and HNSW agree, tenants are isolated, updates take effect."""
+"""The 1:N gallery: exact and PQ-indexed agree, tenants are isolated, updates take effect."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ def _noisy(vector: np.ndarray, seed: int, sigma: float = 0.05) -> np.ndarray:
     return vector + np.random.default_rng(seed).normal(0, sigma, vector.shape).astype(np.float32)
 
 
-@pytest.fixture(params=["exact", "hnsw"])
+@pytest.fixture(params=["exact", "indexed"])
 def gallery(request: pytest.FixtureRequest) -> MemoryGallery:
     """Both index kinds must behave the same (one conformance suite)."""
-    return MemoryGallery(hnsw_threshold=1 if request.param == "hnsw" else 10**9)
+    return MemoryGallery(index_threshold=1 if request.param == "indexed" else 10**9)
 
 
 def test_both_kinds_implement_the_protocol(gallery: MemoryGallery) -> None:
@@ -77,28 +77,28 @@ def test_bad_vectors_are_refused(gallery: MemoryGallery) -> None:
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=1, max_value=400))
-def test_hnsw_recall_at_1_matches_exact(seed: int, size: int) -> None:
+def test_indexed_recall_at_1_matches_exact(seed: int, size: int) -> None:
     vectors = _unit_vectors(size, seed)
-    exact = MemoryGallery(hnsw_threshold=10**9)
-    hnsw = MemoryGallery(hnsw_threshold=1)
+    exact = MemoryGallery(index_threshold=10**9)
+    indexed = MemoryGallery(index_threshold=1)
     for i, v in enumerate(vectors):
         exact.add("t", str(i), v)
-        hnsw.add("t", str(i), v)
-    assert hnsw.uses_hnsw("t")
-    assert not exact.uses_hnsw("t")
+        indexed.add("t", str(i), v)
+    assert indexed.uses_index("t")
+    assert not exact.uses_index("t")
     probes = [_noisy(vectors[i % size], seed + i, 0.3) for i in range(20)]
-    agree = sum(exact.search("t", p, 1)[0][0] == hnsw.search("t", p, 1)[0][0] for p in probes)
+    agree = sum(exact.search("t", p, 1)[0][0] == indexed.search("t", p, 1)[0][0] for p in probes)
     assert agree / len(probes) >= 0.95
 
 
-def test_switches_to_hnsw_at_the_threshold() -> None:
-    gallery = MemoryGallery(hnsw_threshold=100)
+def test_switches_to_the_index_at_the_threshold() -> None:
+    gallery = MemoryGallery(index_threshold=100)
     vectors = _unit_vectors(100, 5)
     for i, v in enumerate(vectors[:99]):
         gallery.add("t", str(i), v)
-    assert not gallery.uses_hnsw("t")
+    assert not gallery.uses_index("t")
     gallery.add("t", "99", vectors[99])
-    assert gallery.uses_hnsw("t")
+    assert gallery.uses_index("t")
     assert gallery.search("t", vectors[7], 1)[0][0] == "7"
 
 
