@@ -74,7 +74,8 @@ export interface SessionResult {
   matchScore?: number | null;
   threshold?: number | null;
   livenessScore?: number | null;
-  liveness?: { method: string; score: number; certifiedPad: boolean } | null;
+  /** planarityResidual: active liveness, when the head moved (a risk signal, not the gate). */
+  liveness?: { method: string; score: number; certifiedPad: boolean; planarityResidual?: number } | null;
   identification?: { puid?: string | null; confidence?: number; topKMatches?: unknown[] } | null;
   [field: string]: unknown;
 }

@@ -36,6 +36,13 @@ PROMPTS_FR = {
 }
 
 
+#: Said when there is no step to prompt (passive liveness), per prompt language.
+HOLD_STILL = {
+    "en": "Hold still and look at the camera",
+    "fr": "Ne bougez plus et regardez la caméra",
+}
+
+
 def prompts_for(locale: str | None) -> Mapping[str, str]:
     """Step prompts for the session's locale (French for ``fr*``, else English)."""
     return PROMPTS_FR if (locale or "").lower().startswith("fr") else PROMPTS
@@ -65,7 +72,8 @@ def read_burst(
         times: list[float] = []
         start = clock()
         for step in steps or ["HOLD_STILL"]:
-            prompt(prompts.get(step, "Hold still and look at the camera"))
+            french = prompts is PROMPTS_FR
+            prompt(prompts.get(step, HOLD_STILL["fr" if french else "en"]))
             for _ in range(frames_per_step):
                 ok, frame = camera.read()
                 if not ok or frame is None:

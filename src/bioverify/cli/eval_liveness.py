@@ -47,5 +47,9 @@ def summary(report: dict[str, Any]) -> str:
         f"(false in look-down {blinks['false_blinks_look_down']}); unprompted passes "
         f"{unprompted['passed']}/{unprompted['challenges']}; attack passes: still "
         f"{attacks['still']['passed']}, re-encoded {attacks['reencoded_or_noise']['passed']}, "
-        f"tilted {attacks['tilted_adaptive']['passed']} of {attacks['still']['challenges']}"
+        f"tilted {attacks['tilted_adaptive']['passed']} of {attacks['still']['challenges']}; "
+        "tilted photo's apparent yaw "
+        f"{attacks['tilted_extremes']['perspective_aware_max_yaw_change_deg']:.1f} deg "
+        f"(raw 3-D pose {attacks['tilted_extremes']['max_yaw_change_deg']:.1f}); "
+        f"planarity risk AUC {report['planarity'].get('auc')}"
     )

@@ -2,8 +2,10 @@
 
 Pure logic (API.md section 5; the policy is written out in
 ``docs/migrating-from-privateid.md``). Inputs: whether the session failed, its
-codes, the flags of the match (``DUPLICATE_ENROLMENT``) and what the capture
-client's indicators say (automation, virtual camera, browser anomalies).
+codes, the flags of the match (``DUPLICATE_ENROLMENT``), what the capture
+client's indicators say (automation, virtual camera, browser anomalies) and the
+active liveness check's planarity residual (``FLAT_FACE``: the head movement looked
+like a flat picture's; a risk signal only, never the pass/fail gate).
 
 Points add up to a score (0-100) that sets the level: HIGH from 70, MEDIUM from
 40, LOW below. The recommendation follows the level (HIGH: DENY, MEDIUM: REVIEW,
@@ -38,7 +40,16 @@ POINTS = {
     "DUPLICATE_ENROLMENT": 40,
     "SUSPECT_OUTCOME": 30,
     "BROWSER_ANOMALY": 15,
+    # Alone it leaves the level LOW (3.8% of live bursts raise it); with any other
+    # signal it makes MEDIUM.
+    "FLAT_FACE": 30,
 }
+#: ``result.liveness.planarityResidual`` (inter-ocular distances) below this raises
+#: FLAT_FACE: the rigid landmarks moved almost like a flat picture's. Measured on the
+#: real clips (docs/engine.md, docs/eval/liveness.json "planarity"): AUC 0.96 between
+#: live bursts with a head movement and tilted-photo bursts; at this threshold 3.8%
+#: of those live bursts and 72% of the tilted-photo bursts are flagged.
+PLANARITY_FLAT_IOD = 0.024
 HIGH_FROM = 70
 MEDIUM_FROM = 40
 
@@ -53,6 +64,8 @@ class Evidence:
     virtual_camera: bool = False
     anomalies: bool = False
     match_flags: Sequence[str] = ()
+    #: None when not measured (passive liveness, or no head movement in the burst).
+    planarity_residual: float | None = None
 
 
 def _level(score: int) -> str:
@@ -80,6 +93,11 @@ def evaluate(evidence: Evidence) -> dict[str, Any]:
         ("AUTOMATION", evidence.automation),
         ("VIRTUAL_CAMERA", evidence.virtual_camera),
         ("BROWSER_ANOMALY", evidence.anomalies),
+        (
+            "FLAT_FACE",
+            evidence.planarity_residual is not None
+            and evidence.planarity_residual < PLANARITY_FLAT_IOD,
+        ),
     ):
         if raised:
             flags.append(flag)
@@ -102,4 +120,4 @@ def _known(flags: Iterable[str]) -> list[str]:
     return [f for f in dict.fromkeys(flags) if f in POINTS]
 
 
-__all__ = ["HIGH_FROM", "MEDIUM_FROM", "POINTS", "Evidence", "evaluate"]
+__all__ = ["HIGH_FROM", "MEDIUM_FROM", "PLANARITY_FLAT_IOD", "POINTS", "Evidence", "evaluate"]

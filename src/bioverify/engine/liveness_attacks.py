@@ -8,7 +8,10 @@ same bytes twice gives the same measurement). Attacks:
 - re-encoded copies: the frame at JPEG qualities 70-95 and with Gaussian noise;
 - tilted photo moved closer: the frame warped as a flat print tilted 25-40 degrees
   about either axis and brought 1.0-1.45x closer, by an attacker who knows the
-  challenge and shows, for each step, the warp that imitates it best.
+  challenge and shows, for each step, the warp that imitates it best: judged by
+  the gate's own perspective-aware head change (``tilted_adaptive``), and by the
+  raw 3-D pose that fooled the gate before it was perspective-aware
+  (``tilted_raw_pose``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from bioverify.engine.clip_features import jpeg_roundtrip
 from bioverify.engine.facemesh import FaceMesh
 from bioverify.engine.frames import FrameFace, measure
 from bioverify.engine.interfaces import ChallengeStep, new_challenge
-from bioverify.engine.liveness import TURN_DEG, active_liveness, check_burst
+from bioverify.engine.liveness import (
+    FLAT_TILT_DEG,
+    TURN_DEG,
+    active_liveness,
+    check_burst,
+    head_change,
+)
+from bioverify.engine.meshpose import flat_tilt
 from bioverify.engine.models import FaceModels, Image, as_image
 from bioverify.engine.quality import enhance
 
@@ -105,11 +115,15 @@ def _as_frame(frame: FrameFace, index: int, time_ms: float) -> FrameFace:
     return dataclasses.replace(frame, index=index, time_ms=time_ms)
 
 
-def _score(step: ChallengeStep, frame: FrameFace, base: FrameFace) -> float:
-    """How well ``frame`` imitates ``step`` (the attacker's choice; larger = better)."""
+def _score(step: ChallengeStep, frame: FrameFace, base: FrameFace, *, raw: bool = False) -> float:
+    """How well ``frame`` imitates ``step`` (the attacker's choice; larger = better),
+    by the gate's head change (``raw``: by the 3-D pose alone)."""
     assert frame.head is not None and base.head is not None
-    yaw = frame.head.yaw - base.head.yaw
-    pitch = frame.head.pitch - base.head.pitch
+    if raw:
+        yaw = frame.head.yaw - base.head.yaw
+        pitch = frame.head.pitch - base.head.pitch
+    else:
+        yaw, pitch = head_change(frame, base)
     if step is ChallengeStep.TURN_LEFT:
         return yaw
     if step is ChallengeStep.TURN_RIGHT:
@@ -124,9 +138,11 @@ def _score(step: ChallengeStep, frame: FrameFace, base: FrameFace) -> float:
 
 
 def _adaptive_burst(
-    base: FrameFace, bank: Sequence[FrameFace], steps: Sequence[ChallengeStep]
+    base: FrameFace, bank: Sequence[FrameFace], steps: Sequence[ChallengeStep], *, raw: bool
 ) -> list[FrameFace]:
-    ranked = {s: sorted(bank, key=lambda f: _score(s, f, base), reverse=True) for s in set(steps)}
+    ranked = {
+        s: sorted(bank, key=lambda f: _score(s, f, base, raw=raw), reverse=True) for s in set(steps)
+    }
     burst: list[FrameFace] = []
     for index, (time_ms, position) in enumerate(page_schedule(steps)):
         if position < 0:
@@ -174,7 +190,7 @@ def run(clips: Clips, models: Models, threshold: float, *, challenges: int) -> d
         banks.append(bank)
     results: dict[str, Any] = {}
     residuals: list[float] = []
-    tally = {"still": 0, "reencoded_or_noise": 0, "tilted_adaptive": 0}
+    tally = {"still": 0, "reencoded_or_noise": 0, "tilted_adaptive": 0, "tilted_raw_pose": 0}
     still_flagged = 0
     for _ in range(challenges):
         challenge = new_challenge(rng)
@@ -190,12 +206,13 @@ def run(clips: Clips, models: Models, threshold: float, *, challenges: int) -> d
         tally["reencoded_or_noise"] += active_liveness(
             noisy, challenge, verify_threshold=threshold
         ).passed
-        burst = _adaptive_burst(base, banks[pick], challenge.steps)
-        report = active_liveness(burst, challenge, verify_threshold=threshold)
-        tally["tilted_adaptive"] += report.passed
-        residual = check_burst(burst, verify_threshold=threshold).signals.get("planarity_residual")
-        if residual is not None:
-            residuals.append(float(residual))
+        for kind, raw in (("tilted_adaptive", False), ("tilted_raw_pose", True)):
+            burst = _adaptive_burst(base, banks[pick], challenge.steps, raw=raw)
+            report = active_liveness(burst, challenge, verify_threshold=threshold)
+            tally[kind] += report.passed
+            signals = check_burst(burst, verify_threshold=threshold).signals
+            if "planarity_residual" in signals:
+                residuals.append(float(signals["planarity_residual"]))
     for kind, passes in tally.items():
         results[kind] = {"challenges": challenges, "passed": passes}
     results["still"]["flagged_as_still"] = still_flagged
@@ -208,17 +225,25 @@ def run(clips: Clips, models: Models, threshold: float, *, challenges: int) -> d
 
 def _extremes(bases: Sequence[FrameFace], banks: Sequence[Sequence[FrameFace]]) -> dict[str, float]:
     """How far the best warp of any source went in each measured quantity."""
-    yaw = pitch = proxy = 0.0
+    yaw = pitch = proxy = aware_yaw = aware_pitch = 0.0
+    least_tilt = 90.0
     ear_ratio = 1.0
     smile = 0.0
     for base, bank in zip(bases, banks, strict=True):
-        assert base.head is not None
+        assert base.head is not None and base.mesh is not None
         for f in bank:
-            assert f.head is not None
+            assert f.head is not None and f.mesh is not None
             yaw = max(yaw, abs(f.head.yaw - base.head.yaw))
             proxy = max(proxy, abs(f.pose.yaw - base.pose.yaw))
             if abs(f.head.yaw - base.head.yaw) < TURN_DEG:
                 pitch = max(pitch, abs(f.head.pitch - base.head.pitch))
+            seen_yaw, seen_pitch = head_change(f, base)
+            aware_yaw = max(aware_yaw, abs(seen_yaw))
+            if abs(seen_yaw) < TURN_DEG:
+                aware_pitch = max(aware_pitch, abs(seen_pitch))
+            if abs(f.head.yaw - base.head.yaw) >= TURN_DEG:
+                tilt = flat_tilt(base.mesh.points, base.head, f.mesh.points, f.head)
+                least_tilt = min(least_tilt, tilt)
             if f.ear is not None and base.ear:
                 ear_ratio = min(ear_ratio, f.ear / base.ear)
             if f.mesh is not None and base.mesh is not None:
@@ -226,6 +251,10 @@ def _extremes(bases: Sequence[FrameFace], banks: Sequence[Sequence[FrameFace]]) 
     return {
         "max_yaw_change_deg": round(yaw, 2),
         "turn_threshold_deg": TURN_DEG,
+        "perspective_aware_max_yaw_change_deg": round(aware_yaw, 2),
+        "perspective_aware_max_pitch_change_deg_without_turn": round(aware_pitch, 2),
+        "least_flat_tilt_deg_of_a_raw_turn": round(least_tilt, 2),
+        "flat_tilt_threshold_deg": FLAT_TILT_DEG,
         "max_proxy_yaw_change": round(proxy, 3),
         "max_pitch_change_deg_without_turn": round(pitch, 2),
         "min_eye_ratio_of_baseline": round(ear_ratio, 3),

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from bioverify.domain.risk import PLANARITY_FLAT_IOD
 from bioverify.engine import clip_features, liveness_attacks
 from bioverify.engine.burst_layout import BLINK_GAP_MS, page_schedule
 from bioverify.engine.clip_features import ClipFeatures
@@ -267,11 +268,18 @@ def evaluate_liveness(
 
 
 def planarity_auc(clips: Clips, attacks: dict[str, Any], threshold: float) -> dict[str, Any]:
-    """AUC of the planarity residual: live page bursts (higher) vs tilted photos."""
+    """AUC of the planarity residual: live page bursts (higher) vs tilted photos.
+
+    Only bursts in which the head moved (``liveness.PLANARITY_MIN_DEG``) carry the
+    signal: without movement there is no parallax, and a person holding still is as
+    flat as a photo. Every challenge holds a head movement, so a passing burst has one.
+    """
     times = [i * WINDOW_MS / WINDOW_FRAMES for i in range(WINDOW_FRAMES)]
     live: list[float] = []
+    windows = 0
     for name in clips.clips:
         for start in clip_windows(clips, name, WINDOW_MS, 1000.0):
+            windows += 1
             frames, faceless = clips.burst(name, start, times)
             value = check_burst(frames, verify_threshold=threshold, faceless=faceless).signals.get(
                 "planarity_residual"
@@ -286,11 +294,16 @@ def planarity_auc(clips: Clips, attacks: dict[str, Any], threshold: float) -> di
     ties = (live_arr[:, None] == flat_arr[None, :]).mean()
     return {
         "auc": round(float(greater + 0.5 * ties), 4),
-        "live_windows": len(live),
-        "flat_bursts": len(flat),
+        "live_windows": windows,
+        "live_windows_with_head_movement": len(live),
+        "flat_bursts_with_apparent_movement": len(flat),
         "live_median": round(float(np.median(live_arr)), 5),
+        "live_p05": round(float(np.percentile(live_arr, 5)), 5),
         "flat_median": round(float(np.median(flat_arr)), 5),
         "flat_p95": round(float(np.percentile(flat_arr, 95)), 5),
+        "risk_threshold": PLANARITY_FLAT_IOD,
+        "live_flagged": round(float((live_arr < PLANARITY_FLAT_IOD).mean()), 4),
+        "flat_flagged": round(float((flat_arr < PLANARITY_FLAT_IOD).mean()), 4),
     }
 
 

@@ -1,19 +1,24 @@
-"""Geometry on dense landmarks: head pose, eye openness, planarity.
+"""Geometry on dense landmarks: head pose, eye openness, foreshortening, planarity.
 
 Head pose is the rotation that best maps MediaPipe's canonical 3-D face onto the
-landmark model's 3-D output (478 points with depth). It is perspective-aware in that
-the landmark model sees the perspective image; it is not proof against a tilted
-photo: on the real clips a photo tilted 25-40 degrees and brought 1.45x closer moved
-yaw by up to 15.2 degrees (``solvePnP`` on the 2-D points against the same canonical
-face did no better), as much as real turns (docs/engine.md). Challenges therefore
-always include an expression step. The old 2-D ratios (``pose.py``) are kept for
-face size only.
+landmark model's 3-D output (478 points with depth). The landmark model reads a
+perspective image but has a face prior: on a flat photo tilted 25-40 degrees and
+brought closer it bends the landmarks as if the head had turned (up to 15.2 degrees
+of yaw; ``solvePnP`` of the 2-D points against the canonical face with a pinhole
+camera did worse, 18.9; the nose's parallax against the face plane barely better, 14.1;
+docs/engine.md). What the prior does not undo is **foreshortening**: a picture
+tilted by 30 degrees shrinks the face across the tilt axis to ~0.87 of its size,
+while a head that turns by 15 degrees shrinks its near-planar landmarks (eye
+corners, brows, forehead, cheekbones) only as its 3-D shape predicts (~0.96).
+:func:`flat_tilt` is the tilt that the extra foreshortening implies; a head
+movement counts only when it is small (``liveness.FLAT_TILT_DEG``). The old 2-D
+ratios (``pose.py``) are kept for face size only.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import cv2
@@ -26,9 +31,34 @@ Points = npt.NDArray[np.float64]
 # "Right" is the subject's right eye (the image's left in a non-mirrored frame).
 _RIGHT_EYE: Final = (33, 133, (160, 144), (158, 153))
 _LEFT_EYE: Final = (263, 362, (385, 380), (387, 373))
-#: Every n-th mesh point enters the planarity fit (78 points spread over the face:
-#: the same residual to within a few percent, at a sixth of the cost).
-_PLANARITY_STRIDE: Final = 6
+#: Near-planar, rigid landmarks: eye corners (first the outer right, then inner
+#: right, inner left, outer left), brows, forehead, cheekbones. Neither the mouth
+#: nor the lids (they move when talking, smiling, blinking) nor the face contour
+#: (which the model guesses on a turned face).
+PLANE_POINTS: Final = (
+    33,
+    133,
+    362,
+    263,
+    9,
+    151,
+    108,
+    337,
+    50,
+    280,
+    116,
+    345,
+    123,
+    352,
+    70,
+    300,
+    105,
+    334,
+)
+#: The nose, which stands 4-5 cm in front of that plane: its parallax is what a
+#: turning head shows and a flat picture cannot.
+NOSE_POINTS: Final = (1, 4, 5, 195, 197, 2, 98, 327, 168, 6)
+RIGID_POINTS: Final = PLANE_POINTS + NOSE_POINTS
 #: Outer eye corners, for the inter-ocular distance.
 EYE_CORNERS: Final = (33, 263)
 
@@ -46,6 +76,9 @@ class HeadPose:
     pitch: float
     roll: float
     residual: float
+    #: The canonical face's :data:`PLANE_POINTS` turned by this pose, seen along the
+    #: optical axis (2-D, unitless): the shape a head at this pose should show.
+    plane: Points | None = field(default=None, compare=False, repr=False)
 
 
 def head_pose(points: Points, canonical: Points) -> HeadPose:
@@ -68,7 +101,24 @@ def head_pose(points: Points, canonical: Points) -> HeadPose:
     pitch = math.degrees(math.atan2(float(forward[1]), float(-forward[2])))
     side = rotation @ np.array([1.0, 0.0, 0.0])
     roll = math.degrees(math.atan2(float(side[1]), float(side[0])))
-    return HeadPose(yaw=yaw, pitch=pitch, roll=roll, residual=residual)
+    return HeadPose(
+        yaw=yaw, pitch=pitch, roll=roll, residual=residual, plane=_plane_at(model, yaw, pitch)
+    )
+
+
+def _plane_at(model: Points, yaw: float, pitch: float) -> Points:
+    """:data:`PLANE_POINTS` of the (centred) canonical face turned by ``yaw`` then
+    ``pitch``, seen along the optical axis. Roll is left out: it turns the face in the
+    image plane, which :func:`foreshortening` does not see anyway."""
+    a, b = math.radians(yaw), math.radians(pitch)
+    turn = np.array(
+        [[math.cos(a), 0.0, -math.sin(a)], [0.0, 1.0, 0.0], [math.sin(a), 0.0, math.cos(a)]]
+    )
+    nod = np.array(
+        [[1.0, 0.0, 0.0], [0.0, math.cos(b), -math.sin(b)], [0.0, math.sin(b), math.cos(b)]]
+    )
+    plane: Points = (model[list(PLANE_POINTS)] @ (nod @ turn).T)[:, :2]
+    return plane
 
 
 def inter_ocular(points: Points) -> float:
@@ -93,15 +143,52 @@ def eye_aspect_ratio(points: Points) -> float:
     return (_eye_ratio(points, _RIGHT_EYE) + _eye_ratio(points, _LEFT_EYE)) / 2.0
 
 
+def foreshortening(before: Points, after: Points) -> float:
+    """How much a set of :data:`PLANE_POINTS` (2-D rows, in that order) narrowed across
+    the eye line relative to along it, from ``before`` to ``after``: the width/height
+    ratio of the best linear map between them, in the face's own axes (so roll and
+    distance do not count). 1 = no change; a picture tilted by t about the vertical
+    axis gives ~cos t; about the horizontal axis ~1/cos t."""
+    a = before[:, :2] - before[:, :2].mean(axis=0)
+    b = after[:, :2] - after[:, :2].mean(axis=0)
+    linear = np.linalg.lstsq(a, b, rcond=None)[0].T
+    across = before[3, :2] - before[0, :2]  # outer right -> outer left eye corner
+    across = across / max(float(np.hypot(*across)), 1e-9)
+    along = np.array([-across[1], across[0]])
+    height = float(np.hypot(*(linear @ along)))
+    return float(np.hypot(*(linear @ across))) / max(height, 1e-9)
+
+
+def flat_tilt(base: Points, base_head: HeadPose, points: Points, head: HeadPose) -> float:
+    """Degrees of tilt of a flat picture that the landmarks' foreshortening implies
+    between ``base`` and ``points``, beyond what the head's 3-D rotation explains.
+
+    Small for a real head (measured in the clips' turns: at most 15.8; the test set's
+    posed photos 18.7); 23-35 for a photo tilted 25-40 degrees whose raw 3-D pose
+    imitated a turn of 10 degrees or more. Nods are predicted less well than turns.
+    """
+    if base_head.plane is None or head.plane is None:
+        return 0.0
+    rows = list(PLANE_POINTS)
+    seen = foreshortening(base[rows], points[rows])
+    expected = foreshortening(base_head.plane, head.plane)
+    excess = seen / max(expected, 1e-9)
+    return math.degrees(math.acos(min(excess, 1.0 / max(excess, 1e-9), 1.0)))
+
+
 def planarity_residual(first: Points, later: Points) -> float:
-    """RMS error of the best homography from ``first``'s landmarks to ``later``'s,
-    in inter-ocular distances.
+    """RMS error of the best homography from ``first``'s rigid landmarks
+    (:data:`RIGID_POINTS`) to ``later``'s, in inter-ocular distances.
 
     A flat picture moved, tilted or brought closer maps onto itself by a homography
-    (up to landmark noise); a real head that turns or nods does not.
+    (up to landmark noise and the model's face prior, which bends a strongly tilted
+    face's landmarks by 0.02-0.05 IOD); a real head that turns or nods does not:
+    its nose moves against the face plane (0.03-0.06 IOD for the clips' turns).
+    Mouth, lids and contour stay out: they move when talking or are guessed.
     """
-    src = np.ascontiguousarray(first[:468:_PLANARITY_STRIDE, :2], dtype=np.float64)
-    dst = np.ascontiguousarray(later[:468:_PLANARITY_STRIDE, :2], dtype=np.float64)
+    rows = list(RIGID_POINTS)
+    src = np.ascontiguousarray(first[rows, :2], dtype=np.float64)
+    dst = np.ascontiguousarray(later[rows, :2], dtype=np.float64)
     homography, _ = cv2.findHomography(src, dst, 0)
     if homography is None:
         return 0.0

@@ -123,8 +123,16 @@ def risk_of(row: SessionRow) -> dict[str, Any]:
             virtual_camera=reported is not None and indicators.virtual_camera(reported),
             anomalies=reported is not None and indicators.anomalies(reported),
             match_flags=list((row.result or {}).get("riskFlags") or []),
+            planarity_residual=_planarity(row.result),
         )
     )
+
+
+def _planarity(result: dict[str, Any] | None) -> float | None:
+    """``result.liveness.planarityResidual`` when the capture measured it."""
+    liveness = (result or {}).get("liveness")
+    value = liveness.get("planarityResidual") if isinstance(liveness, dict) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def event_payload(

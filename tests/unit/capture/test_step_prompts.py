@@ -48,3 +48,29 @@ def test_the_sdk_prompts_in_the_session_locale(tmp_path: Path) -> None:
     assert said == [PROMPTS_FR["BLINK"], PROMPTS_FR["SMILE"]]
     assert prompts_for("en-GB") is PROMPTS
     assert prompts_for(None) is PROMPTS
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [("en", ("blink", "smile", "sunglasses")), ("fr", ("cligner", "sourire", "lunettes"))],
+)
+def test_the_page_says_before_the_camera_opens_that_it_will_ask_to_blink_and_smile(
+    language: str, words: tuple[str, ...]
+) -> None:
+    # A user told only "move your head" is surprised by a BLINK or SMILE prompt, and
+    # sunglasses hide the lids that BLINK reads.
+    intro = json.loads((I18N / f"{language}.json").read_text(encoding="utf-8"))["intro.active"]
+    assert all(word in intro.lower() for word in words), intro
+
+
+def test_the_sdk_says_hold_still_in_french_when_there_is_no_step(tmp_path: Path) -> None:
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (64, 48))
+    for value in range(3):
+        writer.write(np.full((48, 64, 3), 40 * value, np.uint8))
+    writer.release()
+    said: list[str] = []
+    read_burst(
+        str(video), steps=[], frames_per_step=2, prompt=said.append, prompts=prompts_for("fr")
+    )
+    assert said == ["Ne bougez plus et regardez la caméra"]
