@@ -40,13 +40,17 @@ from bioverify.config import Settings
 from bioverify.crypto.datakeys import TemplateCipher
 from bioverify.crypto.keyring import MASTER_KEY_ENV, KeyRing
 from bioverify.crypto.sqlstore import SqlDataKeyStore
+from bioverify.documents.portrait import load_threshold as load_portrait_threshold
+from bioverify.documents.scanner import DocumentScanner
 from bioverify.engine.gallery import MemoryGallery
 from bioverify.engine.interfaces import Engine as BioEngine
 from bioverify.engine.matcher import load_thresholds
 from bioverify.errors import MODEL_LOAD_FAILED, BioverifyError, ServiceUnavailable
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture import CaptureService
+from bioverify.sessions.document_step import DocumentStep
 from bioverify.sessions.effects import ServiceEffects
+from bioverify.sessions.identity_vault import IdentityVault
 from bioverify.sessions.service import SessionEffects, SessionService
 from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.webhooks.egress import EgressGuard
@@ -107,6 +111,8 @@ class Services:
     engine: BioEngine | None
     biometrics: Biometrics | None
     capture: CaptureService | None
+    #: The document step (identity_document sessions); None when its threshold is missing.
+    documents: DocumentStep | None
     #: whsec_ secret of the operator alert webhook (None when no alert webhook is set).
     operator_webhook_secret: str | None
     #: Parts that failed at start -> why (no secrets, no paths to key material).
@@ -160,6 +166,9 @@ class Services:
 
     def need_capture(self) -> CaptureService:
         return self._need(self.capture)
+
+    def need_documents(self) -> DocumentStep:
+        return self._need(self.documents)
 
     def need_biometrics(self) -> Biometrics:
         return self._need(self.biometrics)
@@ -246,6 +255,31 @@ def operator_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def build_documents(
+    capture: CaptureService,
+    vault: IdentityVault,
+    biometrics: Biometrics,
+    scanner: DocumentScanner | None,
+) -> DocumentStep | None:
+    """The document step; None (503 on its route) when the portrait threshold is missing.
+
+    The OCR and face models load on the scanner's thread with the first document, so a
+    face-only deployment never loads them; a load failure answers 503 [-20] then.
+    """
+    try:
+        threshold = load_portrait_threshold()
+    except BioverifyError as exc:
+        log.error("documents_unavailable", reason=_first_line(exc))
+        return None
+    return DocumentStep(
+        capture.guard,
+        vault=vault,
+        biometrics=biometrics,
+        scanner=scanner if scanner is not None else DocumentScanner(),
+        threshold=threshold.threshold,
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -256,6 +290,7 @@ def build_services(
     keyring: KeyRing | None = None,
     bio_engine: BioEngine | None = None,
     session_effects: SessionEffects | None = None,
+    document_scanner: DocumentScanner | None = None,
     with_engine: bool = True,
     sequence: bool = True,
 ) -> Services:
@@ -323,6 +358,8 @@ def build_services(
     capture: CaptureService | None = None
     service_effects: ServiceEffects | None = None
     if ring is not None:
+        # One cipher (per-tenant data keys) for templates, portraits and document fields.
+        vault = IdentityVault(TemplateCipher(ring, SqlDataKeyStore(factory)))
         service_effects = ServiceEffects(
             audit=audit,
             keyring=ring,
@@ -335,12 +372,13 @@ def build_services(
             public_url=settings.public_url,
             effects=session_effects if session_effects is not None else service_effects,
             response_sealer=KeyRingSealer(ring, purpose="launch-url"),
+            vault=vault,
             clock=clock,
             idempotency_ttl_s=settings.idempotency_ttl_s,
         )
         if bio is not None and not problems:
             biometrics = Biometrics(
-                cipher=TemplateCipher(ring, SqlDataKeyStore(factory)),
+                cipher=vault.cipher,
                 gallery=MemoryGallery(),
                 thresholds=load_thresholds(),
                 model_version=bio.model_version,
@@ -352,6 +390,7 @@ def build_services(
                 keyring=ring,
                 engine=bio,
                 biometrics=biometrics,
+                vault=vault,
                 on_security_event=service_effects.security_event,
             )
     return Services(
@@ -370,6 +409,9 @@ def build_services(
         engine=bio,
         biometrics=biometrics,
         capture=capture,
+        documents=None
+        if capture is None or biometrics is None
+        else build_documents(capture, vault, biometrics, document_scanner),
         operator_webhook_secret=operator_secret(settings) if settings.alert_webhook_url else None,
         problems=problems,
     )

@@ -101,10 +101,9 @@ class CreateSessionRequest(_Strict):
     requirements: Annotated[list[str], AfterValidator(_requirements)] = Field(
         default_factory=lambda: ["face"],
         description='What the user presents: "face" ("verification" is its PrivateID '
-        'synonym) and "identity_document" (not available on this server yet).',
-        # The document lists what this server accepts (identity_document is a 400
-        # until the document step exists).
-        json_schema_extra={"items": {"enum": ["face", "verification"], "type": "string"}},
+        'synonym) and "identity_document" (a document step after the face; it needs '
+        '"face" too).',
+        json_schema_extra={"items": {"enum": list(REQUIREMENTS), "type": "string"}},
     )
     sendImages: bool = False
     deviceInfo: dict[str, Any] | None = Field(
