@@ -146,6 +146,33 @@ class SessionError(BaseModel):
     at: str | None = None
 
 
+class IdentityChecks(BaseModel):
+    """What was verified on the document."""
+
+    checkDigits: bool | None = Field(
+        description="Every ICAO 9303 check digit held (MRZ); null for a PDF417, which has none."
+    )
+    expired: bool
+    portraitMatch: bool | None
+
+
+class IdentityInformation(BaseModel):
+    """What the identity document said (document sessions only; API.md section 5)."""
+
+    documentType: str
+    issuingCountry: str | None
+    documentNumber: str
+    firstName: str
+    lastName: str
+    dateOfBirth: str
+    expirationDate: str
+    sex: str | None
+    nationality: str | None
+    verificationDate: str = Field(description="Epoch milliseconds, as a string.")
+    portraitMatchScore: float | None
+    checks: IdentityChecks
+
+
 class SessionView(BaseModel):
     """A session as the integrator sees it."""
 
@@ -175,6 +202,10 @@ class SessionView(BaseModel):
         default=None,
         description="The capture client's integrity flags (headless, virtualCamera, "
         "browserAnomalies), when it sent any.",
+    )
+    identityInformation: IdentityInformation | None = Field(
+        default=None,
+        description="Document sessions: what the identity document said, once it was read.",
     )
 
 
