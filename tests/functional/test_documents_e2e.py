@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 from standardwebhooks import Webhook
 from test_capture_protocol import Capture, no_face_jpeg
 
+from bioverify.config import Settings
 from bioverify.documents.conditions import photograph
 from bioverify.documents.generate import (
     CHECK_DIGIT_POSITIONS,
@@ -35,9 +36,8 @@ from bioverify.documents.generate import (
 )
 from bioverify.documents.mrz_fields import MrzFormat
 from bioverify.documents.scanner import DocumentScanner
-from fixtures_faces import FACES, encode, file_bytes, load
-from bioverify.config import Settings
 from bioverify.worker import Worker
+from fixtures_faces import FACES, encode, file_bytes, load
 from support import Creds, Receiver, assert_envelope, serve
 
 pytestmark = [
@@ -276,23 +276,25 @@ def test_document_fields_are_encrypted_at_rest_and_erased_with_the_customer(
     assert read(client, creds, session_id).get("identityInformation") is None
 
 
-def test_final_webhook_carries_identity_information_that_the_outbox_never_stores(
-    settings: Settings,
-    make_app: Callable[..., FastAPI],
-    scanner: DocumentScanner,
-    creds: Creds,
-    holder: Holder,
-    db_engine: Engine,
-) -> None:
+@pytest.fixture
+def worker_app(
+    settings: Settings, make_app: Callable[..., FastAPI], scanner: DocumentScanner
+) -> FastAPI:
+    """The app with its worker (dispatcher) running, on a real clock."""
     fast = settings.with_overrides(webhook_test_schedule=True, sweep_interval_s=0.1)
-    app = make_app(
+    return make_app(
         settings=fast,
         run_worker=True,
         worker_factory=Worker,
         clock=lambda: dt.datetime.now(dt.UTC),
         document_scanner=scanner,
     )
-    with Receiver() as receiver, serve(app) as live:
+
+
+def test_final_webhook_carries_identity_information_that_the_outbox_never_stores(
+    worker_app: FastAPI, creds: Creds, holder: Holder, db_engine: Engine
+) -> None:
+    with Receiver() as receiver, serve(worker_app) as live:
         capture, session_id = after_face(live, creds, callback={"url": receiver.url})
         assert document(capture, passport(holder)).json()["status"] == "SUCCESS"
         [hook] = receiver.wait_for(1)
