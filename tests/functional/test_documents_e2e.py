@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +23,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from standardwebhooks import Webhook
 from test_capture_protocol import Capture, no_face_jpeg
+from typer.testing import CliRunner
 
+from bioverify.cli.main import app as cli
 from bioverify.config import Settings
 from bioverify.documents.conditions import photograph
 from bioverify.documents.generate import (
@@ -316,3 +319,53 @@ def test_final_webhook_carries_identity_information_that_the_outbox_never_stores
     assert entries
     assert holder.document_number not in json.dumps(entries)
     assert "ERIKSSON" not in json.dumps(entries).upper()
+
+
+def test_cli_captures_face_then_document_with_exit_codes(
+    client: httpx.Client, creds: Creds, holder: Holder, tmp_path: Path
+) -> None:
+    def launch() -> str:
+        made = client.post(
+            CREATE,
+            json={
+                "type": "ENROLL",
+                "liveness": "passive",
+                "requirements": ["face", "identity_document"],
+            },
+            headers=creds.headers(),
+        ).json()
+        return str(made["launchUrl"]).replace("http://testserver", str(client.base_url))
+
+    files = {
+        "passport.jpg": passport(holder),
+        "stranger.jpg": passport(holder, STRANGER),
+        "front.jpg": jpeg_of(render_id1_front(holder, load(SAME_PERSON)).image),
+        "back.jpg": jpeg_of(render_licence_back(holder).image),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    selfie = str(SELFIE)
+
+    def run(url: str, *args: str) -> tuple[int, dict[str, Any]]:
+        result = CliRunner().invoke(cli, ["capture", url, "--image", selfie, *args, "--json"])
+        return result.exit_code, json.loads(result.stdout) if result.exit_code in {0, 1} else {}
+
+    code, body = run(launch(), "--document", str(tmp_path / "passport.jpg"))
+    assert (code, body["status"], body["next"]) == (0, "SUCCESS", None)
+    code, body = run(launch(), "--document", str(tmp_path / "stranger.jpg"))
+    assert (code, body["status"], body["errorCodes"]) == (1, "FAILED", [-9])
+    code, body = run(
+        launch(),
+        "--document",
+        str(tmp_path / "front.jpg"),
+        "--document-back",
+        str(tmp_path / "back.jpg"),
+    )
+    assert (code, body["status"]) == (0, "SUCCESS")
+    # The front alone leaves the session waiting for its back (not a failure).
+    code, body = run(launch(), "--document", str(tmp_path / "front.jpg"))
+    assert (code, body["status"], body["next"]) == (0, "IN_PROGRESS", "back")
+    misuse = CliRunner().invoke(
+        cli, ["capture", launch(), "--document-back", str(tmp_path / "back.jpg")]
+    )
+    assert misuse.exit_code == 2
