@@ -103,7 +103,11 @@ class CreateSessionRequest(_Strict):
         description='What the user presents: "face" ("verification" is its PrivateID '
         'synonym) and "identity_document" (a document step after the face; it needs '
         '"face" too).',
-        json_schema_extra={"items": {"enum": list(REQUIREMENTS), "type": "string"}},
+        json_schema_extra={
+            "items": {"enum": list(REQUIREMENTS), "type": "string"},
+            # The face (or its synonym) is always among them: a document alone is a 400.
+            "anyOf": [{"contains": {"const": "face"}}, {"contains": {"const": "verification"}}],
+        },
     )
     sendImages: bool = False
     deviceInfo: dict[str, Any] | None = Field(
@@ -277,6 +281,10 @@ class CaptureLoadView(BaseModel):
     challenge: ChallengeView | None = None
     redirectURL: str | None = None
     frameAncestors: list[str] = Field(default_factory=list)
+    next: Literal["document"] | None = Field(
+        default=None,
+        description="document: the face has passed; the session continues with the document.",
+    )
 
 
 class CustomerView(BaseModel):

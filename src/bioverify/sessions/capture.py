@@ -138,6 +138,9 @@ class CaptureService:
                 # Where the page may postMessage its progress when it is framed.
                 "frameAncestors": framing.ancestors_of(db, row.client_id),
             }
+            if row.document_state is not None:
+                # The face passed before this load: the page goes on with the document.
+                view["next"] = "document"
             if row.liveness == LivenessMode.ACTIVE:
                 row.challenge, view["challenge"] = challenges.issue(
                     row.challenge, now=now, ttl=CHALLENGE_TTL, ends=row.expires_at
