@@ -41,7 +41,7 @@ from bioverify.documents.mrz_fields import MrzFormat
 from bioverify.documents.scanner import DocumentScanner
 from bioverify.worker import Worker
 from fixtures_faces import FACES, encode, file_bytes, load
-from support import Creds, Receiver, assert_envelope, serve
+from support import Creds, FakeClock, Receiver, assert_envelope, serve
 
 pytestmark = [
     pytest.mark.models,
@@ -369,3 +369,21 @@ def test_cli_captures_face_then_document_with_exit_codes(
         cli, ["capture", launch(), "--document-back", str(tmp_path / "back.jpg")]
     )
     assert misuse.exit_code == 2
+
+
+def test_an_expired_session_drops_the_kept_selfie(
+    client: httpx.Client, creds: Creds, clock: FakeClock, db_engine: Engine
+) -> None:
+    _, session_id = after_face(client, creds, sessionExpiry=60)
+
+    def kept() -> bytes | None:
+        with db_engine.connect() as db:
+            value = db.execute(
+                text("SELECT document_state FROM sessions WHERE id = :id"), {"id": session_id}
+            ).scalar_one()
+        return None if value is None else bytes(value)
+
+    assert kept() is not None  # encrypted, while the document step is open
+    clock.advance(61)
+    assert read(client, creds, session_id)["errorCodes"] == [-8]
+    assert kept() is None

@@ -307,6 +307,10 @@ class SessionService:
         if not transition.changed:
             return
         views.store_state(row, transition.state)
+        if transition.ended:
+            # However it ended (expiry, a client code, the document step), an open
+            # document step's selfie embedding goes with it.
+            row.document_state = None
         if code is not None:
             self.effects.code_recorded(db, row, code)
         if transition.ended:
