@@ -140,7 +140,10 @@ def test_document_step_reads_the_passport_in_the_outline(
 
         run = PageRun(browser)
         page = run.open(base, launch)
-        page.click("#start:not([disabled])")
+        page.wait_for_selector("#start:not([disabled])")
+        # The face has passed: the intro says what comes now.
+        assert page.inner_text("#intro-title") == "Now your identity document"
+        page.click("#start")
         page.wait_for_selector("#view-document:not([hidden])", timeout=PAGE_TIMEOUT_MS)
         assert page.get_attribute("#view-document", "data-side") == "front"
         # The outline and live hints are up before the photo is taken.

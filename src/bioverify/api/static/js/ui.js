@@ -31,8 +31,11 @@ export function video() {
   return $('preview');
 }
 
-export function showIntro(active, onStart) {
-  $('intro-active').hidden = !active;
+/** The intro screen; ``documentNext``: the face has passed, the document comes now. */
+export function showIntro(active, onStart, documentNext = false) {
+  $('intro-active').hidden = !active || documentNext;
+  $('intro-title').textContent = t(documentNext ? 'doc.introTitle' : 'intro.title');
+  $('intro-text').textContent = t(documentNext ? 'doc.introText' : 'intro.text');
   const start = $('start');
   start.disabled = false;
   start.onclick = () => {
