@@ -222,8 +222,9 @@ _ROWS: Final[tuple[ErrorCode, ...]] = (
         _T,
         400,
         "Document scan failed",
-        "The document data failed its integrity check. Scan the document again.",
-        "server: document embedding fails its integrity check; client report",
+        "The document could not be read, or its data failed its checks. Photograph it "
+        "again: flat, inside the outline, without glare.",
+        "server: nothing readable on the document, or a check digit fails; client report",
     ),
     _row(
         -24,

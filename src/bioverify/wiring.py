@@ -38,14 +38,20 @@ from bioverify.audit.sequencer import Sequencer
 from bioverify.audit.service import AuditLog
 from bioverify.audit.wiring import build_audit
 from bioverify.config import Settings
+from bioverify.crypto.datakeys import TemplateCipher
 from bioverify.crypto.keyring import MASTER_KEY_ENV, KeyRing
+from bioverify.crypto.sqlstore import SqlDataKeyStore
+from bioverify.documents.portrait import load_threshold as load_portrait_threshold
+from bioverify.documents.scanner import DocumentScanner
 from bioverify.engine.interfaces import Engine as BioEngine
 from bioverify.errors import MODEL_LOAD_FAILED, BioverifyError, ServiceUnavailable
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture import CaptureService
+from bioverify.sessions.document_step import DocumentStep
 from bioverify.sessions.effects import ServiceEffects
 from bioverify.sessions.gallery_sync import GallerySync
 from bioverify.sessions.gallery_wiring import GALLERY, load_gallery
+from bioverify.sessions.identity_vault import IdentityVault
 from bioverify.sessions.service import SessionEffects, SessionService
 from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.webhooks.egress import EgressGuard
@@ -109,6 +115,8 @@ class Services:
     #: Loads, follows (change log) and snapshots the 1:N gallery of ``biometrics``;
     #: ``None`` exactly when ``biometrics`` is.
     gallery_sync: GallerySync | None
+    #: The document step (identity_document sessions); None when its threshold is missing.
+    documents: DocumentStep | None
     #: whsec_ secret of the operator alert webhook (None when no alert webhook is set).
     operator_webhook_secret: str | None
     #: Parts that failed at start -> why (no secrets, no paths to key material).
@@ -163,6 +171,9 @@ class Services:
 
     def need_capture(self) -> CaptureService:
         return self._need(self.capture)
+
+    def need_documents(self) -> DocumentStep:
+        return self._need(self.documents)
 
     def need_biometrics(self) -> Biometrics:
         return self._need(self.biometrics)
@@ -252,6 +263,31 @@ def operator_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def build_documents(
+    capture: CaptureService,
+    vault: IdentityVault,
+    biometrics: Biometrics,
+    scanner: DocumentScanner | None,
+) -> DocumentStep | None:
+    """The document step; None (503 on its route) when the portrait threshold is missing.
+
+    The OCR and face models load on the scanner's thread with the first document, so a
+    face-only deployment never loads them; a load failure answers 503 [-20] then.
+    """
+    try:
+        threshold = load_portrait_threshold()
+    except BioverifyError as exc:
+        log.error("documents_unavailable", reason=_first_line(exc))
+        return None
+    return DocumentStep(
+        capture.guard,
+        vault=vault,
+        biometrics=biometrics,
+        scanner=scanner if scanner is not None else DocumentScanner(),
+        threshold=threshold.threshold,
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -262,6 +298,7 @@ def build_services(
     keyring: KeyRing | None = None,
     bio_engine: BioEngine | None = None,
     session_effects: SessionEffects | None = None,
+    document_scanner: DocumentScanner | None = None,
     with_engine: bool = True,
     sequence: bool = True,
 ) -> Services:
@@ -330,6 +367,8 @@ def build_services(
     gallery_sync: GallerySync | None = None
     service_effects: ServiceEffects | None = None
     if ring is not None:
+        # One cipher (per-tenant data keys) for templates, portraits and document fields.
+        vault = IdentityVault(TemplateCipher(ring, SqlDataKeyStore(factory)))
         service_effects = ServiceEffects(
             audit=audit,
             keyring=ring,
@@ -342,10 +381,11 @@ def build_services(
             public_url=settings.public_url,
             effects=session_effects if session_effects is not None else service_effects,
             response_sealer=KeyRingSealer(ring, purpose="launch-url"),
+            vault=vault,
             clock=clock,
             idempotency_ttl_s=settings.idempotency_ttl_s,
         )
-        loaded = load_gallery(settings, ring, factory, bio, problems)
+        loaded = load_gallery(settings, vault.cipher, factory, bio, problems)
         if loaded is not None:
             biometrics, gallery_sync = loaded
             capture = CaptureService(
@@ -354,6 +394,7 @@ def build_services(
                 keyring=ring,
                 engine=bio,
                 biometrics=biometrics,
+                vault=vault,
                 on_security_event=service_effects.security_event,
             )
     return Services(
@@ -373,6 +414,9 @@ def build_services(
         biometrics=biometrics,
         capture=capture,
         gallery_sync=gallery_sync,
+        documents=None
+        if capture is None or biometrics is None
+        else build_documents(capture, vault, biometrics, document_scanner),
         operator_webhook_secret=operator_secret(settings) if settings.alert_webhook_url else None,
         problems=problems,
     )

@@ -29,7 +29,7 @@ from bioverify.audit.sequencer import Sequencer
 from bioverify.audit.service import WEBHOOK_RECEIPT_WAIT_S, AuditLog
 from bioverify.audit.wiring import run_sequencer
 from bioverify.metrics import WEBHOOKS_DEAD, WEBHOOKS_DELIVERED
-from bioverify.sessions.capture import portrait_aad
+from bioverify.sessions.capture_views import portrait_aad
 from bioverify.sessions.models import SessionRow
 from bioverify.storage.database import is_sqlite, transaction
 from bioverify.webhooks import outbox
@@ -68,6 +68,9 @@ class PayloadCompleter:
       stored, so every later attempt sends the same receipt.
     - The portrait (``sendImages``): decrypted into the body being sent only, never
       stored in the outbox; the encrypted copy is dropped once the webhook is delivered.
+    - ``identityInformation`` (document sessions): decrypted into the body being sent
+      only, like the portrait; it stays encrypted on the session for the polling route
+      until the customer is erased.
     """
 
     def __init__(self, services: Services, audit: AuditLog) -> None:
@@ -97,6 +100,7 @@ class PayloadCompleter:
             if "checkpoint" not in payload["audit"]
         }
         kept: dict[str, tuple[str, str, bytes]] = {}
+        identities: dict[str, tuple[str, str, bytes]] = {}
         with transaction(self._factory) as db:
             for message_id, payload in payloads.items():
                 if message_id in completed:
@@ -109,6 +113,8 @@ class PayloadCompleter:
                 row = db.get(SessionRow, str(payload["sessionId"]))
                 if row is not None and row.portrait is not None:
                     kept[message_id] = (row.client_id, row.id, row.portrait)
+                if row is not None and row.identity is not None:
+                    identities[message_id] = (row.client_id, row.id, row.identity)
         # Decrypt after the commit: loading a data key may read the store, which on
         # SQLite would wait on this very transaction's write lock.
         biometrics = self._services.biometrics
@@ -118,6 +124,10 @@ class PayloadCompleter:
                 payloads[message_id]["images"] = [
                     {"type": "portrait", "data": base64.b64encode(jpeg).decode("ascii")}
                 ]
+        for message_id, (client_id, session_id, blob) in identities.items():
+            payloads[message_id] = self._services.need_sessions().with_identity(
+                payloads[message_id], client_id, session_id, blob
+            )
         return {
             message_id: json.dumps(payload, separators=(",", ":"))
             for message_id, payload in payloads.items()

@@ -74,13 +74,19 @@ def test_verify_of_unenrolled_customer_is_404(app_client: httpx.Client, creds: C
     assert "ENROLL" in body["message"]
 
 
-def test_document_requirement_is_not_supported_yet(app_client: httpx.Client, creds: Creds) -> None:
+def test_document_requirement_needs_the_face_too(app_client: httpx.Client, creds: Creds) -> None:
     response = app_client.post(
+        CREATE,
+        json={"type": "ENROLL", "requirements": ["identity_document"]},
+        headers=creds.headers(),
+    )
+    assert '["face", "identity_document"]' in assert_envelope(response, 400)["message"]
+    both = app_client.post(
         CREATE,
         json={"type": "ENROLL", "requirements": ["face", "identity_document"]},
         headers=creds.headers(),
     )
-    assert "not available on this server yet" in assert_envelope(response, 400)["message"]
+    assert both.status_code == 201, both.text
 
 
 def test_idempotency_key_replays_the_first_answer(app_client: httpx.Client, creds: Creds) -> None:

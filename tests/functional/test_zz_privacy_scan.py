@@ -8,14 +8,19 @@ wrote. It first runs its own enrol/verify so the scan never passes on an empty r
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+import test_documents_e2e as documents
 from test_biometrics_e2e import Faces, enrol, faces, start, submit  # noqa: F401
 
+from bioverify.documents.generate import OCRB_FONT, Holder, render_mrz_document
+from bioverify.documents.mrz_fields import MrzFormat
 from bioverify.engine.interfaces import LivenessMode
 from bioverify.engine.pipeline import LocalEngine
+from fixtures_faces import load
 from support import Creds
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -43,6 +48,27 @@ def test_no_frames_templates_or_secrets_at_rest_or_in_logs(
     enrol(app_client, creds, faces.alice, "privacy-alice")
     capture, _ = start(app_client, creds, "VERIFY", customerId="privacy-alice")
     assert submit(capture, faces.alice_again).json()["status"] == "SUCCESS"
+    # A document session: its image and what it says must not be at rest or in logs.
+    if not OCRB_FONT.is_file():
+        pytest.skip("fonts-ocr-b is not installed: run scripts/install-documents.sh")
+    holder = Holder(
+        surname="Quillfeather",
+        given_names="Odile",
+        document_number="PRV4821X7",
+        birth_date=date(1981, 3, 17),
+        expiry_date=datetime.now(UTC).date() + timedelta(days=900),
+    )
+    # Its own background and framing (seeds): other tests' input files in the run's
+    # folder must not share byte runs with it by chance.
+    passport = documents.jpeg_of(
+        render_mrz_document(MrzFormat.TD3, holder, load(documents.SAME_PERSON), seed=11).image,
+        seed=12,
+    )
+    doc_capture, doc_session = documents.after_face(app_client, creds, customerId="privacy-doc")
+    assert documents.document(doc_capture, passport).json()["status"] == "SUCCESS"
+    read = documents.read(app_client, creds, doc_session)
+    assert read["identityInformation"]["documentNumber"] == holder.document_number
+    fields = [b"PRV4821X7", b"QUILLFEATHER", b"Quillfeather", b"1981-03-17", b"810317"]
 
     engine = LocalEngine()
     templates = []
@@ -59,7 +85,7 @@ def test_no_frames_templates_or_secrets_at_rest_or_in_logs(
         templates += [raw[:64], raw[256:320]]
     frames = [
         c
-        for photo in (faces.alice, faces.alice_again, faces.stranger, faces.group)
+        for photo in (faces.alice, faces.alice_again, faces.stranger, faces.group, passport)
         for c in _chunks(photo)
     ]
     secrets = [
@@ -76,7 +102,11 @@ def test_no_frames_templates_or_secrets_at_rest_or_in_logs(
         if path.suffix in {".pem", ".key"} or path.parent.name == "keys":
             continue  # key material lives there by design (0600)
         data = path.read_bytes()
-        for label, needles in (("frame", frames), ("template", templates)):
+        for label, needles in (
+            ("frame", frames),
+            ("template", templates),
+            ("document field", fields),
+        ):
             if any(n in data for n in needles):
                 leaks.append(f"{label} bytes in {path.relative_to(root)}")
         if path.name != "demo-client.json" and any(s and s in data for s in secrets):
@@ -85,6 +115,6 @@ def test_no_frames_templates_or_secrets_at_rest_or_in_logs(
     log = service_log.read_bytes()
     assert log, "the service wrote no log lines to scan"
     token = capture.token.encode()
-    for needle in [*secrets, token]:
+    for needle in [*secrets, token, doc_capture.token.encode()]:
         assert needle not in log
-    assert not any(n in log for n in frames + templates)
+    assert not any(n in log for n in frames + templates + fields)

@@ -133,7 +133,7 @@ export const CATALOGUE: readonly ErrorCode[] = Object.freeze([
     retry: "transient",
     httpStatus: 400,
     message: "Document scan failed",
-    remedy: "The document data failed its integrity check. Scan the document again.",
+    remedy: "The document could not be read, or its data failed its checks. Photograph it again: flat, inside the outline, without glare.",
   }),
   Object.freeze({
     code: -24,

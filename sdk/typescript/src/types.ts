@@ -94,7 +94,8 @@ export interface IdentityInformation {
   /** Epoch milliseconds as a string, as PrivateID documents it. */
   verificationDate?: string;
   portraitMatchScore?: number;
-  checks?: { checkDigits?: boolean; expired?: boolean; portraitMatch?: boolean };
+  /** checkDigits is null for a PDF417 (it has none); portraitMatch null without a portrait. */
+  checks?: { checkDigits?: boolean | null; expired?: boolean; portraitMatch?: boolean | null };
   [field: string]: unknown;
 }
 
@@ -131,6 +132,8 @@ export interface Session {
   deviceInfo?: Record<string, unknown> | null;
   /** PrivateID's documented boolean flags plus the virtualCamera summary. */
   indicators?: Record<string, unknown> | null;
+  /** Document sessions, once the document was read; null otherwise. */
+  identityInformation?: IdentityInformation | null;
   [field: string]: unknown;
 }
 
@@ -139,7 +142,6 @@ export interface WebhookPayload extends Session {
   /** Event webhooks only: "session.loaded" or "attempt.failed". */
   event?: string;
   images?: { type: string; data: string }[];
-  identityInformation?: IdentityInformation;
   audit?: AuditReceipt;
   /** Completion time, RFC 3339 UTC (new Date() parses it). */
   timestamp?: string;

@@ -37,6 +37,7 @@ from bioverify.audit.events import AuditEvent
 from bioverify.audit.wiring import run_sequencer
 from bioverify.config import Settings
 from bioverify.crypto.keyring import KeyRing
+from bioverify.documents.scanner import DocumentScanner
 from bioverify.engine.interfaces import Engine as BioEngine
 from bioverify.errors import BioverifyError
 from bioverify.metrics import MetricsMiddleware
@@ -67,6 +68,7 @@ def create_app(
     egress: EgressGuard | None = None,
     keyring: KeyRing | None = None,
     bio_engine: BioEngine | None = None,
+    document_scanner: DocumentScanner | None = None,
     on_server_error: ServerErrorHook | None = None,
     run_worker: bool = False,
     worker_factory: Callable[[Services], Any] | None = None,
@@ -84,6 +86,7 @@ def create_app(
         keyring=keyring,
         bio_engine=bio_engine,
         session_effects=effects,
+        document_scanner=document_scanner,
     )
     _install_hooks(svc)
     engine = svc.db_engine

@@ -93,4 +93,17 @@ async def post_capture(request: Request, token: str) -> dict[str, Any]:
     return await guarded(request, lambda: service.capture(token, body, facts))
 
 
+@router.post(
+    "/v2/verification-session/{token}/document",
+    responses=ERROR_RESPONSES,
+    openapi_extra=_ENVELOPE_DOC,
+    summary="Submit a photographed identity document side (encrypted)",
+)
+async def post_document(request: Request, token: str) -> dict[str, Any]:
+    step = services(request).need_documents()
+    body = await envelope_body(request)
+    facts = device_facts(request)
+    return await guarded(request, lambda: step.submit(token, body, facts))
+
+
 __all__ = ["load", "router"]

@@ -83,10 +83,13 @@ async def delete_customer(
     _check_customer_id(customerId)
 
     def erase() -> None:
+        sessions = svc.need_sessions()
         with transaction(svc.factory) as db:
-            if not biometrics.erase(db, client.id, customerId):
+            # What identity documents said about the customer goes with the template.
+            documents = sessions.vault.erase(db, client.id, customerId)
+            if not biometrics.erase(db, client.id, customerId) and not documents:
                 raise NotFound(f"No enrolled customer {customerId} for this client")
-            svc.need_sessions().effects.customer_erased(db, client.id, customerId)
+            sessions.effects.customer_erased(db, client.id, customerId)
 
     await run_in_threadpool(erase)
     return Response(status_code=204)

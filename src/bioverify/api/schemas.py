@@ -101,10 +101,13 @@ class CreateSessionRequest(_Strict):
     requirements: Annotated[list[str], AfterValidator(_requirements)] = Field(
         default_factory=lambda: ["face"],
         description='What the user presents: "face" ("verification" is its PrivateID '
-        'synonym) and "identity_document" (not available on this server yet).',
-        # The document lists what this server accepts (identity_document is a 400
-        # until the document step exists).
-        json_schema_extra={"items": {"enum": ["face", "verification"], "type": "string"}},
+        'synonym) and "identity_document" (a document step after the face; it needs '
+        '"face" too).',
+        json_schema_extra={
+            "items": {"enum": list(REQUIREMENTS), "type": "string"},
+            # The face (or its synonym) is always among them: a document alone is a 400.
+            "anyOf": [{"contains": {"const": "face"}}, {"contains": {"const": "verification"}}],
+        },
     )
     sendImages: bool = False
     deviceInfo: dict[str, Any] | None = Field(
@@ -147,6 +150,33 @@ class SessionError(BaseModel):
     at: str | None = None
 
 
+class IdentityChecks(BaseModel):
+    """What was verified on the document."""
+
+    checkDigits: bool | None = Field(
+        description="Every ICAO 9303 check digit held (MRZ); null for a PDF417, which has none."
+    )
+    expired: bool
+    portraitMatch: bool | None
+
+
+class IdentityInformation(BaseModel):
+    """What the identity document said (document sessions only; API.md section 5)."""
+
+    documentType: str
+    issuingCountry: str | None
+    documentNumber: str
+    firstName: str
+    lastName: str
+    dateOfBirth: str
+    expirationDate: str
+    sex: str | None
+    nationality: str | None
+    verificationDate: str = Field(description="Epoch milliseconds, as a string.")
+    portraitMatchScore: float | None
+    checks: IdentityChecks
+
+
 class SessionView(BaseModel):
     """A session as the integrator sees it."""
 
@@ -176,6 +206,10 @@ class SessionView(BaseModel):
         default=None,
         description="The capture client's integrity flags (headless, virtualCamera, "
         "browserAnomalies), when it sent any.",
+    )
+    identityInformation: IdentityInformation | None = Field(
+        default=None,
+        description="Document sessions: what the identity document said, once it was read.",
     )
 
 
@@ -247,6 +281,10 @@ class CaptureLoadView(BaseModel):
     challenge: ChallengeView | None = None
     redirectURL: str | None = None
     frameAncestors: list[str] = Field(default_factory=list)
+    next: Literal["document"] | None = Field(
+        default=None,
+        description="document: the face has passed; the session continues with the document.",
+    )
 
 
 class CustomerView(BaseModel):

@@ -43,10 +43,11 @@ def to_new_session(
     requirements = tuple(
         dict.fromkeys(REQUIREMENT_SYNONYMS.get(item, item) for item in body.requirements)
     )
-    if "identity_document" in requirements:
+    if "identity_document" in requirements and "face" not in requirements:
+        # The document's portrait is matched to the selfie: the face step comes first.
         raise BadRequest(
-            "requirements: identity documents are not available on this server yet "
-            '(identity_document); send ["face"] (or ["verification"]) for a face check'
+            'requirements: "identity_document" needs "face" as well (the document\'s '
+            'portrait is matched to the selfie); send ["face", "identity_document"]'
         )
     if body.bindDevice and kind is SessionType.ENROLL:
         raise BadRequest(

@@ -32,13 +32,17 @@ async def webhook_payload(
     svc = services(request)
 
     def read() -> dict[str, Any]:
+        sessions = svc.need_sessions()
         with transaction(svc.factory) as db:
-            row = svc.need_sessions().ended_row_for_client(
+            row = sessions.ended_row_for_client(
                 db, client, sessionId, "its final webhook does not exist yet"
             )
             stored = outbox.final_payload(db, row.id)
             # No callback URL was given: the payload is still available by polling.
             payload = stored or views.webhook_payload(row)
+            blob = row.identity
+        # The outbox never holds identityInformation in clear: it is added when read.
+        payload = sessions.with_identity(payload, row.client_id, row.id, blob)
         return complete_receipt(svc, row.result or {}, payload)
 
     return await run_in_threadpool(read)

@@ -45,6 +45,12 @@ class CaptureError(errors.BioverifyError):
         self.http_status = status
 
 
+_DIAGNOSTIC_DETAIL = {
+    errors.FACE_SCAN_ERROR: "no usable face in the attempt",
+    errors.DOCUMENT_SCAN_ERROR: "no readable document in the attempt",
+}
+
+
 @dataclass(frozen=True)
 class CaptureOutcome:
     """Where the session stands after a call."""
@@ -55,6 +61,9 @@ class CaptureOutcome:
     attempts_left: int | None = None
     message: str = ""
     http_status: int = 200
+    #: What the session needs next while IN_PROGRESS: ``document`` (after the face of
+    #: an identity_document session) or ``back`` (a card's back after its front).
+    next_step: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -257,7 +266,21 @@ class CaptureSession:
         challenge = self.session.get("challenge")
         if challenge:
             plaintext["challengeId"] = challenge["id"]
-        response = self._post("capture", plaintext)
+        return self._outcome(self._post("capture", plaintext), errors.FACE_SCAN_ERROR)
+
+    def submit_document(self, image: Frame, *, side: str = "front") -> CaptureOutcome:
+        """Encrypt and post one photographed side of an identity document."""
+        if side not in {"front", "back"}:
+            raise ValueError('side must be "front" or "back"')
+        plaintext = {
+            "nonce": fresh_nonce(),
+            "timestamp": int(time.time()),
+            "side": side,
+            "image": base64.b64encode(encode_frame(image)).decode("ascii"),
+        }
+        return self._outcome(self._post("document", plaintext), errors.DOCUMENT_SCAN_ERROR)
+
+    def _outcome(self, response: httpx.Response, diagnostic: int) -> CaptureOutcome:
         body = (
             response.json()
             if response.headers.get("content-type", "").startswith("application/json")
@@ -270,11 +293,12 @@ class CaptureSession:
                 error_codes=tuple(body.get("errorCodes", ())),
                 attempts_left=body.get("attemptsLeft"),
                 message=str(body.get("message", "")),
+                next_step=body.get("next"),
             )
-            if errors.FACE_SCAN_ERROR in outcome.error_codes and not outcome.finished:
+            if diagnostic in outcome.error_codes and not outcome.finished:
                 # Observability for the backend: sent once per session however many
-                # attempts find no face.
-                self.report(errors.FACE_SCAN_ERROR, "no usable face in the attempt")
+                # attempts find nothing usable.
+                self.report(diagnostic, _DIAGNOSTIC_DETAIL[diagnostic])
             return outcome
         if response.status_code in {401, 403, 409, 410, 422}:
             # The session ended (or was already over): a final outcome, not an exception.

@@ -28,13 +28,13 @@ from bioverify import errors
 from bioverify.crypto import _b64
 from bioverify.crypto.keyring import KeyRing, UnknownKeyId
 
-Route = Literal["events", "capture"]
+Route = Literal["events", "capture", "document"]
 
 ENVELOPE_FIELDS: Final = frozenset(
     {"encryptedKey", "encryptedMessage", "iv", "gcmTag", "gcmAad", "kid"}
 )
 _BASE64_FIELDS: Final = ("encryptedKey", "encryptedMessage", "iv", "gcmTag", "gcmAad")
-_ROUTES: Final = frozenset({"events", "capture"})
+_ROUTES: Final = frozenset({"events", "capture", "document"})
 IV_BYTES: Final = 12
 TAG_BYTES: Final = 16
 AES_KEY_BYTES: Final = 32

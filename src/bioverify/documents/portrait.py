@@ -50,10 +50,20 @@ def portrait_embedding(models: FaceModels, image: Image) -> Embedding | None:
     The largest face is the portrait: the ghost image some documents also print is
     smaller. Contrast is enhanced for detection (printed faces are flat).
     """
+    found = find_portrait(models, image)
+    return None if found is None else found[0]
+
+
+def find_portrait(models: FaceModels, image: Image) -> tuple[Embedding, float] | None:
+    """The portrait's embedding and its size as a share of the photo's shorter side.
+
+    The share tells a photographed card (a printed portrait is a small part of it) from
+    a photo of a face alone.
+    """
     faces = models.detect(image, enhance)
     if not faces or faces[0].size < MIN_PORTRAIT_PX:
         return None
-    return models.embed(image, faces[0])
+    return models.embed(image, faces[0]), faces[0].size / min(image.shape[:2])
 
 
 def portrait_score(document: Embedding, selfie: Embedding) -> float:

@@ -15,7 +15,7 @@ from bioverify.documents.aamva import AamvaRecord
 from bioverify.documents.barcode import read_aamva
 from bioverify.documents.mrz_fields import MrzError, MrzRecord, parse_mrz
 from bioverify.documents.ocr import LineReader, OnnxLineReader
-from bioverify.documents.portrait import PortraitThreshold, load_threshold, portrait_embedding
+from bioverify.documents.portrait import PortraitThreshold, find_portrait, load_threshold
 from bioverify.documents.zone import find_mrz_lines
 from bioverify.engine.interfaces import Embedding
 from bioverify.engine.models import FaceModels, Image
@@ -38,6 +38,8 @@ class DocumentReading:
     aamva: AamvaRecord | None
     failure: str | None
     portrait: Embedding | None
+    #: The portrait's size as a share of the photo's shorter side (None without one).
+    portrait_share: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,10 +86,11 @@ class DocumentReader:
     def read(self, image: Image, *, today: date) -> DocumentReading:
         """Read ``image`` (BGR): the MRZ first, else a PDF417; and the portrait."""
         mrz = self.read_mrz(image, today=today)
-        portrait = portrait_embedding(self.faces, image)
+        found = find_portrait(self.faces, image)
+        portrait, share = (None, None) if found is None else found
         if isinstance(mrz, MrzRecord):
-            return DocumentReading(mrz, None, None, portrait)
+            return DocumentReading(mrz, None, None, portrait, share)
         aamva = read_aamva(image)
         if aamva is not None:
-            return DocumentReading(None, aamva, None, portrait)
-        return DocumentReading(None, None, mrz, portrait)
+            return DocumentReading(None, aamva, None, portrait, share)
+        return DocumentReading(None, None, mrz, portrait, share)

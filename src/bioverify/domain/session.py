@@ -157,6 +157,21 @@ def failed_attempt(state: SessionState, code: int, now: dt.datetime) -> Transiti
     return Transition(replace(state, codes=codes, attempts_left=left), changed=True, ended=False)
 
 
+def fail(state: SessionState, code: int, now: dt.datetime) -> Transition:
+    """End the session FAILED with ``code``, even a diagnostic one.
+
+    For outcomes that a retry cannot change although their code is a diagnostic: an
+    expired identity document ends the session with -23 (API.md section 4).
+    """
+    if state.ended:
+        return _same(state)
+    code = errors.canonical(code)
+    ended = replace(
+        state, status=Status.FAILED, codes=_with_code(state, code, now), completed_at=now
+    )
+    return Transition(ended, changed=True, ended=True)
+
+
 def succeed(state: SessionState, now: dt.datetime) -> Transition:
     if state.ended:
         return _same(state)
@@ -179,6 +194,7 @@ __all__ = [
     "SessionType",
     "Status",
     "Transition",
+    "fail",
     "failed_attempt",
     "identifies",
     "is_expired",

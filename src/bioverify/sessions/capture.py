@@ -1,11 +1,9 @@
-"""The capture protocol: session load, client event reports, and frame submission.
+"""The capture protocol's steps: session load, client event reports, face frames.
 
-Every call starts with the same guard (token, secret, ended, expired, desktop,
-device) inside one locked transaction. A guard failure that ends the session
-(-14, -8, -5, -16, -15) is committed first and raised after, so the session's end,
-its webhook and its audit entry are durable before the client hears about it.
-Frame analysis runs outside any transaction; its outcome is applied in a second
-transaction that re-checks the session.
+Every step runs under :class:`~bioverify.sessions.capture_guard.CaptureGuard` (token,
+secret, ended, expired, desktop, device, envelope). Frame analysis runs outside any
+transaction; its outcome is applied in a second guarded transaction that re-checks
+the session. The document step (:mod:`.document_step`) shares the same guard.
 """
 
 from __future__ import annotations
@@ -14,21 +12,17 @@ import base64
 import binascii
 import datetime as dt
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from bioverify import errors
 from bioverify.accounts import framing
-from bioverify.crypto.envelope import EnvelopeError, check_freshness, open_envelope
 from bioverify.crypto.keyring import KeyRing
-from bioverify.domain import device as devices
-from bioverify.domain import redirect
 from bioverify.domain import session as sm
 from bioverify.engine.interfaces import (
     Analysis,
@@ -39,14 +33,28 @@ from bioverify.engine.interfaces import (
     Outcome,
 )
 from bioverify.metrics import observe_stages
-from bioverify.sessions import challenges, indicators, tokens, views
+from bioverify.sessions import challenges, views
 from bioverify.sessions.biometrics import Biometrics
-from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext, parse_plaintext
-from bioverify.sessions.device_info import ObservedDevice, observed_dict
-from bioverify.sessions.indicators import Indicators
-from bioverify.sessions.models import CaptureNonce, SessionRow
+from bioverify.sessions.capture_guard import (
+    CaptureGuard,
+    Deferred,
+    DeviceFacts,
+    SecurityHook,
+    validated,
+)
+from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext
+from bioverify.sessions.capture_views import (
+    final_redirect,
+    next_view,
+    portrait_aad,
+    retry_view,
+    status_view,
+    success_view,
+)
+from bioverify.sessions.document_step import needs_document
+from bioverify.sessions.identity_vault import DocumentState, IdentityVault
+from bioverify.sessions.models import SessionRow
 from bioverify.sessions.service import SessionService
-from bioverify.storage.database import transaction
 
 MAX_PASSIVE_FRAMES = 5
 MAX_ACTIVE_FRAMES = 24
@@ -59,23 +67,8 @@ _OUTCOME_CODES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceFacts:
-    """What the request says about the device (headers, and deviceInfo when sent)."""
-
-    user_agent: str
-    device_header: str
-    device_info: Mapping[str, Any] | None = None
-
-    def with_info(self, info: Mapping[str, Any] | None) -> DeviceFacts:
-        return DeviceFacts(self.user_agent, self.device_header, info or self.device_info)
-
-
-SecurityHook = Callable[[Session, str, SessionRow | None, Mapping[str, object]], None]
-
-
 class CaptureService:
-    """The three capture routes' logic."""
+    """The capture routes' logic: load, events, face capture."""
 
     def __init__(
         self,
@@ -85,6 +78,7 @@ class CaptureService:
         keyring: KeyRing,
         engine: Engine | None,
         biometrics: Biometrics | None,
+        vault: IdentityVault,
         on_security_event: SecurityHook | None = None,
         freshness_window_s: int = 300,
     ) -> None:
@@ -93,97 +87,17 @@ class CaptureService:
         self.keyring = keyring
         self.engine = engine
         self.biometrics = biometrics
-        self._security = on_security_event
-        self._window = freshness_window_s
-
-    # ------------------------------------------------------------------ guard
-
-    def _security_event(
-        self, db: Session, kind: str, row: SessionRow | None, **details: object
-    ) -> None:
-        if self._security is not None:
-            self._security(db, kind, row, details)
-
-    def device_hash(self, facts: DeviceFacts) -> str:
-        material = devices.fingerprint_material(facts.device_header, facts.user_agent)
-        return self.keyring.keyed_hash(material, "device")
-
-    def _fail(self, db: Session, row: SessionRow, code: int) -> errors.BioverifyError:
-        """End ``row`` with ``code`` (in this transaction); the error to raise after commit."""
-        self.sessions.record_code(db, row, code)
-        return errors.session_error(code, session_id=row.id)
-
-    @staticmethod
-    def _ended_error(row: SessionRow) -> errors.BioverifyError:
-        state = views.state_of(row)
-        if row.token_consumed:
-            return errors.Conflict(
-                "This capture link was already used; start a new session",
-                codes=[errors.TOKEN_ALREADY_USED],
-                session_id=row.id,
-            )
-        if state.outcome_code == errors.SESSION_EXPIRED:
-            return errors.session_error(errors.SESSION_EXPIRED, session_id=row.id)
-        return errors.Conflict(
-            "This session has already ended", codes=state.error_codes, session_id=row.id
+        self.vault = vault
+        self.guard = CaptureGuard(
+            sessions,
+            factory,
+            keyring=keyring,
+            on_security_event=on_security_event,
+            freshness_window_s=freshness_window_s,
         )
 
-    def _guard(
-        self, db: Session, token: str, facts: DeviceFacts, now: dt.datetime
-    ) -> tuple[SessionRow | None, errors.BioverifyError | None]:
-        parsed = tokens.parse(token)
-        row = None
-        if parsed is not None:
-            row = db.scalar(select(SessionRow).where(SessionRow.id == parsed[0]).with_for_update())
-        if parsed is None or row is None:
-            self._security_event(db, "capture_token_rejected", None)
-            return None, errors.Unauthorized(
-                "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
-            )
-        if not tokens.secret_matches(parsed[1], row.token_hash):
-            self._security_event(db, "capture_token_rejected", row)
-            if views.state_of(row).ended:
-                return row, errors.Unauthorized(
-                    "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
-                )
-            return row, self._fail(db, row, errors.UNAUTHORIZED_CALLBACK)
-        if views.state_of(row).ended:
-            return row, self._ended_error(row)
-        if self.sessions.expire_if_due(db, row, now):
-            return row, errors.session_error(errors.SESSION_EXPIRED, session_id=row.id)
-        if not row.enable_desktop and devices.is_desktop(facts.user_agent, facts.device_info):
-            return row, self._fail(db, row, errors.DESKTOP)
-        fingerprint = self.device_hash(facts)
-        if not row.bind_device:
-            # Recorded, never enforced (API.md section 4): the link may be opened again on
-            # another device; an ENROLL keeps the device its capture came from.
-            row.device_hash = fingerprint
-        elif row.device_hash is None:
-            row.device_hash = fingerprint
-        elif not hmac.compare_digest(row.device_hash, fingerprint):
-            return row, self._fail(db, row, errors.DEVICE_MISMATCH)
-        return row, None
-
-    def _locked(
-        self,
-        token: str,
-        facts: DeviceFacts,
-        body: Callable[[Session, SessionRow, dt.datetime], Any],
-    ) -> Any:
-        """Run ``body`` under the guard; raise guard (or body) errors after commit."""
-        failure: errors.BioverifyError | None = None
-        result: Any = None
-        with transaction(self._factory) as db:
-            now = self.sessions.now()
-            row, failure = self._guard(db, token, facts, now)
-            if failure is None and row is not None:
-                try:
-                    result = body(db, row, now)
-                except _Deferred as deferred:
-                    failure = deferred.error
-        if failure is not None:
-            raise failure
-        return result
+    def device_hash(self, facts: DeviceFacts) -> str:
+        return self.guard.device_hash(facts)
 
     # ------------------------------------------------------------------ load
 
@@ -203,7 +117,7 @@ class CaptureService:
                     and enrolment.device_hash is not None
                     and not hmac.compare_digest(enrolment.device_hash, row.device_hash or "")
                 ):
-                    raise _Deferred(self._fail(db, row, errors.DEVICE_MISMATCH))
+                    raise Deferred(self.guard.fail(db, row, errors.DEVICE_MISMATCH))
             transition = sm.load(views.state_of(row))
             self.sessions.apply(db, row, transition)
             if transition.changed:
@@ -224,65 +138,17 @@ class CaptureService:
                 # Where the page may postMessage its progress when it is framed.
                 "frameAncestors": framing.ancestors_of(db, row.client_id),
             }
+            if row.document_state is not None:
+                # The face passed before this load: the page goes on with the document.
+                view["next"] = "document"
             if row.liveness == LivenessMode.ACTIVE:
                 row.challenge, view["challenge"] = challenges.issue(
                     row.challenge, now=now, ttl=CHALLENGE_TTL, ends=row.expires_at
                 )
             return view
 
-        result: dict[str, Any] = self._locked(token, facts, body)
+        result: dict[str, Any] = self.guard.locked(token, facts, body)
         return result
-
-    @staticmethod
-    def _observed(
-        row: SessionRow, device: ObservedDevice | None, reported: Indicators | None
-    ) -> None:
-        """Keep what the capture client reported (validated) for the webhook and the risk."""
-        if device is not None:
-            row.client_device_info = observed_dict(device)
-        if reported is not None:
-            row.indicators = indicators.summary(reported)
-
-    def _check_desktop(
-        self, db: Session, row: SessionRow, device_info: Mapping[str, Any] | None
-    ) -> None:
-        """-5 when the (decrypted) deviceInfo says desktop and the session forbids it."""
-        if not row.enable_desktop and devices.reported_desktop(device_info):
-            raise _Deferred(self._fail(db, row, errors.DESKTOP))
-
-    # ------------------------------------------------------------------ envelopes
-
-    def _open(
-        self,
-        db: Session,
-        row: SessionRow,
-        envelope: Mapping[str, object],
-        route: str,
-        now: dt.datetime,
-    ) -> dict[str, object]:
-        """Decrypt, check freshness, and spend the nonce (a replay ends the session)."""
-        try:
-            plaintext = open_envelope(
-                envelope,
-                keyring=self.keyring,
-                session_id=row.id,
-                route=route,  # type: ignore[arg-type]
-            )
-        except EnvelopeError as exc:
-            if exc.crypto_failure:
-                self._security_event(db, "envelope_rejected", row, route=route)
-            raise _Deferred(exc) from None
-        try:
-            nonce, _ = check_freshness(plaintext, now=now.timestamp(), window=self._window)
-        except errors.BadRequest as exc:
-            raise _Deferred(exc) from None
-        try:
-            with db.begin_nested():
-                db.add(CaptureNonce(session_id=row.id, nonce=nonce, seen_at=now))
-        except IntegrityError:
-            self._security_event(db, "nonce_replayed", row, route=route)
-            raise _Deferred(self._fail(db, row, errors.TOKEN_ALREADY_USED)) from None
-        return plaintext
 
     # ------------------------------------------------------------------ events
 
@@ -292,23 +158,23 @@ class CaptureService:
         """``POST .../events``: client-side codes (fatal ends, diagnostics once)."""
 
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
-            plaintext = self._open(db, row, envelope, "events", now)
-            parsed = _validated(EventsPlaintext, plaintext)
-            self._observed(row, parsed.deviceInfo, parsed.indicators)
-            self._check_desktop(db, row, row.client_device_info)
+            plaintext = self.guard.open(db, row, envelope, "events", now)
+            parsed = validated(EventsPlaintext, plaintext)
+            self.guard.observed(row, parsed.deviceInfo, parsed.indicators)
+            self.guard.check_desktop(db, row, row.client_device_info)
             codes = []
             for index, event in enumerate(parsed.events):
                 try:
                     code = errors.canonical(event.code)
                 except errors.UnknownErrorCode:
-                    raise _Deferred(
+                    raise Deferred(
                         errors.BadRequest(
                             f"events[{index}].code {event.code} is not a code a capture client "
                             "may report"
                         )
                     ) from None
                 if code not in errors.CLIENT_REPORTABLE:
-                    raise _Deferred(
+                    raise Deferred(
                         errors.BadRequest(
                             f"events[{index}].code {event.code} is not a code a capture client "
                             "may report"
@@ -318,9 +184,9 @@ class CaptureService:
             for code in codes:
                 if self.sessions.record_code(db, row, code).ended:
                     break
-            return _status_view(row)
+            return status_view(row)
 
-        result: dict[str, Any] = self._locked(token, facts.with_info(None), body)
+        result: dict[str, Any] = self.guard.locked(token, facts.with_info(None), body)
         return result
 
     # ------------------------------------------------------------------ capture
@@ -358,15 +224,21 @@ class CaptureService:
         self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
     ) -> _CaptureRequest:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
-            plaintext = self._open(db, row, envelope, "capture", now)
-            parsed = _validated(CapturePlaintext, plaintext)
-            self._observed(row, parsed.deviceInfo, parsed.indicators)
-            self._check_desktop(db, row, row.client_device_info)
+            plaintext = self.guard.open(db, row, envelope, "capture", now)
+            parsed = validated(CapturePlaintext, plaintext)
+            self.guard.observed(row, parsed.deviceInfo, parsed.indicators)
+            self.guard.check_desktop(db, row, row.client_device_info)
+            if row.document_state is not None:
+                raise Deferred(
+                    errors.BadRequest(
+                        "The face capture has passed; send the identity document to .../document"
+                    )
+                )
             # A client may capture without loading first: the session is under way now.
             self.sessions.apply(db, row, sm.load(views.state_of(row)))
             return self._capture_request(row, parsed, now)
 
-        request: _CaptureRequest = self._locked(token, facts, body)
+        request: _CaptureRequest = self.guard.locked(token, facts, body)
         return request
 
     def _capture_request(
@@ -375,7 +247,7 @@ class CaptureService:
         liveness = LivenessMode(row.liveness)
         challenge = None
         if liveness is LivenessMode.PASSIVE and len(parsed.frames) > MAX_PASSIVE_FRAMES:
-            raise _Deferred(
+            raise Deferred(
                 errors.BadRequest(
                     f"frames: passive liveness takes 1 to {MAX_PASSIVE_FRAMES} frames"
                 )
@@ -383,20 +255,20 @@ class CaptureService:
         if liveness is LivenessMode.ACTIVE:
             stored = row.challenge or {}
             if parsed.challengeId is None:
-                raise _Deferred(
+                raise Deferred(
                     errors.BadRequest("challengeId is required: this session uses active liveness")
                 )
             if not stored or not hmac.compare_digest(
                 str(stored.get("id")).encode(), parsed.challengeId.encode()
             ):
-                raise _Deferred(
+                raise Deferred(
                     errors.BadRequest(
                         "challengeId does not match the session's current challenge; load the "
                         "session again for a new one"
                     )
                 )
             if now >= dt.datetime.fromisoformat(str(stored["expiresAt"])):
-                raise _Deferred(
+                raise Deferred(
                     errors.BadRequest("The liveness challenge has expired; load the session again")
                 )
             challenge = Challenge(
@@ -407,7 +279,7 @@ class CaptureService:
             try:
                 frames.append(base64.b64decode(frame, validate=True))
             except (binascii.Error, ValueError):
-                raise _Deferred(
+                raise Deferred(
                     errors.BadRequest(f"frames[{index}] is not standard base64")
                 ) from None
         return _CaptureRequest(
@@ -424,7 +296,7 @@ class CaptureService:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> None:
             self.sessions.record_code(db, row, errors.MODEL_LOAD_FAILED)
 
-        self._locked(token, facts, body)
+        self.guard.locked(token, facts, body)
 
     def _conclude(self, token: str, facts: DeviceFacts, analysis: Analysis) -> dict[str, Any]:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
@@ -450,20 +322,14 @@ class CaptureService:
                 self.sessions.apply(db, row, transition, code=errors.FACE_SCAN_ERROR)
                 if transition.ended:
                     row.token_consumed = True
-                    raise _Deferred(
+                    raise Deferred(
                         errors.SessionOutcomeError(
                             "No usable face was found and no attempts are left",
                             codes=[errors.FACE_SCAN_ERROR],
                             session_id=row.id,
                         )
                     )
-                return {
-                    "status": row.status,
-                    "sessionId": row.id,
-                    "attemptsLeft": row.attempts_left,
-                    "errorCodes": [errors.FACE_SCAN_ERROR],
-                    "message": errors.CATALOGUE[errors.FACE_SCAN_ERROR].remedy,
-                }
+                return retry_view(row, errors.FACE_SCAN_ERROR)
             if (
                 analysis.portrait_jpeg is not None
                 and row.send_images
@@ -473,25 +339,27 @@ class CaptureService:
                     row.client_id, analysis.portrait_jpeg, portrait_aad(row.id)
                 )
             code = _OUTCOME_CODES.get(analysis.outcome)
+            document = needs_document(row)
             if code is None:
                 if self.biometrics is None or analysis.embedding is None:
-                    raise _Deferred(
+                    raise Deferred(
                         errors.ServiceUnavailable("Matching is not available", retry_after=30)
                     )
-                code = self.biometrics.decide(db, row, analysis.embedding, now)
+                # A document ENROLL enrols when the document passes too (document_step).
+                if not (document and row.type == sm.SessionType.ENROLL):
+                    code = self.biometrics.decide(db, row, analysis.embedding, now)
             if code is not None:
                 row.token_consumed = True
-                raise _Deferred(self._fail(db, row, code))
+                raise Deferred(self.guard.fail(db, row, code))
+            if document and analysis.embedding is not None:
+                # The face passed; the document comes next and is matched to this selfie.
+                self.vault.seal_state(row, DocumentState(selfie=np.asarray(analysis.embedding)))
+                return next_view(row, "document")
             row.token_consumed = True
             self.sessions.apply(db, row, sm.succeed(views.state_of(row), now))
-            # Never who matched (customerId, puid, guid): with a capture link, that would
-            # be an identification oracle. Identity goes to the integrator only.
-            answer: dict[str, Any] = {"status": row.status, "sessionId": row.id}
-            if row.redirect_url:
-                answer["redirectURL"] = final_redirect(row)
-            return answer
+            return success_view(row)
 
-        result: dict[str, Any] = self._locked(token, facts, body)
+        result: dict[str, Any] = self.guard.locked(token, facts, body)
         return result
 
 
@@ -504,52 +372,6 @@ class _CaptureRequest:
     want_portrait: bool
     client_id: str
     needs_gallery: bool
-
-
-class _Deferred(Exception):
-    """Carries an error out of a transaction body so the transaction still commits."""
-
-    def __init__(self, error: errors.BioverifyError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def _validated(model: type[Any], plaintext: Mapping[str, object]) -> Any:
-    try:
-        return parse_plaintext(model, plaintext)
-    except errors.BadRequest as exc:
-        raise _Deferred(exc) from None
-
-
-def portrait_aad(session_id: str) -> bytes:
-    """What a kept portrait's ciphertext is bound to."""
-    return f"portrait:{session_id}".encode()
-
-
-def final_redirect(row: SessionRow) -> str | None:
-    """The session's ``redirectURL`` with its outcome added, once it has ended."""
-    state = views.state_of(row)
-    if not row.redirect_url or not state.ended:
-        return None
-    return redirect.with_outcome(
-        row.redirect_url,
-        session_id=row.id,
-        status=row.status,
-        reason=redirect.reason_for(row.status, state.outcome_code),
-    )
-
-
-def _status_view(row: SessionRow) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "status": row.status,
-        "sessionId": row.id,
-        "attemptsLeft": row.attempts_left,
-        "errorCodes": [int(c["code"]) for c in row.codes],
-    }
-    target = final_redirect(row)
-    if target is not None:
-        view["redirectURL"] = target
-    return view
 
 
 __all__ = ["CaptureService", "DeviceFacts", "final_redirect", "portrait_aad"]

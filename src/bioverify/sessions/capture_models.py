@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -42,6 +42,15 @@ class CapturePlaintext(_Plain):
     indicators: Indicators | None = None
 
 
+class DocumentPlaintext(_Plain):
+    """``POST .../document``: one photographed side of an identity document."""
+
+    nonce: str
+    timestamp: int
+    side: Literal["front", "back"]
+    image: Annotated[str, StringConstraints(min_length=1)]
+
+
 def parse_plaintext(model: type[M], plaintext: Mapping[str, object]) -> M:
     """Validate a decrypted plaintext; 400 naming the field on any problem."""
     try:
@@ -50,4 +59,10 @@ def parse_plaintext(model: type[M], plaintext: Mapping[str, object]) -> M:
         raise BadRequest(describe_validation(exc.errors())) from None
 
 
-__all__ = ["CapturePlaintext", "ClientEvent", "EventsPlaintext", "parse_plaintext"]
+__all__ = [
+    "CapturePlaintext",
+    "ClientEvent",
+    "DocumentPlaintext",
+    "EventsPlaintext",
+    "parse_plaintext",
+]

@@ -7,8 +7,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify.config import Settings
 from bioverify.crypto.datakeys import TemplateCipher
-from bioverify.crypto.keyring import KeyRing
-from bioverify.crypto.sqlstore import SqlDataKeyStore
 from bioverify.engine.gallery import MemoryGallery
 from bioverify.engine.interfaces import Engine
 from bioverify.engine.matcher import load_thresholds
@@ -23,7 +21,7 @@ GALLERY = "gallery"
 
 def load_gallery(
     settings: Settings,
-    keyring: KeyRing,
+    cipher: TemplateCipher,
     factory: sessionmaker[Session],
     engine: Engine | None,
     problems: dict[str, str],
@@ -39,7 +37,7 @@ def load_gallery(
     if engine is None or problems:
         return None
     biometrics = Biometrics(
-        cipher=TemplateCipher(keyring, SqlDataKeyStore(factory)),
+        cipher=cipher,
         gallery=MemoryGallery(),
         thresholds=load_thresholds(),
         model_version=engine.model_version,

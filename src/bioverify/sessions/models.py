@@ -62,6 +62,12 @@ class SessionRow(Base):
     # The portrait asked for with sendImages, encrypted with the tenant's data key, kept
     # only until the final webhook is delivered.
     portrait: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    # Document sessions (API.md section 4), both encrypted with the tenant's data key:
+    # the selfie's (and a card front's portrait) embedding, kept only while the document
+    # step is open (its presence means the face step passed); and identityInformation,
+    # kept until the customer is erased. Never pixels.
+    document_state: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    identity: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
     completed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

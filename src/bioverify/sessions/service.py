@@ -24,6 +24,7 @@ from bioverify.accounts.models import Client
 from bioverify.accounts.secretbox import SecretSealer
 from bioverify.domain import session as sm
 from bioverify.sessions import tokens, views
+from bioverify.sessions.identity_vault import IdentityVault
 from bioverify.sessions.models import Enrolment, IdempotencyKey, SessionRow
 from bioverify.storage.base import new_id
 from bioverify.storage.database import transaction
@@ -84,6 +85,7 @@ class SessionService:
         public_url: str,
         effects: SessionEffects,
         response_sealer: SecretSealer,
+        vault: IdentityVault,
         clock: Clock | None = None,
         idempotency_ttl_s: int = 24 * 3600,
     ) -> None:
@@ -96,6 +98,8 @@ class SessionService:
         self._idempotency_ttl = dt.timedelta(seconds=idempotency_ttl_s)
         #: Seals the launchUrl (it holds a live capture token) in stored idempotent answers.
         self.response_sealer: SecretSealer = response_sealer
+        #: Opens what identity documents said (identityInformation), encrypted at rest.
+        self.vault: IdentityVault = vault
 
     def now(self) -> dt.datetime:
         return self._clock()
@@ -258,7 +262,17 @@ class SessionService:
         with transaction(self._factory) as db:
             row = self.locked_row_for_client(db, client, session_id)
             self.expire_if_due(db, row, self.now())
-            return views.integrator_view(row)
+            view = views.integrator_view(row)
+            blob = row.identity
+        # Decrypted after the commit: loading a data key may read the store.
+        return self.with_identity(view, row.client_id, row.id, blob)
+
+    def with_identity(
+        self, payload: dict[str, Any], client_id: str, session_id: str, blob: bytes | None
+    ) -> dict[str, Any]:
+        """``payload`` with ``identityInformation`` when a document was read (API.md 5)."""
+        info = self.vault.open_identity(client_id, session_id, blob)
+        return payload if info is None else {**payload, "identityInformation": info}
 
     def locked_row_for_client(self, db: Session, client: Client, session_id: str) -> SessionRow:
         """The session row, locked for update; another client's session is unknown (404)."""
@@ -293,6 +307,10 @@ class SessionService:
         if not transition.changed:
             return
         views.store_state(row, transition.state)
+        if transition.ended:
+            # However it ended (expiry, a client code, the document step), an open
+            # document step's selfie embedding goes with it.
+            row.document_state = None
         if code is not None:
             self.effects.code_recorded(db, row, code)
         if transition.ended:

@@ -17,7 +17,9 @@ CODES = sorted(errors.CATALOGUE)
 
 event = st.one_of(
     st.tuples(st.just("record"), st.sampled_from([*CODES, -13])),
-    st.tuples(st.just("attempt"), st.just(-22)),
+    st.tuples(st.just("attempt"), st.sampled_from([-22, -23])),
+    # An expired identity document ends the session with the diagnostic -23.
+    st.tuples(st.just("fail"), st.just(-23)),
     st.tuples(st.just("succeed"), st.none()),
     st.tuples(st.just("load"), st.none()),
 )
@@ -34,6 +36,9 @@ def run(events: list[tuple[str, int | None]], attempts: int) -> list[sm.SessionS
         elif kind == "attempt":
             assert code is not None
             state = sm.failed_attempt(state, code, now).state
+        elif kind == "fail":
+            assert code is not None
+            state = sm.fail(state, code, now).state
         elif kind == "succeed":
             state = sm.succeed(state, now).state
         else:
@@ -102,6 +107,16 @@ def test_register_is_an_alias_of_enroll() -> None:
     assert sm.SessionType.parse("REGISTER") is sm.SessionType.ENROLL
     with pytest.raises(ValueError, match="LOGIN"):
         sm.SessionType.parse("LOGIN")
+
+
+def test_fail_ends_with_a_diagnostic_that_is_then_the_outcome() -> None:
+    state = sm.load(sm.new_state(3)).state
+    state = sm.failed_attempt(state, -22, T0).state
+    ended = sm.fail(state, -23, T0)
+    assert ended.ended and ended.state.status is sm.Status.FAILED
+    assert ended.state.error_codes == [-22, -23]
+    assert ended.state.outcome_code == -23
+    assert sm.fail(ended.state, -23, T0).changed is False
 
 
 def test_max_attempts_outside_range_is_misuse() -> None:

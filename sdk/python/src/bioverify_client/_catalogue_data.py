@@ -121,7 +121,7 @@ ROWS: Final[tuple[tuple[int, str, str, str, int, str, str], ...]] = (
         "transient",
         400,
         "Document scan failed",
-        "The document data failed its integrity check. Scan the document again.",
+        "The document could not be read, or its data failed its checks. Photograph it again: flat, inside the outline, without glare.",
     ),
     (
         -24,

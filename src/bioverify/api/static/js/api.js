@@ -83,4 +83,5 @@ export class CaptureApi {
   catalogue() { return call('GET', '/capture-assets/catalogue.json'); }
   events(envelope) { return call('POST', this.#path('/events'), envelope); }
   capture(envelope) { return call('POST', this.#path('/capture'), envelope); }
+  document(envelope) { return call('POST', this.#path('/document'), envelope); }
 }

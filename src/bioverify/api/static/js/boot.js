@@ -110,7 +110,7 @@ async function loadAndRun(api, reporter, { autoStart = false } = {}) {
   }
   const ctx = { session, api, sealer: reporter.sealer, reporter, again };
   if (autoStart) await flow.run(ctx);
-  else ui.showIntro(Boolean(session.challenge), () => flow.run(ctx));
+  else ui.showIntro(Boolean(session.challenge), () => flow.run(ctx), session.next === 'document');
 }
 
 async function main() {

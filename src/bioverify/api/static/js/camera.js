@@ -1,4 +1,5 @@
-// The front camera: open it, check it delivers frames, grab JPEG frames.
+// The camera: open it (the front one for the face, the rear one for a document),
+// check it delivers frames, grab JPEG frames.
 
 const FIRST_FRAME_TIMEOUT_MS = 6000;
 const MAX_FRAME_WIDTH = 640;
@@ -27,14 +28,14 @@ function firstFrame(video, timeoutMs) {
   });
 }
 
-/** Open the user-facing camera into ``video``; throws CameraError. */
-export async function openCamera(video) {
+/** Open a camera into ``video`` (user-facing unless told); throws CameraError. */
+export async function openCamera(video, { facingMode = 'user', width = 640, height = 480 } = {}) {
   if (!navigator.mediaDevices?.getUserMedia) throw new CameraError('NoMediaDevices');
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({
       audio: false,
-      video: { facingMode: 'user', width: { ideal: 640 }, height: { ideal: 480 } },
+      video: { facingMode, width: { ideal: width }, height: { ideal: height } },
     });
   } catch (error) {
     throw new CameraError(error?.name || 'GetUserMediaFailed');
@@ -56,9 +57,9 @@ export function stopCamera(stream) {
 
 const canvas = document.createElement('canvas');
 
-/** The current frame as standard base64 JPEG (not mirrored; at most 640 px wide). */
-export function grabJpeg(video, quality = 0.88) {
-  const scale = Math.min(1, MAX_FRAME_WIDTH / video.videoWidth);
+/** The current frame as standard base64 JPEG (not mirrored; at most ``maxWidth`` px wide). */
+export function grabJpeg(video, quality = 0.88, maxWidth = MAX_FRAME_WIDTH) {
+  const scale = Math.min(1, maxWidth / video.videoWidth);
   canvas.width = Math.round(video.videoWidth * scale);
   canvas.height = Math.round(video.videoHeight * scale);
   canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);

@@ -42,7 +42,7 @@ export async function importCaptureKey(pem) {
   return crypto.subtle.importKey('spki', der, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['wrapKey']);
 }
 
-/** Seal a JSON object for ``route`` ("events" or "capture") of one session. */
+/** Seal a JSON object for ``route`` ("events", "capture" or "document") of one session. */
 export async function seal(plaintext, { key, kid, sessionId, route }) {
   const message = encoder.encode(JSON.stringify(plaintext));
   const additionalData = aad(sessionId, route);

@@ -2,16 +2,15 @@
 // active-liveness movements in order), encrypted submission, and the outcome.
 // Loaded with a dynamic import() so that a failure to load it is reported (-20).
 
-import { HttpError, sleep } from './api.js';
+import { sleep } from './api.js';
 import { CameraError, grabJpeg, openCamera, stopCamera } from './camera.js';
 import * as embed from './embed.js';
 import { Guide, advise } from './guidance.js';
-import { t } from './i18n.js';
 import { collectIndicators, deviceInfo } from './integrity.js';
+import { failed, primaryCode, retryable, showFailure, succeed } from './outcome.js';
 import * as ui from './ui.js';
 
 const CAMERA_FAIL = -7;
-const MODEL_LOAD_FAILED = -20;
 const FACE_SCAN_ERROR = -22;
 
 const SAMPLE_MS = 120;          // guidance refresh
@@ -26,8 +25,6 @@ const MAX_FRAMES_PER_STEP = 6;
 const BLINK_FRAMES = 12;        // a lid closes in ~100 ms: BLINK is sampled faster
 const BLINK_GAP_MS = 125;       // (engine/burst_layout.py mirrors this layout)
 const CHALLENGE_MARGIN_MS = 30000;
-const REDIRECT_DELAY_MS = 2500;
-const FAILED_REDIRECT_DELAY_MS = 5000; // time to read the remedy first
 
 async function settle(guide) {
   const started = performance.now();
@@ -93,52 +90,6 @@ async function activeBurst(video, challenge) {
   return { frames, frameTimes, challengeId: challenge.id };
 }
 
-/** The code a failed answer is about: its last fatal code, else its last code. */
-function primaryCode(codes) {
-  const fatal = codes.filter((code) => ui.codeInfo(code)?.kind === 'fatal');
-  return (fatal.length ? fatal : codes)[Math.max(0, (fatal.length ? fatal : codes).length - 1)];
-}
-
-/** The catalogue name of ``code`` (the redirect's and postMessage's ``reason``). */
-function reasonOf(code) {
-  return ui.codeInfo(code)?.name || String(code);
-}
-
-/** Whether a failed answer ended the session (a fatal code, or an outcome 422). */
-function ended(error) {
-  return error.status === 422 || error.codes.some((code) => ui.codeInfo(code)?.kind === 'fatal');
-}
-
-function succeed(redirectURL) {
-  const target = embed.finish('SUCCESS', 'success', redirectURL || undefined);
-  ui.showSuccess(target);
-  embed.leaveTo(target, REDIRECT_DELAY_MS);
-}
-
-/** The session failed with ``code``: the outcome screen, the parent told, the redirect. */
-function failed(code, extra = '') {
-  const target = embed.finish('FAILED', reasonOf(code));
-  ui.showCode(code, { extra, link: target });
-  embed.leaveTo(target, FAILED_REDIRECT_DELAY_MS);
-}
-
-function showFailure(ctx, error) {
-  const again = () => ctx.again();
-  if (!(error instanceof HttpError)) {
-    ui.showProblem('unknown', { retry: again });
-  } else if (error.transient) {
-    if (error.codes.includes(MODEL_LOAD_FAILED)) ui.showCode(MODEL_LOAD_FAILED, { retry: again });
-    else ui.showProblem('network', { retry: again });
-  } else if (error.codes.length) {
-    const code = primaryCode(error.codes);
-    const extra = code === FACE_SCAN_ERROR ? t('outcome.noAttempts') : '';
-    if (ended(error)) failed(code, extra);
-    else ui.showCode(code, { extra });
-  } else {
-    ui.showProblem('unknown', { extra: error.message, retry: again });
-  }
-}
-
 async function submit(ctx, burst) {
   ui.show('sending');
   embed.post('IN_PROGRESS', 'checking');
@@ -154,13 +105,11 @@ async function submit(ctx, burst) {
   }
   if (answer.status === 'SUCCESS') {
     succeed(answer.redirectURL);
+  } else if (answer.status === 'IN_PROGRESS' && answer.next === 'document') {
+    // The face passed; an identity_document session goes on with the document.
+    await runDocument(ctx, 'front');
   } else if (answer.status === 'IN_PROGRESS') {
-    const left = Number(answer.attemptsLeft) || 0;
-    embed.post('IN_PROGRESS', reasonOf((answer.errorCodes || [FACE_SCAN_ERROR])[0]));
-    ui.showCode((answer.errorCodes || [FACE_SCAN_ERROR])[0], {
-      extra: left > 0 ? t('outcome.attemptsLeft', { count: left }) : t('outcome.noAttempts'),
-      retry: left > 0 ? () => ctx.again() : null,
-    });
+    retryable(ctx, answer, FACE_SCAN_ERROR, () => ctx.again());
   } else {
     failed(primaryCode(answer.errorCodes || []));
   }
@@ -177,9 +126,20 @@ async function cameraFailed(ctx, error) {
   failed(CAMERA_FAIL);
 }
 
+/** The document step, loaded when a session needs it. */
+async function runDocument(ctx, side) {
+  const step = await import('./document.js');
+  await step.run(ctx, side);
+}
+
 /** Run one capture attempt of the loaded session ``ctx.session``. */
 export async function run(ctx) {
   const { session } = ctx;
+  if (session.next === 'document') {
+    // The face passed before this load (a retry, or the page opened again).
+    await runDocument(ctx, 'front');
+    return;
+  }
   const challenge = session.challenge || null;
   if (challenge && Date.parse(challenge.expiresAt) - Date.now() < CHALLENGE_MARGIN_MS) {
     await ctx.again();  // a new load issues a new challenge

@@ -3,7 +3,7 @@
 
 import { lookup, t } from './i18n.js';
 
-const VIEWS = ['loading', 'intro', 'camera', 'sending', 'outcome'];
+const VIEWS = ['loading', 'intro', 'camera', 'document', 'sending', 'outcome'];
 let catalogue = null;
 
 const $ = (id) => document.getElementById(id);
@@ -31,8 +31,11 @@ export function video() {
   return $('preview');
 }
 
-export function showIntro(active, onStart) {
-  $('intro-active').hidden = !active;
+/** The intro screen; ``documentNext``: the face has passed, the document comes now. */
+export function showIntro(active, onStart, documentNext = false) {
+  $('intro-active').hidden = !active || documentNext;
+  $('intro-title').textContent = t(documentNext ? 'doc.introTitle' : 'intro.title');
+  $('intro-text').textContent = t(documentNext ? 'doc.introText' : 'intro.text');
   const start = $('start');
   start.disabled = false;
   start.onclick = () => {
@@ -54,6 +57,33 @@ export function guide(key, state = '', vars = {}) {
   }
   line.dataset.key = key;
   $('oval').className = `oval ${state}`.trim();
+}
+
+export function documentVideo() {
+  return $('doc-preview');
+}
+
+/** The document step for ``side`` ("front" or "back"): its title and tips. */
+export function showDocument(side) {
+  const view = $('view-document');
+  view.dataset.side = side;
+  $('doc-title').textContent = t(side === 'back' ? 'doc.titleBack' : 'doc.titleFront');
+  $('doc-side').textContent = t(side === 'back' ? 'doc.sideBack' : 'doc.sideFront');
+  show('document');
+}
+
+let lastDocumentGuidance = '';
+
+/** Live document hints (announced politely, only when they change) and the outline's state. */
+export function documentGuide(key, state = '') {
+  const text = t(key);
+  const line = $('doc-guidance');
+  if (text !== lastDocumentGuidance) {
+    line.textContent = text;
+    lastDocumentGuidance = text;
+  }
+  line.dataset.key = key;
+  $('card-outline').className = `card-outline ${state}`.trim();
 }
 
 /** The active-liveness movements as a list; ``current`` is highlighted. */
