@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from bioverify.accounts.throttle import refuse_if_throttled
 from bioverify.api.deps import client_address, services
 from bioverify.api.schemas import ERROR_RESPONSES
 from bioverify.errors import BadRequest, ServiceUnavailable, Unauthorized
@@ -38,6 +39,7 @@ def device_facts(request: Request) -> DeviceFacts:
     return DeviceFacts(
         user_agent=request.headers.get("user-agent", "")[:512],
         device_header=request.headers.get("x-device-info", "")[:1024],
+        address=client_address(request),
     )
 
 
@@ -52,16 +54,16 @@ async def envelope_body(request: Request) -> dict[str, Any]:
     return body
 
 
-async def guarded(request: Request, call: Callable[[], Awaitable[T]]) -> T:
-    """Throttle bad capture tokens per address: each is audited, so unthrottled guessing
-    would grow the permanent log without bound."""
+async def refused_when_failing(request: Request, call: Callable[[], Awaitable[T]]) -> T:
+    """Count bad capture tokens per address, and answer 429 to an address's further bad
+    tokens once it reached the limit. A valid token is never refused: the throttle is
+    consulted only after the token failed."""
     throttle = services(request).throttle
     key = f"capture-ip:{client_address(request)}"
-    await run_in_threadpool(throttle.check, key)
     try:
         return await call()
     except Unauthorized:
-        await run_in_threadpool(throttle.record_failure, key)
+        await run_in_threadpool(refuse_if_throttled, throttle, [key])
         raise
 
 
@@ -69,7 +71,9 @@ async def load(request: Request, token: str) -> dict[str, Any]:
     """Capture load, reached through ``GET /v2/verification-session/{token}``."""
     service = capture_service(request)
     facts = device_facts(request)
-    return await guarded(request, lambda: run_in_threadpool(service.load, token, facts))
+    return await refused_when_failing(
+        request, lambda: run_in_threadpool(service.load, token, facts)
+    )
 
 
 @router.post(
@@ -82,7 +86,9 @@ async def post_events(request: Request, token: str) -> dict[str, Any]:
     service = capture_service(request)
     body = await envelope_body(request)
     facts = device_facts(request)
-    return await guarded(request, lambda: run_in_threadpool(service.events, token, body, facts))
+    return await refused_when_failing(
+        request, lambda: run_in_threadpool(service.events, token, body, facts)
+    )
 
 
 @router.post(
@@ -95,7 +101,7 @@ async def post_capture(request: Request, token: str) -> dict[str, Any]:
     service = capture_service(request)
     body = await envelope_body(request)
     facts = device_facts(request)
-    return await guarded(request, lambda: service.capture(token, body, facts))
+    return await refused_when_failing(request, lambda: service.capture(token, body, facts))
 
 
 __all__ = ["load", "router"]

@@ -16,8 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts import service as accounts
 from bioverify.accounts.models import Client
-from bioverify.accounts.throttle import FailureThrottle
+from bioverify.accounts.throttle import FailureThrottle, refuse_if_throttled
 from bioverify.api.errors import describe_validation
+from bioverify.api.proxies import client_address
 from bioverify.config import Settings
 from bioverify.errors import BadRequest, Unauthorized
 from bioverify.sessions.service import SessionService
@@ -70,10 +71,6 @@ slc_header = APIKeyHeader(
 )
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _path_with_query(request: Request) -> str:
     raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
     query: bytes = request.scope.get("query_string", b"")
@@ -97,19 +94,16 @@ CLIENT_FAILURES = frozenset(
 
 
 async def authenticate(request: Request) -> Client:
-    """The authenticated integrator client, or 401/429 (API.md section 3)."""
+    """The authenticated integrator client, or 401/429 (API.md section 3).
+
+    Valid credentials are always honoured: failures are counted per address and per
+    claimed client, and only further *failing* attempts are refused (429), so anyone
+    sharing an address with an attacker, or whose public client id is sprayed, is
+    still served.
+    """
     svc = services(request)
     address_key = f"ip:{client_address(request)}"
     claimed_client = request.headers.get("clientid", "")[:64]
-    client_key = f"client:{claimed_client}" if claimed_client else None
-
-    def throttled() -> None:
-        svc.throttle.check(address_key)
-        if client_key:
-            svc.throttle.check(client_key)
-
-    # Off the event loop: the shared throttle may be a Redis round trip.
-    await run_in_threadpool(throttled)
     body = await request.body()
     facts = accounts.RequestFacts(
         method=request.method,
@@ -128,15 +122,17 @@ async def authenticate(request: Request) -> Client:
         client = await run_in_threadpool(check)
     except Unauthorized as exc:
         reason = str(getattr(exc, "reason", "rejected"))
+        keys = [address_key]
+        # Only a failure after the API key proved to be this client's counts against
+        # the client: anyone can send someone else's public clientID.
+        if claimed_client and reason in CLIENT_FAILURES:
+            keys.append(f"client:{claimed_client}")
 
         def record() -> None:
-            svc.throttle.record_failure(address_key)
-            # Only a failure after the API key proved to be this client's counts against
-            # the client: anyone can send someone else's public clientID.
-            if client_key and reason in CLIENT_FAILURES:
-                svc.throttle.record_failure(client_key)
             if svc.on_auth_failure is not None:
                 svc.on_auth_failure(request, reason, claimed_client)
+            # Off the event loop: the shared throttle may be a Redis round trip.
+            refuse_if_throttled(svc.throttle, keys)
 
         await run_in_threadpool(record)
         raise

@@ -68,3 +68,34 @@ def test_memory_window_slides() -> None:
         throttle.check("k")
     now[0] = 10.5
     throttle.check("k")
+
+
+def test_memory_throttle_forgets_stale_keys_as_time_passes() -> None:
+    """A spray of distinct addresses costs memory for one window only (a TTL map)."""
+    now = [0.0]
+    throttle = MemoryFailureThrottle(limit=2, window_s=10, clock=lambda: now[0])
+    for index in range(5_000):
+        throttle.record_failure(f"ip:198.51.100.{index}")
+    assert len(throttle) == 5_000
+    now[0] = 10.5
+    throttle.record_failure("ip:203.0.113.9")
+    assert len(throttle) == 1
+
+
+def test_memory_throttle_record_does_not_rescan_every_key() -> None:
+    """Recording a failure reads the clock a constant number of times, however many keys
+    are tracked (the old implementation rescanned all keys past 100k)."""
+    reads = [0]
+
+    def clock() -> float:
+        reads[0] += 1
+        return 0.0
+
+    throttle = MemoryFailureThrottle(limit=2, window_s=10, clock=clock)
+    throttle.record_failure("ip:first")
+    per_call = reads[0]
+    for index in range(20_000):
+        throttle.record_failure(f"ip:{index}")
+    reads[0] = 0
+    throttle.record_failure("ip:last")
+    assert reads[0] == per_call
