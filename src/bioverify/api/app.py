@@ -26,7 +26,7 @@ from bioverify.accounts.throttle import FailureThrottle, MemoryFailureThrottle, 
 from bioverify.alerts.rules import Signal, load_rules
 from bioverify.alerts.service import AlertService
 from bioverify.api import audit as audit_routes
-from bioverify.api import capture, customers, health, keys, page, sessions, webhooks
+from bioverify.api import capture, customers, docs, health, keys, page, sessions, webhooks
 from bioverify.api.deps import Services, client_address
 from bioverify.api.errors import ServerErrorHook, install_error_handlers
 from bioverify.api.middleware import (
@@ -35,7 +35,10 @@ from bioverify.api.middleware import (
     V2PrefixMiddleware,
     route_template,
 )
+from bioverify.api.proxies import ForwardedMiddleware
+from bioverify.api.response_headers import ResponseHeadersMiddleware
 from bioverify.api.schemas import CreateSessionRequest, EnvelopeBody, ErrorEnvelope
+from bioverify.api.security_events import SecurityEvents
 from bioverify.audit.events import AuditEvent
 from bioverify.audit.service import AuditLog
 from bioverify.config import Settings
@@ -138,6 +141,7 @@ def create_app(
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+            await _shut_down(svc)
             if db_engine is None:
                 engine.dispose()
 
@@ -146,7 +150,7 @@ def create_app(
         version="2",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by api/docs.py, without a CDN
         redoc_url=None,
     )
     app.state.services = svc
@@ -158,6 +162,7 @@ def create_app(
     app.include_router(audit_routes.router)
     app.include_router(webhooks.router)
     app.include_router(page.router)
+    app.include_router(docs.router)
     # add_middleware prepends: the request id is outermost, then the body limit, then
     # the 500 net (installed with the handlers), then the routes.
     install_error_handlers(
@@ -166,9 +171,25 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(V2PrefixMiddleware)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)
     _document_bodies(app, [CreateSessionRequest, ErrorEnvelope, EnvelopeBody])
     return app
+
+
+async def _shut_down(svc: Services) -> None:
+    """Write pending counted security entries; stop the engine's worker processes."""
+    security: SecurityEvents | None = svc.extras.get("security_events")
+    if security is not None:
+        try:
+            await run_in_threadpool(security.flush, svc.factory)
+        except BioverifyError:
+            log.exception("security_events_flush_failed")
+    bio_engine = svc.extras.get("engine")
+    close = getattr(bio_engine, "close", None)
+    if close is not None and svc.extras.get("owns_engine"):
+        await close()
 
 
 async def _watch_keys(svc: Services, stop: asyncio.Event, interval_s: float = 2.0) -> None:
@@ -221,19 +242,20 @@ def _wire_audit(svc: Services, ring: KeyRing, *, custom_effects: SessionEffects 
         clock=svc.clock,
         operator_webhook_url=settings.alert_webhook_url or None,
     )
-    svc.extras.update(audit=audit, alerts=alerts, effects=effects)
+    security = SecurityEvents(effects, ring)
+    svc.extras.update(audit=audit, alerts=alerts, effects=effects, security_events=security)
     if custom_effects is None:
         svc.sessions.effects = effects
     svc.sessions.response_sealer = KeyRingSealer(ring, purpose="launch-url")
 
     def on_auth_failure(request: Request, reason: str, claimed_client: str) -> None:
-        address = ring.keyed_hash(client_address(request), "address")
         with transaction(svc.factory) as db:
-            effects.record(
+            security.observe(
                 db,
-                AuditEvent.AUTH_REJECTED,
+                "auth_rejected",
                 client_id=None,
-                subjects={"address": address},
+                session_id=None,
+                address=client_address(request),
                 details={"reason": reason[:64], "route": route_template(request.scope)},
             )
 
@@ -280,6 +302,8 @@ def _wire_capture(svc: Services, *, ring: KeyRing | None, bio_engine: BioEngine 
     """Biometric engine, template store and the capture service."""
     engine = bio_engine if bio_engine is not None else _load_engine(svc.settings)
     svc.extras["engine"] = engine
+    # An engine made here is stopped here (lifespan end); one passed in is the caller's.
+    svc.extras["owns_engine"] = bio_engine is None
     svc.readiness_checks["models"] = lambda: engine is not None and engine.ready()
     if ring is None:
         return
@@ -300,7 +324,9 @@ def _wire_capture(svc: Services, *, ring: KeyRing | None, bio_engine: BioEngine 
         keyring=ring,
         engine=engine,
         biometrics=biometrics,
-        on_security_event=effects.security_event if effects is not None else None,
+        on_security_event=svc.extras["security_events"].capture_hook
+        if effects is not None
+        else None,
     )
     svc.extras["capture_load"] = capture.load
 

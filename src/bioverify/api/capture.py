@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from bioverify import strict_json
 from bioverify.accounts.throttle import refuse_if_throttled
 from bioverify.api.deps import client_address, services
 from bioverify.api.schemas import ERROR_RESPONSES
@@ -45,10 +45,7 @@ def device_facts(request: Request) -> DeviceFacts:
 
 async def envelope_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The request body is not valid JSON; send an encrypted envelope") from None
+    body = strict_json.loads(raw)
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object (an encrypted envelope)")
     return body

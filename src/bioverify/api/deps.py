@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from bioverify import strict_json
 from bioverify.accounts import service as accounts
 from bioverify.accounts.models import Client
 from bioverify.accounts.throttle import FailureThrottle, refuse_if_throttled
@@ -159,6 +160,8 @@ async def read_json(request: Request, model: type[M]) -> M:
     if b"\\u0000" in body.lower():
         # PostgreSQL text cannot hold NUL; refuse it the same way on every store.
         raise BadRequest("Text fields must not contain NUL characters (\\u0000)")
+    # Strict and bounded first (duplicate keys, NaN, depth, size); then the model.
+    strict_json.loads(body)
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

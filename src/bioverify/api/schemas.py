@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -15,6 +16,10 @@ ShortText = Annotated[str, StringConstraints(max_length=128)]
 class _Strict(BaseModel):
     # Unknown fields are 400 (API.md); types are not coerced ("true" is not a bool).
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+#: RFC 9110 token: what a header field name may be.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")
 
 
 class Callback(_Strict):
@@ -31,6 +36,15 @@ class Callback(_Strict):
     def _few_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         if value is not None and len(value) > 20:
             raise ValueError("at most 20 headers")
+        for name, text in (value or {}).items():
+            # A CR or LF would split the webhook request (header injection).
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"header name {name[:64]!r} is not an HTTP token (letters, digits "
+                    "and !#$%&'*+-.^_`|~ only, at most 64 characters)"
+                )
+            if any(ch in text for ch in "\r\n\x00"):
+                raise ValueError(f"the value of header {name!r} contains CR, LF or NUL")
         return value
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -48,6 +48,10 @@ from bioverify.storage.database import transaction
 MAX_PASSIVE_FRAMES = 5
 MAX_ACTIVE_FRAMES = 24
 CHALLENGE_TTL = dt.timedelta(minutes=5)
+#: Wrong token secrets a live session tolerates; the one reaching it ends the session (-14).
+WRONG_TOKEN_LIMIT = 5
+#: Liveness challenges one session may issue (loads, reloads): steps are not re-rollable.
+MAX_CHALLENGES = 10
 
 _OUTCOME_CODES = {
     Outcome.LOW_LIGHT: errors.LOW_LIGHT,
@@ -63,9 +67,13 @@ class DeviceFacts:
     user_agent: str
     device_header: str
     device_info: Mapping[str, Any] | None = None
+    #: The caller's address (for aggregating security events; audited only as a hash).
+    address: str = ""
 
     def with_info(self, info: Mapping[str, Any] | None) -> DeviceFacts:
-        return DeviceFacts(self.user_agent, self.device_header, info or self.device_info)
+        return DeviceFacts(
+            self.user_agent, self.device_header, info or self.device_info, self.address
+        )
 
 
 SecurityHook = Callable[[Session, str, SessionRow | None, Mapping[str, object]], None]
@@ -133,13 +141,20 @@ class CaptureService:
         if parsed is not None:
             row = db.scalar(select(SessionRow).where(SessionRow.id == parsed[0]).with_for_update())
         if parsed is None or row is None:
-            self._security_event(db, "capture_token_rejected", None)
+            self._security_event(db, "capture_token_rejected", None, address=facts.address)
             return None, errors.Unauthorized(
                 "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
             )
         if not tokens.secret_matches(parsed[1], row.token_hash):
-            self._security_event(db, "capture_token_rejected", row)
+            self._security_event(db, "capture_token_rejected", row, address=facts.address)
             if views.state_of(row).ended:
+                return row, errors.Unauthorized(
+                    "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
+                )
+            # Anyone who knows a sessionId could end it with one wrong secret; only
+            # repeated attempts (counted on the locked row, so across replicas) do.
+            row.wrong_token_attempts = (row.wrong_token_attempts or 0) + 1
+            if row.wrong_token_attempts < WRONG_TOKEN_LIMIT:
                 return row, errors.Unauthorized(
                     "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
                 )
@@ -214,6 +229,15 @@ class CaptureService:
                 "errorCodes": [int(c["code"]) for c in row.codes],
             }
             if row.liveness == LivenessMode.ACTIVE:
+                if (row.challenges_issued or 0) >= MAX_CHALLENGES:
+                    raise _Deferred(
+                        errors.TooManyRequests(
+                            f"This session already issued {MAX_CHALLENGES} liveness "
+                            "challenges; start a new session",
+                            retry_after=max(1, int((row.expires_at - now).total_seconds())),
+                        )
+                    )
+                row.challenges_issued = (row.challenges_issued or 0) + 1
                 challenge = new_challenge()
                 expires = min(now + CHALLENGE_TTL, row.expires_at)
                 row.challenge = {
@@ -247,6 +271,8 @@ class CaptureService:
         envelope: Mapping[str, object],
         route: str,
         now: dt.datetime,
+        *,
+        address: str = "",
     ) -> dict[str, object]:
         """Decrypt, check freshness, and spend the nonce (a replay ends the session)."""
         try:
@@ -258,17 +284,24 @@ class CaptureService:
             )
         except EnvelopeError as exc:
             if exc.crypto_failure:
-                self._security_event(db, "envelope_rejected", row, route=route)
+                self._security_event(db, "envelope_rejected", row, route=route, address=address)
             raise _Deferred(exc) from None
         try:
             nonce, _ = check_freshness(plaintext, now=now.timestamp(), window=self._window)
         except errors.BadRequest as exc:
             raise _Deferred(exc) from None
+        # Nonces older than twice the freshness window can no longer be replayed (their
+        # timestamps are refused), so they are pruned rather than kept forever.
+        db.execute(
+            delete(CaptureNonce).where(
+                CaptureNonce.seen_at < now - dt.timedelta(seconds=2 * self._window)
+            )
+        )
         try:
             with db.begin_nested():
                 db.add(CaptureNonce(session_id=row.id, nonce=nonce, seen_at=now))
         except IntegrityError:
-            self._security_event(db, "nonce_replayed", row, route=route)
+            self._security_event(db, "nonce_replayed", row, route=route, address=address)
             raise _Deferred(self._fail(db, row, errors.TOKEN_ALREADY_USED)) from None
         return plaintext
 
@@ -280,7 +313,7 @@ class CaptureService:
         """``POST .../events``: client-side codes (fatal ends, diagnostics once)."""
 
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
-            plaintext = self._open(db, row, envelope, "events", now)
+            plaintext = self._open(db, row, envelope, "events", now, address=facts.address)
             parsed = _validated(EventsPlaintext, plaintext)
             self._check_desktop(db, row, parsed.deviceInfo)
             codes = []
@@ -347,7 +380,7 @@ class CaptureService:
         self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
     ) -> _CaptureRequest:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
-            plaintext = self._open(db, row, envelope, "capture", now)
+            plaintext = self._open(db, row, envelope, "capture", now, address=facts.address)
             parsed = _validated(CapturePlaintext, plaintext)
             self._check_desktop(db, row, parsed.deviceInfo)
             # A client may capture without loading first: the session is under way now.
