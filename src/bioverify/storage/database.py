@@ -36,13 +36,22 @@ def _sqlite_on_begin(conn: Any) -> None:
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine configured for our workload on either backend."""
+    # hide_parameters: a logged SQL error must not carry the bound values (secret
+    # hashes, customer ids, sealed blobs) into the logs.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        hide_parameters=True,
     )
 
 
