@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from bioverify.accounts import service as accounts
 from bioverify.accounts.secretbox import KeyRingSealer
+from bioverify.api.http_protocol import LimitedHttpToolsProtocol
 from bioverify.crypto.keyring import KeyRing
 from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.storage.migrate import upgrade
@@ -153,7 +154,12 @@ class LiveServer:
         # proxy_headers=False as `bioverify serve` does: forwarding headers are the
         # app's business (BIOVERIFY_TRUSTED_PROXIES), not uvicorn's.
         config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,
+            http=LimitedHttpToolsProtocol,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -11,6 +11,7 @@ import uvicorn
 
 from bioverify.api.app import create_app
 from bioverify.api.deps import Services
+from bioverify.api.http_protocol import LimitedHttpToolsProtocol
 from bioverify.cli._context import console, migrated_engine, settings, store
 from bioverify.config import Settings
 from bioverify.observability import configure_logging
@@ -38,6 +39,7 @@ def run_server(cfg: Settings, *, host: str, port: int, with_worker: bool) -> Non
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        http=LimitedHttpToolsProtocol,  # bounds request heads (431)
     )
 
 
