@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -9,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
+from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.api.deps import authenticate, integrator, json_body, read_json, services
 from bioverify.api.schemas import (
     ERROR_RESPONSES,
@@ -18,9 +21,11 @@ from bioverify.api.schemas import (
     SessionView,
 )
 from bioverify.domain.session import SessionType
-from bioverify.errors import BadRequest
+from bioverify.errors import BadRequest, ServiceUnavailable
 from bioverify.sessions.service import NewSession
 from bioverify.sessions.tokens import looks_like_uuid
+from bioverify.webhooks.callback_headers import PURPOSE as HEADERS_PURPOSE
+from bioverify.webhooks.callback_headers import seal_headers
 
 router = APIRouter(tags=["sessions"])
 
@@ -74,6 +79,16 @@ def to_new_session(
     )
 
 
+def _sealed_headers(svc: Any, client_id: str, headers: Mapping[str, str]) -> dict[str, str]:
+    """Callback headers as stored: sealed under the master key (they hold credentials)."""
+    ring = svc.extras.get("keyring")
+    if ring is None:
+        raise ServiceUnavailable(
+            "callback.headers cannot be stored: the key ring did not load", retry_after=30
+        )
+    return seal_headers(KeyRingSealer(ring, purpose=HEADERS_PURPOSE), client_id, headers)
+
+
 @router.post(
     "/v2/verification-session",
     status_code=201,
@@ -102,6 +117,10 @@ async def create_session(
         check_callback=svc.extras["check_callback"],
         default_liveness=svc.settings.default_liveness,
     )
+    if spec.callback_headers:
+        spec = dataclasses.replace(
+            spec, callback_headers=_sealed_headers(svc, client.id, spec.callback_headers)
+        )
     raw = await request.body()
     status, payload = await run_in_threadpool(
         svc.sessions.create, client, spec, idempotency_key=idempotency_key, body=raw

@@ -16,6 +16,7 @@ from bioverify.config import Settings
 from bioverify.crypto.keyring import KeyRing
 from bioverify.storage.database import make_engine, session_factory
 from bioverify.storage.migrate import upgrade
+from bioverify.storage.permissions import secure_data_dir
 
 console = Console(stderr=True)
 
@@ -26,9 +27,10 @@ def settings() -> Settings:
 
 def migrated_engine(cfg: Settings) -> Engine:
     """The store's engine, with the schema brought up to date first."""
-    cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secure_data_dir(cfg.data_dir, cfg.resolved_database_url)
     engine = make_engine(cfg.resolved_database_url)
     upgrade(engine)
+    secure_data_dir(cfg.data_dir, cfg.resolved_database_url)  # files the upgrade created
     return engine
 
 

@@ -55,6 +55,9 @@ _WAIT_BEHIND = dt.timedelta(milliseconds=1)
 _M = WebhookMessage
 
 
+#: ``(client id, stored callback headers) -> headers to send`` (they are sealed at rest).
+OpenHeaders = Callable[[str, dict[str, str]], dict[str, str]]
+
 #: Given claimed ``(webhook id, payload)`` pairs, the payloads to send instead, by id.
 Prepare = Callable[[list[tuple[str, str]]], dict[str, str]]
 
@@ -138,8 +141,10 @@ class Dispatcher:
         worker_id: str | None = None,
         rng: random.Random | None = None,
         prepare: Prepare | None = None,
+        open_headers: OpenHeaders | None = None,
     ) -> None:
         self._engine = engine
+        self._open_headers = open_headers
         self._prepare = prepare
         self._secrets_for = secrets_for
         self._signing_keys = signing_keys
@@ -454,12 +459,13 @@ class Dispatcher:
                 secrets=self._secrets_for(msg.client_id),
                 ed25519_keys=self._signing_keys(),
             )
-            headers = request_headers(
-                msg.id, timestamp, signature, msg.attempt, json.loads(msg.headers)
-            )
+            callback_headers = json.loads(msg.headers)
+            if self._open_headers is not None:
+                callback_headers = self._open_headers(msg.client_id, callback_headers)
+            headers = request_headers(msg.id, timestamp, signature, msg.attempt, callback_headers)
         except Exception as exc:  # a missing secret must not stop the loop  # noqa: BLE001 - reported, never fatal here
             log.warning("webhook.sign_failed", webhook_id=msg.id, error=type(exc).__name__)
-            error = "could not sign the webhook (no usable secret or key)"
+            error = "could not sign the webhook or open its callback headers (no usable key)"
         else:
             try:
                 async with client.stream("POST", msg.url, content=body, headers=headers) as resp:
