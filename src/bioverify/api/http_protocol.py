@@ -31,10 +31,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._in_head:
             self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._refuse_head()
-                return
         super().data_received(data)
+        # Checked after parsing: a chunk that completes the head (and carries part of
+        # the body) is fine; only a head still incomplete past the limit is refused.
+        # The parser holds at most the limit plus one read's worth meanwhile.
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse_head()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -47,6 +49,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
 
     def _refuse_head(self) -> None:
+        self._in_head = False  # ignore whatever else arrives before the close
+        if self.transport.is_closing():
+            return
         body = json.dumps(
             {
                 "status": "error",
@@ -62,7 +67,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n" + body
         )
         self.transport.close()
-        self._in_head = False  # ignore whatever else arrives before the close
 
 
 __all__ = ["MAX_HEAD_BYTES", "LimitedHttpToolsProtocol"]

@@ -123,6 +123,8 @@ class PoolEngine:
                 initargs=(models_dir, self._thresholds, os.getpid()),
             )
         self._closed = False
+        #: Analyses that can run at once (what a per-tenant share is a share of).
+        self.capacity = max(1, count)
 
     def ready(self) -> bool:
         return not self._closed

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -28,11 +28,13 @@ from bioverify.crypto.envelope import EnvelopeError, check_freshness, open_envel
 from bioverify.crypto.keyring import KeyRing
 from bioverify.domain import device as devices
 from bioverify.domain import session as sm
+from bioverify.engine.decode import check_request_pixels
 from bioverify.engine.interfaces import (
     Analysis,
     Challenge,
     ChallengeStep,
     Engine,
+    InvalidImage,
     LivenessMode,
     Outcome,
     new_challenge,
@@ -41,6 +43,7 @@ from bioverify.metrics import observe_stages
 from bioverify.sessions import tokens, views
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext, parse_plaintext
+from bioverify.sessions.engine_share import TenantShare
 from bioverify.sessions.models import CaptureNonce, SessionRow
 from bioverify.sessions.service import SessionService
 from bioverify.storage.database import transaction
@@ -52,6 +55,9 @@ CHALLENGE_TTL = dt.timedelta(minutes=5)
 WRONG_TOKEN_LIMIT = 5
 #: Liveness challenges one session may issue (loads, reloads): steps are not re-rollable.
 MAX_CHALLENGES = 10
+#: How long a capture holds its session's one analysis slot at most (a crashed
+#: replica's hold runs out by itself).
+CAPTURE_HOLD = dt.timedelta(minutes=2)
 
 _OUTCOME_CODES = {
     Outcome.LOW_LIGHT: errors.LOW_LIGHT,
@@ -100,6 +106,7 @@ class CaptureService:
         self.biometrics = biometrics
         self._security = on_security_event
         self._window = freshness_window_s
+        self._share = TenantShare(int(getattr(engine, "capacity", 1)))
 
     # ------------------------------------------------------------------ guard
 
@@ -365,16 +372,27 @@ class CaptureService:
             if request.needs_gallery:
                 # Another replica may have enrolled someone since this one last looked.
                 await run_in_threadpool(self.biometrics.sync, self._factory)
-        analysis = await engine.analyze(
-            request.frames,
-            liveness=request.liveness,
-            challenge=request.challenge,
-            frame_times=request.frame_times,
-            want_portrait=request.want_portrait,
-        )
+        try:
+            async with self._share.slot(request.client_id):
+                analysis = await engine.analyze(
+                    request.frames,
+                    liveness=request.liveness,
+                    challenge=request.challenge,
+                    frame_times=request.frame_times,
+                    want_portrait=request.want_portrait,
+                )
+        except BaseException:
+            await run_in_threadpool(self._release_hold, request.session_id)
+            raise
         observe_stages(analysis.timings_ms)
         result: dict[str, Any] = await run_in_threadpool(self._conclude, token, facts, analysis)
         return result
+
+    def _release_hold(self, session_id: str) -> None:
+        with transaction(self._factory) as db:
+            db.execute(
+                update(SessionRow).where(SessionRow.id == session_id).values(capture_until=None)
+            )
 
     def _accept(
         self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
@@ -383,11 +401,22 @@ class CaptureService:
             plaintext = self._open(db, row, envelope, "capture", now, address=facts.address)
             parsed = _validated(CapturePlaintext, plaintext)
             self._check_desktop(db, row, parsed.deviceInfo)
+            # One capture in flight per session: two at once on one link would double
+            # what a single user can make the engine do.
+            if row.capture_until is not None and row.capture_until > now:
+                raise _Deferred(
+                    errors.TooManyRequests(
+                        "A capture of this session is still being analysed; wait for its answer",
+                        retry_after=max(1, int((row.capture_until - now).total_seconds())),
+                    )
+                )
             # A client may capture without loading first: the session is under way now.
             self.sessions.apply(db, row, sm.load(views.state_of(row)))
             if parsed.indicators is not None:
                 row.indicators = dict(parsed.indicators)
-            return self._capture_request(row, parsed, now)
+            request = self._capture_request(row, parsed, now)
+            row.capture_until = now + CAPTURE_HOLD
+            return request
 
         request: _CaptureRequest = self._locked(token, facts, body)
         return request
@@ -433,7 +462,12 @@ class CaptureService:
                 raise _Deferred(
                     errors.BadRequest(f"frames[{index}] is not standard base64")
                 ) from None
+        try:
+            check_request_pixels(frames)
+        except InvalidImage as exc:
+            raise _Deferred(errors.BadRequest(exc.message)) from None
         return _CaptureRequest(
+            session_id=row.id,
             frames=frames,
             liveness=liveness,
             challenge=challenge,
@@ -445,12 +479,14 @@ class CaptureService:
 
     def _engine_down(self, token: str, facts: DeviceFacts) -> None:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> None:
+            row.capture_until = None
             self.sessions.record_code(db, row, errors.MODEL_LOAD_FAILED)
 
         self._locked(token, facts, body)
 
     def _conclude(self, token: str, facts: DeviceFacts, analysis: Analysis) -> dict[str, Any]:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
+            row.capture_until = None
             liveness = analysis.liveness
             result: dict[str, Any] = dict(row.result or {})
             if liveness is not None:
@@ -516,6 +552,7 @@ class CaptureService:
 
 @dataclass(frozen=True)
 class _CaptureRequest:
+    session_id: str
     frames: list[bytes]
     liveness: LivenessMode
     challenge: Challenge | None

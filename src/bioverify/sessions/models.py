@@ -56,6 +56,8 @@ class SessionRow(Base):
     wrong_token_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Liveness challenges issued by loads: bounded, so steps cannot be re-rolled at will.
     challenges_issued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Until when a capture holds the session's one analysis slot (None: free).
+    capture_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     device_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     challenge: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     indicators: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

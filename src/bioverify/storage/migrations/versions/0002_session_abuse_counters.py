@@ -15,6 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import bioverify.storage.base
+
 revision = "0002_i20"
 down_revision = "0001"
 branch_labels = None
@@ -29,6 +31,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("challenges_issued", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(
+            sa.Column(
+                "capture_until",
+                bioverify.storage.base.UTCDateTime(timezone=True),
+                nullable=True,
+            )
+        )
     with op.batch_alter_table("capture_nonces", schema=None) as batch_op:
         batch_op.create_index("ix_capture_nonces_seen_at", ["seen_at"], unique=False)
 
@@ -37,5 +46,6 @@ def downgrade() -> None:
     with op.batch_alter_table("capture_nonces", schema=None) as batch_op:
         batch_op.drop_index("ix_capture_nonces_seen_at")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_column("capture_until")
         batch_op.drop_column("challenges_issued")
         batch_op.drop_column("wrong_token_attempts")
