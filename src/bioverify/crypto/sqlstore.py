@@ -50,6 +50,11 @@ class SqlDataKeyStore:
             self._cache[tenant_id] = loaded
         return list(loaded)
 
+    def forget(self, tenant_id: str) -> None:
+        """Drop a scope from the cache (its rows were deleted by the caller)."""
+        with self._lock:
+            self._cache.pop(tenant_id, None)
+
     def put_wrapped(self, tenant_id: str, key_id: str, wrapped: bytes) -> None:
         with transaction(self._factory) as db:
             db.add(

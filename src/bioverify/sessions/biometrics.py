@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify import errors
-from bioverify.crypto.datakeys import TemplateCipher
+from bioverify.crypto.datakeys import TemplateCipher, customer_scope, key_id_of
+from bioverify.crypto.models import DataKey
 from bioverify.domain import session as sm
 from bioverify.engine.gallery import Gallery
 from bioverify.engine.matcher import Thresholds, cosine
@@ -63,9 +64,17 @@ class Biometrics:
         self._synced_at: dt.datetime | None = None
         self._sync_lock = threading.Lock()
 
+    def _scope_of(self, enrolment: Enrolment) -> str:
+        """The key scope of a stored template: the customer's own key, or (templates
+        stored before per-customer keys) the tenant's."""
+        kid = key_id_of(enrolment.template)
+        if self.cipher.has_key(enrolment.client_id, kid):
+            return enrolment.client_id
+        return customer_scope(enrolment.client_id, enrolment.customer_id)
+
     def _decrypt(self, enrolment: Enrolment) -> Vector:
         raw = self.cipher.decrypt(
-            enrolment.client_id,
+            self._scope_of(enrolment),
             enrolment.template,
             _aad(enrolment.client_id, enrolment.customer_id),
         )
@@ -98,7 +107,9 @@ class Biometrics:
     ) -> Enrolment:
         """Store (or replace) the customer's protected template and device binding."""
         blob = self.cipher.encrypt(
-            client_id, np.asarray(embedding, np.float32).tobytes(), _aad(client_id, customer_id)
+            customer_scope(client_id, customer_id),
+            np.asarray(embedding, np.float32).tobytes(),
+            _aad(client_id, customer_id),
         )
         enrolment = self.enrolment(db, client_id, customer_id)
         if enrolment is None:
@@ -150,12 +161,17 @@ class Biometrics:
         return Identification(enrolment.customer_id, enrolment.puid, score, top_k)
 
     def erase(self, db: Session, client_id: str, customer_id: str) -> bool:
-        """Crypto-erase: delete the template row and its device binding, drop the vector."""
+        """Crypto-erase: destroy the customer's data key with the template row and its
+        device binding, drop the vector. A copy of the template left anywhere (a WAL,
+        a free page, a backup) no longer decrypts."""
         enrolment = self.enrolment(db, client_id, customer_id)
         if enrolment is None:
             return False
+        scope = customer_scope(client_id, customer_id)
         db.delete(enrolment)
+        db.execute(delete(DataKey).where(DataKey.tenant_id == scope))
         db.flush()
+        self.cipher.forget(scope)
         self.gallery.remove(client_id, customer_id)
         return True
 
@@ -236,9 +252,18 @@ class Biometrics:
         row.result = result
         return None
 
-    def prepare(self, client_id: str) -> None:
-        """Load the tenant's data key before a locked transaction needs it."""
+    def prepare(
+        self, client_id: str, customer_id: str | None = None, *, enrolling: bool = False
+    ) -> None:
+        """Load the data keys a capture will need before a locked transaction does: the
+        tenant's, and the customer's own when the capture names one (made if enrolling)."""
         self.cipher.ensure_key(client_id)
+        if customer_id:
+            scope = customer_scope(client_id, customer_id)
+            if enrolling:
+                self.cipher.ensure_key(scope)
+            else:
+                self.cipher.has_key(scope, "")  # reads the customer's key into the cache
 
     def rebuild(self, factory: sessionmaker[Session]) -> int:
         """Load every stored template of the current model into the gallery."""

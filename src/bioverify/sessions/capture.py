@@ -16,6 +16,7 @@ import datetime as dt
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -368,7 +369,14 @@ class CaptureService:
                 retry_after=30,
             )
         if self.biometrics is not None:
-            await run_in_threadpool(self.biometrics.prepare, request.client_id)
+            await run_in_threadpool(
+                partial(
+                    self.biometrics.prepare,
+                    request.client_id,
+                    request.customer_key,
+                    enrolling=request.enrolling,
+                )
+            )
             if request.needs_gallery:
                 # Another replica may have enrolled someone since this one last looked.
                 await run_in_threadpool(self.biometrics.sync, self._factory)
@@ -475,6 +483,11 @@ class CaptureService:
             want_portrait=row.send_images and bool(row.callback_url),
             client_id=row.client_id,
             needs_gallery=row.type != sm.SessionType.VERIFY,
+            # ENROLL stores under this customer's own key; VERIFY reads with it.
+            customer_key=(row.customer_id or row.puid)
+            if row.type != sm.SessionType.SIGN_IN
+            else None,
+            enrolling=row.type == sm.SessionType.ENROLL,
         )
 
     def _engine_down(self, token: str, facts: DeviceFacts) -> None:
@@ -560,6 +573,8 @@ class _CaptureRequest:
     want_portrait: bool
     client_id: str
     needs_gallery: bool
+    customer_key: str | None = None
+    enrolling: bool = False
 
 
 class _Deferred(Exception):

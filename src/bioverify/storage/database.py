@@ -27,6 +27,8 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows are overwritten, not left in free pages (erasure means erased).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -53,6 +55,21 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         pool_timeout=10,
         hide_parameters=True,
     )
+
+
+def checkpoint_wal(engine: Engine) -> None:
+    """SQLite: copy the WAL into the database and truncate it, so content deleted
+    since (overwritten there under ``secure_delete``) leaves no copy in the WAL.
+    Outside any transaction (a checkpoint cannot run inside one); no-op elsewhere."""
+    if not is_sqlite(engine):
+        return
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.close()
+    finally:
+        raw.close()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -89,4 +106,4 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
 
 
-__all__ = ["is_sqlite", "make_engine", "session_factory", "transaction"]
+__all__ = ["checkpoint_wal", "is_sqlite", "make_engine", "session_factory", "transaction"]
