@@ -5,6 +5,7 @@ events, wrong token secrets, challenge budget, callback header injection, nonce 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -148,10 +149,10 @@ def test_one_wrong_token_secret_does_not_end_the_session(
 @pytest.mark.parametrize(
     "body",
     [
-        b'{"type": "ENROLL", "type": "VERIFY"}',
-        b'{"type": "ENROLL", "sessionExpiry": NaN}',
-        b'{"type": "ENROLL", "sessionExpiry": Infinity}',
-        b'{"type": "ENROLL", "sessionExpiry": -Infinity}',
+        b'{"type": "ENROLL", "transactionID": "a", "transactionID": "b"}',
+        b'{"type": "ENROLL", "deviceInfo": {"x": NaN}}',
+        b'{"type": "ENROLL", "deviceInfo": {"x": Infinity}}',
+        b'{"type": "ENROLL", "deviceInfo": {"x": -Infinity}}',
     ],
 )
 def test_duplicate_keys_nan_and_infinity_are_refused(
@@ -163,7 +164,26 @@ def test_duplicate_keys_nan_and_infinity_are_refused(
     assert_envelope(answer, 400)
 
 
-def test_duplicate_keys_in_a_capture_envelope_are_refused(
+def test_duplicate_keys_in_the_outer_envelope_are_refused(
+    app_client: httpx.Client, creds: Creds
+) -> None:
+    made, token = _session(app_client, creds, liveness="passive")
+    key = app_client.get("/public-key").json()
+    sealed = seal(
+        {"nonce": fresh_nonce(), "timestamp": int(time.time()), "events": [{"code": -20}]},
+        public_key_pem=key["publicKey"],
+        kid=key["kid"],
+        session_id=made["sessionId"],
+        route="events",
+    )
+    raw = json.dumps(sealed)[:-1] + f', "kid": {json.dumps(sealed["kid"])}}}'
+    answer = app_client.post(
+        f"{CREATE}/{token}/events", content=raw, headers={"content-type": "application/json"}
+    )
+    assert "repeats the key" in assert_envelope(answer, 400)["message"]
+
+
+def test_duplicate_keys_in_a_capture_plaintext_are_refused(
     app_client: httpx.Client, creds: Creds
 ) -> None:
     made, token = _session(app_client, creds, liveness="passive")
