@@ -109,7 +109,9 @@ def _parse_plaintext(plaintext: bytes) -> dict[str, object]:
     try:
         doc = strict_json.loads(plaintext, what="The decrypted envelope")
     except errors.BadRequest as exc:
-        raise EnvelopeError(exc.message) from None
+        raise EnvelopeError(
+            f"the decrypted envelope must be a UTF-8 JSON object within limits ({exc.message})"
+        ) from None
     if not isinstance(doc, dict):
         raise EnvelopeError("the decrypted envelope must be a JSON object")
     return doc

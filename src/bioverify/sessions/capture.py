@@ -58,7 +58,7 @@ WRONG_TOKEN_LIMIT = 5
 MAX_CHALLENGES = 10
 #: How long a capture holds its session's one analysis slot at most (a crashed
 #: replica's hold runs out by itself).
-CAPTURE_HOLD = dt.timedelta(minutes=2)
+CAPTURE_HOLD = dt.timedelta(seconds=60)
 
 _OUTCOME_CODES = {
     Outcome.LOW_LIGHT: errors.LOW_LIGHT,
@@ -108,6 +108,10 @@ class CaptureService:
         self._security = on_security_event
         self._window = freshness_window_s
         self._share = TenantShare(int(getattr(engine, "capacity", 1)))
+        # Sessions this process is analysing a capture of (see ``_hold_is_live``).
+        self._analysing: set[str] = set()
+        bind = factory.kw.get("bind")
+        self._single_writer = bind is not None and bind.dialect.name == "sqlite"
 
     # ------------------------------------------------------------------ guard
 
@@ -359,28 +363,40 @@ class CaptureService:
         self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
     ) -> dict[str, Any]:
         """``POST .../capture``: analyse frames and end (or continue) the session."""
-        request: _CaptureRequest = await run_in_threadpool(self._accept, token, envelope, facts)
-        engine = self.engine
-        if engine is None or not engine.ready():
-            await run_in_threadpool(self._engine_down, token, facts)
-            raise errors.ServiceUnavailable(
-                "The face models are not loaded; try again shortly",
-                codes=[errors.MODEL_LOAD_FAILED],
-                retry_after=30,
-            )
-        if self.biometrics is not None:
-            await run_in_threadpool(
-                partial(
-                    self.biometrics.prepare,
-                    request.client_id,
-                    request.customer_key,
-                    enrolling=request.enrolling,
-                )
-            )
-            if request.needs_gallery:
-                # Another replica may have enrolled someone since this one last looked.
-                await run_in_threadpool(self.biometrics.sync, self._factory)
+        held: list[str] = []
         try:
+            return await self._capture(token, envelope, facts, held)
+        finally:
+            for session_id in held:
+                self._analysing.discard(session_id)
+
+    async def _capture(
+        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts, held: list[str]
+    ) -> dict[str, Any]:
+        request: _CaptureRequest = await run_in_threadpool(
+            self._accept, token, envelope, facts, held
+        )
+        engine = self.engine
+        try:
+            if engine is None or not engine.ready():
+                await run_in_threadpool(self._engine_down, token, facts)
+                raise errors.ServiceUnavailable(
+                    "The face models are not loaded; try again shortly",
+                    codes=[errors.MODEL_LOAD_FAILED],
+                    retry_after=30,
+                )
+            if self.biometrics is not None:
+                await run_in_threadpool(
+                    partial(
+                        self.biometrics.prepare,
+                        request.client_id,
+                        request.customer_key,
+                        enrolling=request.enrolling,
+                    )
+                )
+                if request.needs_gallery:
+                    # Another replica may have enrolled someone since this one last looked.
+                    await run_in_threadpool(self.biometrics.sync, self._factory)
             async with self._share.slot(request.client_id):
                 analysis = await engine.analyze(
                     request.frames,
@@ -396,6 +412,14 @@ class CaptureService:
         result: dict[str, Any] = await run_in_threadpool(self._conclude, token, facts, analysis)
         return result
 
+    def _hold_is_live(self, row: SessionRow, now: dt.datetime) -> bool:
+        """A capture of ``row`` is being analysed. On SQLite this process is the only
+        writer, so a hold it is not analysing was left by a crash and is void; on a shared
+        store another replica may hold it, until ``capture_until``."""
+        if row.capture_until is None or row.capture_until <= now:
+            return False
+        return row.id in self._analysing or not self._single_writer
+
     def _release_hold(self, session_id: str) -> None:
         with transaction(self._factory) as db:
             db.execute(
@@ -403,7 +427,7 @@ class CaptureService:
             )
 
     def _accept(
-        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
+        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts, held: list[str]
     ) -> _CaptureRequest:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
             plaintext = self._open(db, row, envelope, "capture", now, address=facts.address)
@@ -411,7 +435,7 @@ class CaptureService:
             self._check_desktop(db, row, parsed.deviceInfo)
             # One capture in flight per session: two at once on one link would double
             # what a single user can make the engine do.
-            if row.capture_until is not None and row.capture_until > now:
+            if row.capture_until is not None and self._hold_is_live(row, now):
                 raise _Deferred(
                     errors.TooManyRequests(
                         "A capture of this session is still being analysed; wait for its answer",
@@ -424,6 +448,8 @@ class CaptureService:
                 row.indicators = dict(parsed.indicators)
             request = self._capture_request(row, parsed, now)
             row.capture_until = now + CAPTURE_HOLD
+            self._analysing.add(row.id)
+            held.append(row.id)
             return request
 
         request: _CaptureRequest = self._locked(token, facts, body)
