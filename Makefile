@@ -28,6 +28,7 @@ test: $(STAMP) $(TS_SDK)/node_modules/.package-lock.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench sdk/python
+	$(BIN)/ruff format --check src tests bench sdk/python
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -155,7 +155,7 @@ def main() -> None:
             data_dir=data, database_url=url, engine_workers=1, max_body_bytes=16 * MB
         )
         app = create_app(settings, db_engine=db, keyring=ring)
-        engine = app.state.services.extras["engine"]
+        engine = app.state.services.engine
         with Server(app) as server:
             asyncio.run(engine.warm_up())
             worker = next(iter(engine._executor._processes.values())).pid

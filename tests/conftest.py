@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import HealthCheck
+from hypothesis import core as hypothesis_core
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 
 import support
@@ -29,6 +34,52 @@ from support import (
     migrated,
     serve,
 )
+
+# Hypothesis profiles: "ci" (the default) keeps each property test's example count but
+# drops the per-example deadline (a shared, loaded CI machine is not a benchmark);
+# "thorough" runs thousands of examples per property, bounded by the run's timeout.
+#   pytest --hypothesis-profile thorough
+hypothesis_settings.register_profile(
+    "ci", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.register_profile(
+    "thorough",
+    max_examples=5_000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """One Hypothesis seed for the whole run, chosen here unless given, so that any
+    failure replays with ``--hypothesis-seed=N`` (printed at the start and the end)."""
+    seed = config.getoption("--hypothesis-seed", default=None)
+    if seed is None:
+        seed = str(secrets.randbelow(2**32))
+        config.option.hypothesis_seed = seed
+    hypothesis_core.global_force_seed = int(seed) if str(seed).isdigit() else seed
+    config.stash[_SEED] = str(seed)
+
+
+_SEED = pytest.StashKey[str]()
+
+
+def _seed_line(config: pytest.Config) -> str:
+    seed = config.stash.get(_SEED, "?")
+    return (
+        f"Hypothesis seed: {seed} (replay with: make test PYTEST_ARGS='--hypothesis-seed={seed}')"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _seed_line(config)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    terminalreporter.write_line(_seed_line(config))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,8 +1,8 @@
-"""Real face images for tests: registry samples (fetched once, cached) and the shared
-evaluation photos (when ``../shared`` exists), plus attacks derived from them in code.
+"""Real face images for tests: registry samples (fetched once, cached) and the labelled
+photos kept in ``tests/data/faces`` (with their licence), plus attacks derived from them.
 
 Import as ``from fixtures_faces import ...`` (pytest ``pythonpath = ["tests"]``).
-Every loader skips the calling test with a reason when its source is unavailable.
+Registry loaders skip the calling test with a reason when the registry is unreachable.
 """
 
 from __future__ import annotations
@@ -59,17 +59,18 @@ def registry_bytes(name: str) -> bytes:
     return registry_image(name).read_bytes()
 
 
-def shared_faces() -> Path:
-    """The shared labelled photos (``../shared/data/faces``); skips when absent."""
-    folder = REPO_ROOT.parent / "shared" / "data" / "faces"
-    if not (folder / "identities.csv").is_file():
-        pytest.skip("shared evaluation photos (../shared/data/faces) are not on this machine")
-    return folder
+#: The labelled photos that ship with the tests (provenance and licence: README.md there).
+FACES = REPO_ROOT / "tests" / "data" / "faces"
 
 
-def shared_identities() -> list[tuple[Path, str]]:
-    """(photo, identity) rows of the shared photos."""
-    return read_identities(shared_faces())
+def labelled_faces() -> Path:
+    """The labelled photos folder (``identities.csv`` and the photos)."""
+    return FACES
+
+
+def labelled_identities() -> list[tuple[Path, str]]:
+    """(photo, identity) rows of the labelled photos."""
+    return read_identities(FACES)
 
 
 def file_bytes(path: Path) -> bytes:
@@ -163,7 +164,7 @@ def shift_scale(image: Image, dx: float, dy: float, scale: float, angle: float =
 
 
 def pose_burst() -> list[bytes]:
-    """Three real photos of one person (shared set, person12) at different real head
+    """Three real photos of one person (labelled set, person12) at different real head
     poses: near-frontal (img17), turned to their right and larger (img59), and larger
     again (img61). Passes the challenge (TURN_RIGHT, MOVE_CLOSER).
 
@@ -172,5 +173,5 @@ def pose_burst() -> list[bytes]:
     which is what the active check measures (and why a set of posed photos of a
     victim is a known weakness, see docs/engine.md).
     """
-    folder = shared_faces()
+    folder = FACES
     return [file_bytes(folder / name) for name in ("img17.jpg", "img59.jpg", "img61.jpg")]

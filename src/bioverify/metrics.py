@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bioverify.api.middleware import route_template
+from bioverify.routing import route_template
 
 HTTP_REQUESTS = Counter(
     "bioverify_http_requests_total", "HTTP requests answered", ["method", "route", "status"]

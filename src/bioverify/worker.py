@@ -27,23 +27,21 @@ from bioverify.accounts.models import Client
 from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.alerts.rules import Signal
 from bioverify.api.audit import AUDIT_KEY_NAME
-from bioverify.api.deps import Services
 from bioverify.audit.events import AuditEvent
 from bioverify.audit.service import AuditLog
 from bioverify.crypto.keyring import KeyRing
 from bioverify.metrics import WEBHOOKS_DEAD, WEBHOOKS_DELIVERED
 from bioverify.sessions.capture import portrait_aad
-from bioverify.sessions.effects import ServiceEffects
 from bioverify.sessions.models import SessionRow
 from bioverify.storage.database import is_sqlite, transaction
 from bioverify.webhooks import outbox
 from bioverify.webhooks.callback_headers import PURPOSE as HEADERS_PURPOSE
 from bioverify.webhooks.callback_headers import open_headers
 from bioverify.webhooks.dispatcher import Dispatcher
-from bioverify.webhooks.egress import EgressGuard
 from bioverify.webhooks.models import WebhookMessage
 from bioverify.webhooks.outbox import MessageView
 from bioverify.webhooks.retry import RetryPolicy
+from bioverify.wiring import Services
 
 log = structlog.get_logger("bioverify.worker")
 
@@ -115,7 +113,7 @@ class PayloadCompleter:
                     kept[message_id] = (row.client_id, row.id, row.portrait)
         # Decrypt after the commit: loading a data key may read the store, which on
         # SQLite would wait on this very transaction's write lock.
-        biometrics = self._services.extras.get("biometrics")
+        biometrics = self._services.biometrics
         for message_id, (client_id, session_id, blob) in kept.items():
             if biometrics is not None:
                 jpeg = biometrics.cipher.decrypt(client_id, blob, portrait_aad(session_id))
@@ -143,14 +141,12 @@ def drop_portrait(services: Services, message: MessageView) -> None:
 def webhook_secrets(services: Services) -> Callable[[str], Sequence[str]]:
     """The ``whsec_`` secrets a client's webhooks are signed with (current first)."""
 
-    keyring: KeyRing | None = services.extras.get("keyring")
+    keyring = services.need_keyring()
 
     def lookup(client_id: str) -> Sequence[str]:
-        operator = services.extras.get("operator_webhook_secret")
+        operator = services.operator_webhook_secret
         if client_id == "operator" and operator:
-            return [str(operator)]
-        if keyring is None:
-            return []
+            return [operator]
         with transaction(services.factory) as db:
             found = db.scalar(select(Client.webhook_secrets).where(Client.id == client_id))
         sealer = KeyRingSealer(keyring)
@@ -161,17 +157,15 @@ def webhook_secrets(services: Services) -> Callable[[str], Sequence[str]]:
 
 def build_dispatcher(services: Services) -> Dispatcher:
     settings = services.settings
-    keyring: KeyRing | None = services.extras.get("keyring")
-    audit: AuditLog | None = services.extras.get("audit")
-    effects: ServiceEffects | None = services.extras.get("effects")
-    guard: EgressGuard = services.extras["egress"]
+    keyring = services.need_keyring()
+    audit = services.audit
+    effects = services.need_effects()
+    guard = services.egress
     policy = RetryPolicy.for_tests() if settings.webhook_test_schedule else RetryPolicy()
 
     def dead(message: MessageView) -> None:
         WEBHOOKS_DEAD.inc()
         drop_portrait(services, message)  # kept only for delivery; there will be none
-        if effects is None:
-            return
         with transaction(services.factory) as db:
             effects.record(
                 db,
@@ -197,19 +191,15 @@ def build_dispatcher(services: Services) -> Dispatcher:
     return Dispatcher(
         services.db_engine,
         secrets_for=webhook_secrets(services),
-        signing_keys=(lambda: [keyring.signing_key().private_key]) if keyring else (lambda: []),
+        signing_keys=lambda: [keyring.signing_key().private_key],
         policy=policy,
         guard=guard,
         clock=services.clock,
         on_dead=dead,
         on_delivered=delivered,
         lease=dt.timedelta(seconds=settings.webhook_lease_s),
-        prepare=PayloadCompleter(services, audit, keyring) if audit and keyring else None,
-        open_headers=(
-            partial(open_headers, KeyRingSealer(keyring, purpose=HEADERS_PURPOSE))
-            if keyring
-            else None
-        ),
+        prepare=PayloadCompleter(services, audit, keyring),
+        open_headers=partial(open_headers, KeyRingSealer(keyring, purpose=HEADERS_PURPOSE)),
     )
 
 
@@ -223,8 +213,15 @@ class Worker:
 
     def __post_init__(self) -> None:
         svc = self.services
-        sessions = svc.sessions
         settings = svc.settings
+        if svc.problems:
+            # Fail closed: no job writes while a part is missing (serve's API answers 503;
+            # `bioverify worker` refuses to start).
+            log.error("worker_not_started", failing=sorted(svc.problems))
+            return
+        sessions = svc.need_sessions()
+        keyring = svc.need_keyring()
+        audit = svc.audit
 
         async def sweep() -> None:
             ended = await run_in_threadpool(sessions.sweep_expired)
@@ -237,22 +234,17 @@ class Worker:
             await every(settings.sweep_interval_s, stop, "sweeper", sweep)
 
         self.jobs.insert(0, sweeper)
-        audit: AuditLog | None = svc.extras.get("audit")
-        keyring: KeyRing | None = svc.extras.get("keyring")
-        if audit is not None and keyring is not None:
-            self.jobs.append(self._checkpointer(audit, keyring))
-            if is_sqlite(svc.db_engine):
-                # SQLite runs one process: claims left by a crash are nobody's now.
-                with transaction(svc.factory) as db:
-                    released = outbox.release_all_claims(db, now=svc.clock())
-                if released:
-                    log.info("webhook_claims_released", count=released)
-            self.dispatcher = build_dispatcher(svc)
-            svc.extras["dispatcher"] = self.dispatcher
-            effects: ServiceEffects | None = svc.extras.get("effects")
-            if effects is not None:
-                effects.wake = self.dispatcher.wake
-            self.jobs.append(self.dispatcher.run)
+        self.jobs.append(self._checkpointer(audit, keyring))
+        if is_sqlite(svc.db_engine):
+            # SQLite runs one process: claims left by a crash are nobody's now.
+            with transaction(svc.factory) as db:
+                released = outbox.release_all_claims(db, now=svc.clock())
+            if released:
+                log.info("webhook_claims_released", count=released)
+        self.dispatcher = build_dispatcher(svc)
+        svc.dispatcher = self.dispatcher
+        svc.need_effects().wake = self.dispatcher.wake
+        self.jobs.append(self.dispatcher.run)
 
     def _checkpointer(self, audit: AuditLog, keyring: KeyRing) -> Job:
         svc = self.services

@@ -16,7 +16,7 @@ from bioverify.audit.models import AuditEntry
 from bioverify.cli.main import app as cli
 from bioverify.config import Settings
 from bioverify.crypto.keyring import KeyRing
-from support import Creds, serve
+from support import Creds, make_client, serve
 
 CREATE = "/v2/verification-session"
 
@@ -40,9 +40,12 @@ def _some_sessions(client: httpx.Client, creds: Creds) -> None:
 
 
 def test_verify_passes_then_names_the_tampered_entry(
-    settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine, creds: Creds
+    settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine
 ) -> None:
     ring = KeyRing.load_or_create(settings.keys_dir)
+    # The client's secrets are sealed under this ring's master key, as `clients create`
+    # would seal them (a client sealed under another master key makes the app not ready).
+    creds = make_client(db_engine, keyring=ring)
     with serve(make_app(keyring=ring)) as client:
         _some_sessions(client, creds)
     runner = CliRunner()
@@ -65,9 +68,10 @@ def test_verify_passes_then_names_the_tampered_entry(
 
 
 def test_export_writes_entries_and_checkpoints(
-    settings: Settings, make_app: Callable[..., FastAPI], creds: Creds, tmp_path: Path
+    settings: Settings, make_app: Callable[..., FastAPI], db_engine: Engine, tmp_path: Path
 ) -> None:
     ring = KeyRing.load_or_create(settings.keys_dir)
+    creds = make_client(db_engine, keyring=ring)
     with serve(make_app(keyring=ring)) as client:
         _some_sessions(client, creds)
     runner = CliRunner()

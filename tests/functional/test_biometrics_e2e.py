@@ -1,7 +1,7 @@
 """Enrol, verify and sign in over HTTP with the real models (YuNet + SFace).
 
-Faces come from the shared labelled photos when present (CI has them) and from
-registry packages otherwise; attacks and low light are derived from them in code.
+Faces come from the labelled photos in tests/data/faces; attacks and low light are
+derived from them in code.
 """
 
 from __future__ import annotations
@@ -16,20 +16,15 @@ import pytest
 from test_capture_protocol import Capture, no_face_jpeg
 
 from fixtures_faces import (
-    REPO_ROOT,
+    FACES,
     darken,
     encode,
     file_bytes,
     load,
-    pad,
-    registry_bytes,
-    registry_image,
-    shift_scale,
 )
 from support import Creds, assert_envelope
 
 CREATE = "/v2/verification-session"
-SHARED = REPO_ROOT.parent / "shared" / "data" / "faces"
 
 
 @dataclass(frozen=True)
@@ -43,21 +38,12 @@ class Faces:
 
 @pytest.fixture(scope="module")
 def faces() -> Faces:
-    if (SHARED / "identities.csv").is_file():
-        return Faces(
-            alice=file_bytes(SHARED / "img29.jpg"),
-            alice_again=file_bytes(SHARED / "img30.jpg"),
-            stranger=file_bytes(SHARED / "img34.jpg"),
-            group=file_bytes(SHARED / "couple.jpg"),
-            alice_path=SHARED / "img29.jpg",
-        )
-    astronaut = load(registry_image("astronaut.png"))
     return Faces(
-        alice=encode(astronaut),
-        alice_again=encode(shift_scale(astronaut, 12, -8, 0.95)),
-        stranger=encode(pad(load(registry_image("Tom_Hanks_54745.png")), 120)),
-        group=registry_bytes("t1.jpg"),
-        alice_path=registry_image("astronaut.png"),
+        alice=file_bytes(FACES / "img29.jpg"),
+        alice_again=file_bytes(FACES / "img30.jpg"),
+        stranger=file_bytes(FACES / "img34.jpg"),
+        group=file_bytes(FACES / "couple.jpg"),
+        alice_path=FACES / "img29.jpg",
     )
 
 

@@ -209,16 +209,32 @@ def test_consumed_token_is_409_token_already_used(app_client: httpx.Client, cred
     assert_envelope(capture.load(), 409, [-15])
 
 
-def test_other_device_is_device_mismatch(
+def test_without_bind_device_the_link_opens_on_a_second_device(
     cap: Capture, app_client: httpx.Client, creds: Creds
 ) -> None:
-    response = cap.post(
-        "events",
-        cap.envelope("events", cap.plaintext(events=[{"code": -24}])),
-        **{"x-device-info": "device-B"},
+    second = Capture(app_client, f"x/{cap.token}", device="device-B")
+    assert second.load().status_code == 200
+    response = second.post(
+        "events", second.envelope("events", second.plaintext(events=[{"code": -24}]))
     )
-    assert_envelope(response, 403, [-16])
+    assert response.status_code == 200, response.text
     got = session_of(app_client, creds, cap.session_id)
+    assert got["status"] == "IN_PROGRESS"
+    assert got["errorCodes"] == [-24]
+
+
+def test_with_bind_device_another_device_is_device_mismatch(
+    app_client: httpx.Client, creds: Creds
+) -> None:
+    made = app_client.post(
+        CREATE, json={"type": "SIGN-IN", "bindDevice": True}, headers=creds.headers()
+    )
+    assert made.status_code == 201, made.text
+    first = Capture(app_client, made.json()["launchUrl"], device="device-A")
+    assert first.load().status_code == 200
+    second = Capture(app_client, made.json()["launchUrl"], device="device-B")
+    assert_envelope(second.load(), 403, [-16])
+    got = session_of(app_client, creds, made.json()["sessionId"])
     assert got["status"] == "FAILED"
     assert got["errorCodes"] == [-16]
 

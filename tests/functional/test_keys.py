@@ -8,21 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from bioverify.capture.envelope import fresh_nonce, seal
 from bioverify.cli.main import app as cli
 from bioverify.crypto.keyring import KeyRing
-from support import Creds, serve
+from support import make_client, serve
 
 CREATE = "/v2/verification-session"
 
 
 def test_rotated_capture_key_is_served_and_old_one_still_decrypts(
-    tmp_path: Path, make_app: Callable[..., FastAPI], creds: Creds
+    tmp_path: Path, make_app: Callable[..., FastAPI], db_engine: Engine
 ) -> None:
     data_dir = tmp_path / "rotating"
     ring = KeyRing.load_or_create(data_dir / "keys")
+    creds = make_client(db_engine, keyring=ring)  # sealed under this ring's master key
     with serve(make_app(keyring=ring)) as client:
         made = client.post(
             CREATE, json={"type": "ENROLL", "liveness": "passive"}, headers=creds.headers()

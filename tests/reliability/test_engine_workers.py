@@ -81,7 +81,7 @@ def test_the_app_lifespan_stops_the_engine_workers(
     make_app: Callable[..., FastAPI], settings: Settings
 ) -> None:
     app = make_app(settings=settings.with_overrides(engine_workers=1), bio_engine=None)
-    engine = app.state.services.extras["engine"]
+    engine = app.state.services.engine
     assert isinstance(engine, PoolEngine)
     workers: list[int] = []
     try:

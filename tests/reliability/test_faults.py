@@ -38,7 +38,7 @@ from standardwebhooks.webhooks import Webhook
 from bioverify.capture.sdk import CaptureError, CaptureSession
 from bioverify.sessions.models import SessionRow
 from bioverify.webhooks.models import MessageStatus, WebhookMessage
-from fixtures_faces import REPO_ROOT, file_bytes, registry_bytes
+from fixtures_faces import FACES, file_bytes
 from support import Creds, drop_schema_of, fresh_database_url, migrated
 
 pytestmark = pytest.mark.slow
@@ -86,9 +86,8 @@ def _create(http: httpx.Client, creds: Creds, key: str, callback: str, ttl: int)
 
 
 def _face() -> bytes:
-    """A real face photo: the shared set when present, else a registry sample."""
-    shared = REPO_ROOT.parent / "shared" / "data" / "faces" / "img29.jpg"
-    return file_bytes(shared) if shared.is_file() else registry_bytes("astronaut.png")
+    """A real face photo from the labelled set in tests/data/faces."""
+    return file_bytes(FACES / "img29.jpg")
 
 
 def _succeed(launch_url: str, photo: bytes) -> None:

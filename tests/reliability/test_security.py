@@ -39,7 +39,7 @@ from bioverify.engine.pipeline import LocalEngine
 from bioverify.observability import configure_logging
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.worker import Worker
-from fixtures_faces import file_bytes, shared_faces
+from fixtures_faces import FACES, file_bytes
 from support import Creds, Receiver, assert_envelope, make_client, migrated
 from support import LiveServer as _LiveServer
 
@@ -271,8 +271,7 @@ def _embedding(frame: bytes) -> bytes:
 
 
 def _face_frames() -> list[bytes]:
-    folder = shared_faces()
-    return [file_bytes(folder / name) for name in ("img17.jpg", "img59.jpg")]
+    return [file_bytes(FACES / name) for name in ("img17.jpg", "img59.jpg")]
 
 
 @pytest.fixture(scope="module")

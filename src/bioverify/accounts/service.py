@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from bioverify.accounts.models import Client, SeenRequestId
 from bioverify.accounts.secretbox import SecretSealer
+from bioverify.client import slc_message
 from bioverify.errors import BadRequest, NotFound, Unauthorized
 from bioverify.storage.base import new_id
 from bioverify.webhooks.signing import new_webhook_secret
@@ -149,14 +150,6 @@ class RequestFacts:
     path_with_query: str
     headers: Mapping[str, str]
     body: bytes
-
-
-def slc_message(
-    method: str, path_with_query: str, timestamp: str, request_id: str, body: bytes
-) -> bytes:
-    """The bytes an ``SLC`` signature covers (API.md section 3)."""
-    digest = hashlib.sha256(body).hexdigest()
-    return f"{method.upper()}\n{path_with_query}\n{timestamp}\n{request_id}\n{digest}".encode()
 
 
 def _b64url_decode(value: str) -> bytes:

@@ -14,7 +14,7 @@ from bioverify.api.deps import integrator, services
 from bioverify.api.schemas import ERROR_RESPONSES
 from bioverify.audit.models import AuditEntry
 from bioverify.audit.service import AuditLog
-from bioverify.errors import NotFound, ServiceUnavailable
+from bioverify.errors import NotFound
 from bioverify.storage.database import transaction
 
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
@@ -29,10 +29,9 @@ def _b64(data: bytes) -> str:
 
 
 def _log(request: Request) -> AuditLog:
-    log: AuditLog | None = services(request).extras.get("audit")
-    if log is None:
-        raise ServiceUnavailable("The audit log is not available", retry_after=30)
-    return log
+    svc = services(request)
+    svc.require_ready()
+    return svc.audit
 
 
 @router.get("/v2/audit/checkpoint", summary="The latest signed checkpoint (C2SP signed note)")

@@ -12,7 +12,7 @@ from bioverify import strict_json
 from bioverify.accounts.throttle import refuse_if_throttled
 from bioverify.api.deps import client_address, services
 from bioverify.api.schemas import ERROR_RESPONSES
-from bioverify.errors import BadRequest, ServiceUnavailable, Unauthorized
+from bioverify.errors import BadRequest, Unauthorized
 from bioverify.sessions.capture import CaptureService, DeviceFacts
 
 router = APIRouter(tags=["capture"])
@@ -27,12 +27,7 @@ _ENVELOPE_DOC = {
 
 
 def capture_service(request: Request) -> CaptureService:
-    service: CaptureService | None = services(request).extras.get("capture")
-    if service is None:
-        raise ServiceUnavailable(
-            "Capture is not available: the key ring did not load", retry_after=30
-        )
-    return service
+    return services(request).need_capture()
 
 
 def device_facts(request: Request) -> DeviceFacts:

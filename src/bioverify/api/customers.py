@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from bioverify.accounts.models import Client
 from bioverify.api.deps import integrator, services
 from bioverify.api.schemas import ERROR_RESPONSES, CustomerView
-from bioverify.errors import NotFound, ServiceUnavailable
+from bioverify.errors import NotFound
 from bioverify.sessions import views
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.storage.database import checkpoint_wal, transaction
@@ -29,12 +29,7 @@ def _check_customer_id(customer_id: str) -> None:
 
 
 def _biometrics(request: Request) -> Biometrics:
-    found: Biometrics | None = services(request).extras.get("biometrics")
-    if found is None:
-        raise ServiceUnavailable(
-            "Enrolment data is not available: the models or keys did not load", retry_after=30
-        )
-    return found
+    return services(request).need_biometrics()
 
 
 @router.get(
@@ -88,7 +83,7 @@ async def delete_customer(
         with transaction(svc.factory) as db:
             if not biometrics.erase(db, client.id, customerId):
                 raise NotFound(f"No enrolled customer {customerId} for this client")
-            svc.sessions.effects.customer_erased(db, client.id, customerId)
+            svc.need_sessions().effects.customer_erased(db, client.id, customerId)
 
     await run_in_threadpool(erase)
     # The erased rows' old pages must not outlive them in SQLite's WAL.

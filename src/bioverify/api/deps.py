@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from bioverify import strict_json
 from bioverify.accounts import service as accounts
 from bioverify.accounts.models import Client
-from bioverify.accounts.throttle import FailureThrottle, refuse_if_throttled
+from bioverify.accounts.throttle import refuse_if_throttled
 from bioverify.api.errors import describe_validation
 from bioverify.api.proxies import client_address
-from bioverify.config import Settings
 from bioverify.errors import BadRequest, Unauthorized
-from bioverify.sessions.service import SessionService
 from bioverify.storage.database import transaction
+from bioverify.wiring import AuthFailureHook, Services
 
 M = TypeVar("M", bound=BaseModel)
-
-#: Called with (request, reason, client id header) on every rejected credential.
-AuthFailureHook = Callable[[Request, str, str], None]
-
-
-@dataclass
-class Services:
-    """Everything a route needs, built once by ``create_app``."""
-
-    settings: Settings
-    db_engine: Engine
-    factory: sessionmaker[Session]
-    sessions: SessionService
-    throttle: FailureThrottle
-    clock: Callable[[], dt.datetime]
-    on_auth_failure: AuthFailureHook | None = None
-    readiness_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def services(request: Request) -> Services:
@@ -51,24 +27,37 @@ def services(request: Request) -> Services:
     return svc
 
 
+async def ready(request: Request) -> None:
+    """Router dependency: 503 (with Retry-After) while a collaborator is missing or broken."""
+    services(request).require_ready()
+
+
 # Declared so that /docs shows how to authenticate; checked by `integrator` below.
 api_key_header = APIKeyHeader(
     name="x_api_key",
+    scheme_name="apiKey",
     auto_error=False,
     description="Identifies the account (also accepted as x-api-key).",
 )
 client_id_header = APIKeyHeader(
-    name="clientID", auto_error=False, description="The client application's public id."
+    name="clientID",
+    scheme_name="clientId",
+    auto_error=False,
+    description="The client application's public id.",
 )
 client_secret_header = APIKeyHeader(
-    name="clientSecret", auto_error=False, description="The client's secret (or send SLC instead)."
+    name="clientSecret",
+    scheme_name="clientSecret",
+    auto_error=False,
+    description="The client's secret (or send SLC instead).",
 )
 slc_header = APIKeyHeader(
     name="SLC",
+    scheme_name="slc",
     auto_error=False,
     description="Per-request Ed25519 signature, base64url, over "
     "METHOD\\nPATH?QUERY\\nX-Timestamp\\nX-Request-ID\\n"
-    "hex(SHA-256(body)).",
+    "hex(SHA-256(body)), with the X-Timestamp and X-Request-ID headers it covers.",
 )
 
 
@@ -185,11 +174,13 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 __all__ = [
+    "AuthFailureHook",
     "Services",
     "authenticate",
     "client_address",
     "integrator",
     "json_body",
     "read_json",
+    "ready",
     "services",
 ]

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bioverify.api.envelope import envelope_response
@@ -54,8 +55,9 @@ def install_error_handlers(app: FastAPI, *, on_server_error: ServerErrorHook | N
         message = _STATUS_MESSAGES.get(exc.status_code, "Request failed")
         error = NotFound(message) if exc.status_code == 404 else BioverifyError(message)
         response = envelope_response(error, current_request_id(), status_code=exc.status_code)
-        if exc.status_code == 405 and exc.headers:
-            response.headers["allow"] = exc.headers.get("Allow", "")
+        if exc.status_code == 405:
+            fallback = (exc.headers or {}).get("Allow", "")
+            response.headers["allow"] = allowed_methods(request, fallback)
         return response
 
     def _report(request: Request, exc: BaseException) -> None:
@@ -65,6 +67,23 @@ def install_error_handlers(app: FastAPI, *, on_server_error: ServerErrorHook | N
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_middleware(ServerErrorEnvelopeMiddleware, on_server_error=on_server_error)
+
+
+def allowed_methods(request: Request, fallback: str) -> str:
+    """Every method the API offers on this path, from the OpenAPI document (Starlette's
+    405 names only the first matching route's: ``GET`` for ``/v2/customers/{id}``,
+    which also has ``DELETE``); ``fallback`` for paths the document does not list."""
+    methods: set[str] = set()
+    path = request.scope.get("path", "")
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(path):
+            methods |= {m.upper() for m in item if m.upper() in _HTTP_METHODS}
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return ", ".join(sorted(methods)) if methods else fallback
+
+
+_HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
 
 
 def report_server_error(scope: Scope, exc: BaseException, hook: ServerErrorHook | None) -> None:

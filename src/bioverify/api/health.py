@@ -44,12 +44,7 @@ async def readyz(request: Request) -> Any:
             return False
         return True
 
-    checks = {"store": await run_in_threadpool(store_ok)}
-    for name, check in svc.readiness_checks.items():
-        try:
-            checks[name] = bool(check())
-        except Exception:  # noqa: BLE001 - reported, never fatal here
-            checks[name] = False
+    checks = {"store": await run_in_threadpool(store_ok), **svc.checks()}
     if all(checks.values()):
         return {"status": "ready", "checks": checks}
     failing = ", ".join(sorted(name for name, ok in checks.items() if not ok))

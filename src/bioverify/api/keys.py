@@ -8,16 +8,12 @@ from fastapi import APIRouter, Request
 
 from bioverify.api.deps import services
 from bioverify.crypto.keyring import KeyRing
-from bioverify.errors import ServiceUnavailable
 
 router = APIRouter(tags=["keys"])
 
 
 def keyring(request: Request) -> KeyRing:
-    ring: KeyRing | None = services(request).extras.get("keyring")
-    if ring is None:
-        raise ServiceUnavailable("The key ring is not loaded", retry_after=30)
-    return ring
+    return services(request).need_keyring()
 
 
 @router.get("/public-key", summary="The RSA key capture clients encrypt to")

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bioverify.api.envelope import envelope_response
 from bioverify.errors import PayloadTooLarge
+from bioverify.routing import route_template
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -22,13 +23,6 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 def current_request_id() -> str:
     return request_id_var.get()
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's template (``/v2/verification-session/{token}``), never the raw
-    path: paths carry capture tokens and customer ids, which logs must not hold."""
-    route = scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
 
 
 class RequestIdMiddleware:
@@ -122,11 +116,13 @@ class V2PrefixMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            # In place, not a copy: the router records the matched route in this scope,
+            # and the metrics and logs outside this middleware read it from there.
             path: str = scope["path"]
             if path.startswith("/v2/v2/"):
-                scope = {**scope, "path": path[3:]}
+                scope["path"] = path[3:]
             elif path.startswith(self._BARE):
-                scope = {**scope, "path": "/v2" + path}
+                scope["path"] = "/v2" + path
         await self.app(scope, receive, send)
 
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
 from bioverify.accounts.secretbox import KeyRingSealer
+from bioverify.api import capture
 from bioverify.api.deps import authenticate, integrator, json_body, read_json, services
 from bioverify.api.schemas import (
     ERROR_RESPONSES,
@@ -21,11 +22,12 @@ from bioverify.api.schemas import (
     SessionView,
 )
 from bioverify.domain.session import SessionType
-from bioverify.errors import BadRequest, ServiceUnavailable
+from bioverify.errors import BadRequest
 from bioverify.sessions.service import NewSession
 from bioverify.sessions.tokens import looks_like_uuid
 from bioverify.webhooks.callback_headers import PURPOSE as HEADERS_PURPOSE
 from bioverify.webhooks.callback_headers import seal_headers
+from bioverify.wiring import Services
 
 router = APIRouter(tags=["sessions"])
 
@@ -79,14 +81,10 @@ def to_new_session(
     )
 
 
-def _sealed_headers(svc: Any, client_id: str, headers: Mapping[str, str]) -> dict[str, str]:
+def _sealed_headers(svc: Services, client_id: str, headers: Mapping[str, str]) -> dict[str, str]:
     """Callback headers as stored: sealed under the master key (they hold credentials)."""
-    ring = svc.extras.get("keyring")
-    if ring is None:
-        raise ServiceUnavailable(
-            "callback.headers cannot be stored: the key ring did not load", retry_after=30
-        )
-    return seal_headers(KeyRingSealer(ring, purpose=HEADERS_PURPOSE), client_id, headers)
+    sealer = KeyRingSealer(svc.need_keyring(), purpose=HEADERS_PURPOSE)
+    return seal_headers(sealer, client_id, headers)
 
 
 @router.post(
@@ -114,7 +112,7 @@ async def create_session(
     spec = await run_in_threadpool(
         to_new_session,
         body,
-        check_callback=svc.extras["check_callback"],
+        check_callback=svc.egress.check_url,
         default_liveness=svc.settings.default_liveness,
     )
     if spec.callback_headers:
@@ -123,7 +121,7 @@ async def create_session(
         )
     raw = await request.body()
     status, payload = await run_in_threadpool(
-        svc.sessions.create, client, spec, idempotency_key=idempotency_key, body=raw
+        svc.need_sessions().create, client, spec, idempotency_key=idempotency_key, body=raw
     )
     return JSONResponse(payload, status_code=status)
 
@@ -139,11 +137,10 @@ async def create_session(
 )
 async def get_session(request: Request, sessionId: str) -> Any:  # noqa: N803 - wire name
     svc = services(request)
-    capture_load = svc.extras.get("capture_load")
-    if capture_load is not None and not looks_like_uuid(sessionId):
-        return await capture_load(request, sessionId)
+    if not looks_like_uuid(sessionId):
+        return await capture.load(request, sessionId)
     client = await authenticate(request)
-    return await run_in_threadpool(svc.sessions.get_for_client, client, sessionId)
+    return await run_in_threadpool(svc.need_sessions().get_for_client, client, sessionId)
 
 
 __all__ = ["router", "to_new_session"]

@@ -32,7 +32,7 @@ async def webhook_payload(
 
     def read() -> dict[str, Any]:
         with transaction(svc.factory) as db:
-            row = svc.sessions.ended_row_for_client(
+            row = svc.need_sessions().ended_row_for_client(
                 db, client, sessionId, "its final webhook does not exist yet"
             )
             stored = outbox.final_payload(db, row.id)
@@ -57,7 +57,7 @@ async def deliveries(
 
     def read() -> dict[str, Any]:
         with transaction(svc.factory) as db:
-            row = svc.sessions.locked_row_for_client(db, client, sessionId)
+            row = svc.need_sessions().locked_row_for_client(db, client, sessionId)
             return {
                 "sessionId": row.id,
                 "deliveries": [d.as_json() for d in outbox.list_deliveries(db, row.id)],
@@ -80,20 +80,18 @@ async def redeliver(
 
     def queue() -> str:
         with transaction(svc.factory) as db:
-            row = svc.sessions.ended_row_for_client(
+            row = svc.need_sessions().ended_row_for_client(
                 db, client, sessionId, "there is no final webhook to redeliver yet"
             )
             message_id = outbox.redeliver(db, row.id, client.id, now=svc.clock())
-            effects = svc.extras.get("effects")
-            if effects is not None:
-                effects.record(
-                    db,
-                    AuditEvent.WEBHOOK_REDELIVERY_REQUESTED,
-                    client_id=client.id,
-                    session_id=row.id,
-                    details={"webhookId": message_id},
-                )
-        dispatcher = svc.extras.get("dispatcher")
+            svc.need_effects().record(
+                db,
+                AuditEvent.WEBHOOK_REDELIVERY_REQUESTED,
+                client_id=client.id,
+                session_id=row.id,
+                details={"webhookId": message_id},
+            )
+        dispatcher = svc.dispatcher
         if dispatcher is not None:
             dispatcher.wake()
         return message_id

@@ -1,34 +1,77 @@
-"""What every command needs: settings from the environment, the store, output helpers."""
+"""What every command needs: settings, the store, the services, output helpers.
+
+Heavy modules (SQLAlchemy, the key ring, rich) are imported inside these helpers,
+not at the top: ``bioverify --help`` and a usage error must start in a blink.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
+import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
-from bioverify.config import Settings
-from bioverify.crypto.keyring import KeyRing
-from bioverify.storage.database import make_engine, session_factory
-from bioverify.storage.migrate import upgrade
-from bioverify.storage.permissions import secure_data_dir
+    from bioverify.config import Settings
+    from bioverify.crypto.keyring import KeyRing
+    from bioverify.wiring import Services
 
-console = Console(stderr=True)
+
+@functools.cache
+def console() -> Console:
+    """Messages for the operator (standard error; standard output is for data)."""
+    from rich.console import Console  # noqa: PLC0415 - see the module docstring
+
+    return Console(stderr=True, soft_wrap=True)
 
 
 def settings() -> Settings:
+    from bioverify.config import Settings  # noqa: PLC0415 - see the module docstring
+
     return Settings.from_env()
 
 
+def wait_for_database(engine: Engine, wait_s: float) -> None:
+    """Connect within ``wait_s`` seconds (a database still starting gets that long), or
+    raise ``ConfigError`` naming ``BIOVERIFY_DATABASE_URL`` (password hidden)."""
+    from sqlalchemy import text  # noqa: PLC0415 - see the module docstring
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from bioverify.config import ConfigError  # noqa: PLC0415
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except SQLAlchemyError as exc:
+            if time.monotonic() >= deadline:
+                where = engine.url.render_as_string(hide_password=True)
+                reason = (str(getattr(exc, "orig", None) or exc).splitlines() or ["?"])[0]
+                raise ConfigError(
+                    f"BIOVERIFY_DATABASE_URL: cannot reach {where} after {wait_s:g} s: "
+                    f"{reason[:160]}"
+                ) from None
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+
 def migrated_engine(cfg: Settings) -> Engine:
-    """The store's engine, with the schema brought up to date first."""
+    """The store's engine, reachable (bounded wait) and with the schema up to date."""
+    from bioverify.storage.database import make_engine  # noqa: PLC0415
+    from bioverify.storage.migrate import upgrade  # noqa: PLC0415
+    from bioverify.storage.permissions import secure_data_dir  # noqa: PLC0415
+
     secure_data_dir(cfg.data_dir, cfg.resolved_database_url)
     engine = make_engine(cfg.resolved_database_url)
+    wait_for_database(engine, cfg.database_wait_s)
     upgrade(engine)
     secure_data_dir(cfg.data_dir, cfg.resolved_database_url)  # files the upgrade created
     return engine
@@ -37,6 +80,8 @@ def migrated_engine(cfg: Settings) -> Engine:
 @contextlib.contextmanager
 def store(cfg: Settings | None = None) -> Iterator[sessionmaker[Session]]:
     """A session factory on the migrated store; the engine is closed afterwards."""
+    from bioverify.storage.database import session_factory  # noqa: PLC0415
+
     engine = migrated_engine(cfg or settings())
     try:
         yield session_factory(engine)
@@ -44,11 +89,24 @@ def store(cfg: Settings | None = None) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
+@contextlib.contextmanager
+def opened(cfg: Settings | None = None) -> Iterator[Services]:
+    """The services (as the server builds them, without the face models) on the store."""
+    from bioverify.wiring import build_services  # noqa: PLC0415
+
+    cfg = cfg or settings()
+    engine = migrated_engine(cfg)
+    try:
+        yield build_services(cfg, db_engine=engine, with_engine=False)
+    finally:
+        engine.dispose()
+
+
 def keyring(cfg: Settings | None = None) -> KeyRing:
     """The service's key ring (created on first use, like the server does)."""
-    cfg = cfg or settings()
-    master = cfg.master_key.reveal() if cfg.master_key else None
-    return KeyRing.load_or_create(cfg.keys_dir, master_key_b64=master)
+    from bioverify.wiring import load_keyring  # noqa: PLC0415
+
+    return load_keyring(cfg or settings())
 
 
 def print_json(value: Any) -> None:
@@ -56,4 +114,13 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
-__all__ = ["console", "keyring", "migrated_engine", "print_json", "settings", "store"]
+__all__ = [
+    "console",
+    "keyring",
+    "migrated_engine",
+    "opened",
+    "print_json",
+    "settings",
+    "store",
+    "wait_for_database",
+]

@@ -9,17 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
 
-from bioverify.api.audit import AUDIT_KEY_NAME
-from bioverify.audit.models import AuditCheckpoint, AuditEntry
-from bioverify.audit.service import AuditLog
-from bioverify.audit.verify import verify_log
 from bioverify.cli._context import console, keyring, print_json, settings, store
-from bioverify.storage.database import transaction
 
-app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("verify")
@@ -27,14 +20,24 @@ def verify(quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> Non
     """Recompute every leaf and tree head, check every checkpoint signature and the
     consistency between checkpoints. Exits 0 when all holds; 1 naming the first bad entry.
     """
+    from rich.progress import (  # noqa: PLC0415 - imported per command: fast start
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from bioverify.api.audit import AUDIT_KEY_NAME  # noqa: PLC0415
+    from bioverify.audit.verify import verify_log  # noqa: PLC0415
+
     cfg = settings()
-    keys = keyring().all_signing_public_keys()
+    keys = keyring(cfg).all_signing_public_keys()
     with Progress(
         TextColumn("[bold]verifying audit log"),
         BarColumn(),
         TextColumn("{task.completed:,} entries"),
         TimeRemainingColumn(),
-        console=console,
+        console=console(),
         disable=quiet,
     ) as bar:
         task = bar.add_task("verify", total=None)
@@ -51,7 +54,7 @@ def verify(quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> Non
                 progress=progress,
             )
     if report.ok:
-        console.print(
+        console().print(
             f"[green]OK[/green]: {report.entries:,} entries and "
             f"{report.checkpoints:,} checkpoints verify."
         )
@@ -61,20 +64,27 @@ def verify(quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> Non
         if report.first_bad_index is not None
         else f"checkpoint at tree size {report.bad_checkpoint}"
     )
-    console.print(f"[red]FAILED[/red] at {where}: {report.reason}")
+    console().print(f"[red]FAILED[/red] at {where}: {report.reason}")
     raise typer.Exit(1)
 
 
 @app.command("prove")
 def prove(index: Annotated[int, typer.Argument(min=0, help="The entry's index.")]) -> None:
     """Print the entry, its leaf hash, and its inclusion proof against the latest checkpoint."""
+    from sqlalchemy import select  # noqa: PLC0415 - imported per command: fast start
+
+    from bioverify.api.audit import AUDIT_KEY_NAME  # noqa: PLC0415
+    from bioverify.audit.models import AuditEntry  # noqa: PLC0415
+    from bioverify.audit.service import AuditLog  # noqa: PLC0415
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+
     cfg = settings()
     log = AuditLog()
-    ring = keyring()
+    ring = keyring(cfg)
     with store(cfg) as factory, transaction(factory) as db:
         body = db.scalar(select(AuditEntry.body).where(AuditEntry.idx == index))
         if body is None:
-            console.print(f"[red]error:[/red] no audit entry {index}")
+            console().print(f"[red]error:[/red] no audit entry {index}")
             raise typer.Exit(1)
         receipt = log.receipt_with_fresh_checkpoint(
             db,
@@ -103,6 +113,10 @@ def export(
     ] = None,
 ) -> None:
     """Export entries and checkpoints as JSON lines (for offline verification or archive)."""
+    from sqlalchemy import select  # noqa: PLC0415 - imported per command: fast start
+
+    from bioverify.audit.models import AuditCheckpoint, AuditEntry  # noqa: PLC0415
+
     cfg = settings()
     handle = out.open("w") if out else sys.stdout
     try:

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from bioverify.capture.camera import capture_from_camera
-from bioverify.capture.sdk import CaptureSession
 from bioverify.cli._context import console, print_json
 
 
@@ -29,13 +27,16 @@ def capture(
     """Complete a session's capture from image files or a camera."""
     if bool(image) == (camera is not None):
         raise typer.BadParameter("give either --image (one or more) or --camera")
+    from bioverify.capture.camera import capture_from_camera  # noqa: PLC0415 - fast start
+    from bioverify.capture.sdk import CaptureSession  # noqa: PLC0415
+
     with CaptureSession.from_launch_url(launch_url) as session:
         if image:
             outcome = session.submit(image)
         else:
             assert camera is not None
             source: int | str = int(camera) if camera.isdigit() else camera
-            outcome = capture_from_camera(session, source, prompt=console.print)
+            outcome = capture_from_camera(session, source, prompt=console().print)
     if as_json:
         print_json(
             {
@@ -47,14 +48,14 @@ def capture(
             }
         )
         return
-    console.print(
+    console().print(
         f"Session {outcome.session_id}: [bold]{outcome.status}[/bold] "
         f"{list(outcome.error_codes) or ''}"
     )
     if outcome.remedy:
-        console.print(outcome.remedy)
+        console().print(outcome.remedy)
     if outcome.status == "FAILED":
-        raise typer.Exit(2)
+        raise typer.Exit(1)  # the session failed: a failure, not a misuse (2)
 
 
 __all__ = ["capture"]

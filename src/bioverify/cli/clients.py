@@ -7,16 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from bioverify.accounts import service as accounts
-from bioverify.accounts.secretbox import KeyRingSealer
-from bioverify.cli._context import console, keyring, print_json, settings, store
-from bioverify.storage.database import transaction
+from bioverify.cli._context import console, opened, print_json
 
 app = typer.Typer(
-    help="Integrator client applications and their credentials.", no_args_is_help=True
+    help="Integrator client applications and their credentials.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -46,23 +43,37 @@ def create(
     as_json: Annotated[bool, typer.Option("--json", help="Print the credentials as JSON.")] = False,
 ) -> None:
     """Create a client and print its credentials once (they are stored only as hashes)."""
+    from bioverify.accounts import service as accounts  # noqa: PLC0415 - fast start
+    from bioverify.accounts.secretbox import KeyRingSealer  # noqa: PLC0415
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+
     pem = public_key.read_text() if public_key else None
-    with store(settings()) as factory, transaction(factory) as db:
+    with opened() as svc, transaction(svc.factory) as db:
         _, issued = accounts.create_client(
-            db, name=name, public_key_pem=pem, key_only=key_only, sealer=KeyRingSealer(keyring())
+            db,
+            name=name,
+            public_key_pem=pem,
+            key_only=key_only,
+            sealer=KeyRingSealer(svc.need_keyring()),
         )
     if as_json:
         print_json(issued.as_json())
         return
-    console.print("[bold]Client created.[/bold] These secrets are shown once; store them now.")
+    console().print("[bold]Client created.[/bold] These secrets are shown once; store them now.")
     for key, value in issued.as_json().items():
-        console.print(f"  {key}: {value}")
+        console().print(f"  {key}: {value}")
 
 
 @app.command("list")
 def list_() -> None:
     """List clients (never their secrets)."""
-    with store(settings()) as factory, transaction(factory) as db:
+    from rich.console import Console  # noqa: PLC0415 - fast start
+    from rich.table import Table  # noqa: PLC0415
+
+    from bioverify.accounts import service as accounts  # noqa: PLC0415
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+
+    with opened() as svc, transaction(svc.factory) as db:
         rows = [
             (c.id, c.name, c.key_only, bool(c.public_key_pem), c.created_at, c.revoked_at)
             for c in accounts.list_clients(db)
@@ -83,9 +94,12 @@ def list_() -> None:
 @app.command("revoke")
 def revoke(client_id: Annotated[str, typer.Argument(help="The clientId to revoke.")]) -> None:
     """Revoke a client: its credentials stop working at once."""
-    with store(settings()) as factory, transaction(factory) as db:
+    from bioverify.accounts import service as accounts  # noqa: PLC0415 - fast start
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+
+    with opened() as svc, transaction(svc.factory) as db:
         accounts.revoke_client(db, client_id, _now())
-    console.print(f"Client {client_id} revoked.")
+    console().print(f"Client {client_id} revoked.")
 
 
 @app.command("rotate-secret")
@@ -94,12 +108,15 @@ def rotate_secret(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Issue a new client secret; the old one keeps working for 24 hours."""
-    with store(settings()) as factory, transaction(factory) as db:
+    from bioverify.accounts import service as accounts  # noqa: PLC0415 - fast start
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+
+    with opened() as svc, transaction(svc.factory) as db:
         secret = accounts.rotate_secret(db, client_id, _now())
     if as_json:
         print_json({"clientId": client_id, "clientSecret": secret})
     else:
-        console.print(
+        console().print(
             f"New clientSecret (shown once): {secret}\n"
             "The previous secret keeps working for 24 hours."
         )

@@ -9,11 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from bioverify.accounts import service as accounts
-from bioverify.accounts.secretbox import KeyRingSealer
-from bioverify.cli._context import keyring, settings, store
+from bioverify.cli._context import opened, settings
 from bioverify.cli.serve import HostOption, PortOption, run_server
-from bioverify.storage.database import transaction
 
 DEMO_FILE = "demo-client.json"
 
@@ -26,13 +23,19 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
 
 def demo_credentials(data_dir: Path) -> dict[str, Any]:
     """The demo client's credentials, created on first start and kept (0600) after."""
+    from bioverify.accounts import service as accounts  # noqa: PLC0415 - fast start
+    from bioverify.accounts.secretbox import KeyRingSealer  # noqa: PLC0415
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+
     cfg = settings()
     path = data_dir / DEMO_FILE
     if path.exists():
         stored: dict[str, Any] = json.loads(path.read_text())
         return stored
-    with store(cfg) as factory, transaction(factory) as db:
-        _, issued = accounts.create_client(db, name="demo", sealer=KeyRingSealer(keyring()))
+    with opened(cfg) as svc, transaction(svc.factory) as db:
+        _, issued = accounts.create_client(
+            db, name="demo", sealer=KeyRingSealer(svc.need_keyring())
+        )
     creds = issued.as_json()
     _write_private(path, creds)
     return creds

@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from bioverify.cli._context import console, print_json, settings
-from bioverify.crypto.rotation import rotate_keys
 
-app = typer.Typer(help="The service's key ring.", no_args_is_help=True)
+app = typer.Typer(help="The service's key ring.", no_args_is_help=True, rich_markup_mode=None)
 
 
 class Which(StrEnum):
@@ -33,13 +32,15 @@ def rotate(
 
     A running server picks the new keys up on its own (it watches the key files).
     """
+    from bioverify.crypto.rotation import rotate_keys  # noqa: PLC0415 - fast start
+
     cfg = settings()
     result = rotate_keys(cfg.keys_dir, which=which.value, grace=dt.timedelta(hours=grace_hours))
     if as_json:
         print_json(result)
         return
     for kind, change in result.items():
-        console.print(
+        console().print(
             f"{kind}: new key {change['current']}; retired {change['retired']} "
             f"(usable for {grace_hours:g} more hours)"
         )

@@ -1,11 +1,19 @@
-"""The ``bioverify`` command: one group per area, one top-level error handler."""
+"""The ``bioverify`` command: one group per area, one top-level handler (``main``).
+
+Exit status (API.md section 6): 0 success; 1 what was asked failed (a refused input,
+an unreachable store, a log that does not verify, a configuration error); 2 usage
+error. Failures print one line, ``error: ...``, on standard error; a traceback only
+with ``--verbose``. Command modules import their heavy dependencies inside the
+commands, so that ``--help`` and usage errors answer at once.
+"""
 
 from __future__ import annotations
 
 import sys
+import traceback
+from collections.abc import Sequence
 from typing import Annotated
 
-import click
 import typer
 
 from bioverify.cli import (
@@ -18,14 +26,20 @@ from bioverify.cli import (
     serve,
     webhooks_cmd,
 )
-from bioverify.cli._context import console
-from bioverify.errors import BioverifyError
+
+#: Exit statuses of every command.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Ctrl-C: the shell's convention (128 + SIGINT), not a result of the command.
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="bioverify",
     help="Self-hosted biometric verification Session API.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
+    # Plain help: rendering it with rich costs more start-up time than all our code.
+    rich_markup_mode=None,
 )
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
@@ -51,29 +65,51 @@ def _options(
     _verbose = verbose
 
 
-def main() -> None:
-    """Entry point: domain errors become a message and exit code 1, not a traceback."""
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "failed"
+
+
+def _fail(status: int, message: str) -> int:
+    sys.stderr.write(f"error: {_one_line(message)}\n")
+    sys.stderr.flush()
+    return status
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); its exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(standalone_mode=False)
-    except BioverifyError as exc:
+        # standalone_mode=False: errors come back here (one handler, one format) and
+        # typer.Exit's code is *returned*, which must become the exit status.
+        result = app(args=args, prog_name="bioverify", standalone_mode=False)
+    except typer.Exit as exc:  # raised outside a command's context
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        return _fail(EXIT_INTERRUPTED, "interrupted")
+    except typer.TyperException as exc:  # click's usage and parameter errors
+        status = int(getattr(exc, "exit_code", EXIT_FAILED))
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return EXIT_USAGE  # a bare group: typer has printed its help, the answer
+        message = exc.format_message()
+        if status == EXIT_USAGE and ctx is not None:
+            message += f" (see '{ctx.command_path} --help')"
+        return _fail(status, message)
+    except Exception as exc:  # noqa: BLE001 - the one top-level handler (CONVENTIONS: CLI)
+        from bioverify.errors import BioverifyError  # noqa: PLC0415 - only on failure
+
         if _verbose:
-            raise
-        console.print(f"[red]error:[/red] {exc.message}")
-        sys.exit(1)
-    except typer.Abort:
-        sys.exit(130)
-    except (typer.BadParameter, typer.Exit) as exc:  # pragma: no cover - typer handles
-        raise exc
-    except Exception as exc:
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if _verbose:
-            raise
-        console.print(
-            f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --verbose for details)"
-        )
-        sys.exit(1)
+            traceback.print_exc()
+        if isinstance(exc, BioverifyError):
+            return _fail(EXIT_FAILED, exc.message)
+        hint = "" if _verbose else " (run with --verbose for details)"
+        return _fail(EXIT_FAILED, f"{type(exc).__name__}: {exc}{hint}")
+    return result if isinstance(result, int) else EXIT_OK
 
 
-__all__ = ["app", "main"]
+def main() -> None:
+    """Entry point of the ``bioverify`` script."""
+    sys.exit(run())
+
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "app", "main", "run"]

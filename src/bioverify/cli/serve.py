@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from bioverify.api.app import create_app
-from bioverify.api.deps import Services
-from bioverify.api.http_protocol import LimitedHttpToolsProtocol
 from bioverify.cli._context import console, migrated_engine, settings, store
-from bioverify.config import Settings
-from bioverify.observability import configure_logging
-from bioverify.worker import Worker
+
+if TYPE_CHECKING:
+    from bioverify.config import Settings
 
 HostOption = Annotated[
     str, typer.Option("--host", envvar="BIOVERIFY_HOST", help="Address to listen on.")
@@ -26,11 +20,22 @@ PortOption = Annotated[
 
 
 def run_server(cfg: Settings, *, host: str, port: int, with_worker: bool) -> None:
+    from bioverify.observability import configure_logging  # noqa: PLC0415 - fast start
+
     configure_logging(cfg.log_level)
     if not cfg.public_url_set:
         cfg = cfg.with_overrides(public_url=f"http://{host}:{port}")
-    engine = migrated_engine(cfg)
-    app = create_app(cfg, db_engine=engine, run_worker=with_worker, worker_factory=Worker)
+    engine = migrated_engine(cfg)  # an unreachable store stops here, before the heavy part
+    # Imported here: the server stack is what makes a command slow to start.
+    import uvicorn  # noqa: PLC0415
+
+    from bioverify.api.app import create_app  # noqa: PLC0415
+    from bioverify.api.http_protocol import LimitedHttpToolsProtocol  # noqa: PLC0415
+    from bioverify.worker import Worker  # noqa: PLC0415
+
+    app = create_app(
+        cfg, db_engine=engine, run_worker=with_worker, worker_factory=Worker, warm_engine=True
+    )
     uvicorn.run(
         app,
         host=host,
@@ -57,18 +62,27 @@ def serve(
 
 def worker() -> None:
     """Run the dispatcher, expiry sweeper and checkpointer without the API."""
+    import asyncio  # noqa: PLC0415 - see run_server
+    import signal  # noqa: PLC0415
+
+    from bioverify.observability import configure_logging  # noqa: PLC0415
+
     cfg = settings()
     configure_logging(cfg.log_level)
     engine = migrated_engine(cfg)
-    app = create_app(cfg, db_engine=engine)
-    services: Services = app.state.services
+    from bioverify.wiring import build_services  # noqa: PLC0415
+    from bioverify.worker import Worker  # noqa: PLC0415
+
+    services = build_services(cfg, db_engine=engine)
+    # A worker has no /readyz to say it is broken: it refuses to start instead.
+    services.require_ready()
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        console.print("bioverify worker running; Ctrl-C to stop.")
+        console().print("bioverify worker running; Ctrl-C to stop.")
         await Worker(services).run(stop)
 
     asyncio.run(main())
@@ -78,7 +92,7 @@ def migrate() -> None:
     """Bring the database schema up to date."""
     with store(settings()):
         pass
-    console.print("Schema is up to date.")
+    console().print("Schema is up to date.")
 
 
-__all__ = ["migrate", "run_server", "serve", "worker"]
+__all__ = ["HostOption", "PortOption", "migrate", "run_server", "serve", "worker"]

@@ -5,16 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
 
-from bioverify.cli._context import console, print_json, settings, store
-from bioverify.sessions.models import SessionRow
-from bioverify.storage.database import transaction
-from bioverify.webhooks import outbox
+from bioverify.cli._context import console, opened, print_json
 
-app = typer.Typer(help="The webhook outbox.", no_args_is_help=True)
+app = typer.Typer(help="The webhook outbox.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("list")
@@ -26,7 +20,13 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List webhook messages, newest first."""
-    with store(settings()) as factory, transaction(factory) as db:
+    from rich.console import Console  # noqa: PLC0415 - fast start
+    from rich.table import Table  # noqa: PLC0415
+
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+    from bioverify.webhooks import outbox  # noqa: PLC0415
+
+    with opened() as svc, transaction(svc.factory) as db:
         messages = outbox.list_messages(db, failed_only=failed, limit=limit)
     if as_json:
         print_json([m.as_json() for m in messages])
@@ -49,13 +49,19 @@ def list_(
 @app.command("redeliver")
 def redeliver(session_id: Annotated[str, typer.Argument(help="The session id.")]) -> None:
     """Queue a session's final webhook again (same webhook-id); the worker sends it."""
-    with store(settings()) as factory, transaction(factory) as db:
+    from sqlalchemy import select  # noqa: PLC0415 - fast start
+
+    from bioverify.sessions.models import SessionRow  # noqa: PLC0415
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+    from bioverify.webhooks import outbox  # noqa: PLC0415
+
+    with opened() as svc, transaction(svc.factory) as db:
         client_id = db.scalar(select(SessionRow.client_id).where(SessionRow.id == session_id))
         if client_id is None:
-            console.print(f"[red]error:[/red] no session {session_id}")
+            console().print(f"[red]error:[/red] no session {session_id}")
             raise typer.Exit(1)
         message_id = outbox.redeliver(db, session_id, client_id)
-    console.print(f"Queued {message_id} for redelivery.")
+    console().print(f"Queued {message_id} for redelivery.")
 
 
 __all__ = ["app"]

@@ -3,6 +3,16 @@
 The service depends on the names below only; see ``docs/engine.md``.
 """
 
+import contextlib as _contextlib
+
+# onnxruntime (the document OCR) must load its native library before usearch's (the
+# gallery): in the other order ONNX type inference breaks ("std::bad_cast", "Mul bound
+# to different types"; measured with onnxruntime 1.19-1.22, and 1.23+ crashes). The
+# gallery below is the first importer of usearch in every process.
+# Without onnxruntime the document reader fails closed on its own (-20).
+with _contextlib.suppress(ImportError):
+    import onnxruntime as _onnxruntime  # noqa: F401
+
 from bioverify.engine.gallery import Gallery, MemoryGallery
 from bioverify.engine.interfaces import (
     Analysis,

@@ -124,9 +124,16 @@ def fnmr_at_fmr(genuine: Sequence[float], impostor: Sequence[float], fmr: float)
     """Lowest threshold whose FMR is <= ``fmr``, and the FNMR there; flags resolution."""
     imp = np.sort(np.asarray(impostor, np.float64))[::-1]
     allowed = math.floor(fmr * len(imp))  # impostors allowed at or above threshold
-    threshold = float(np.nextafter(imp[allowed], 2.0)) if allowed < len(imp) else float(imp[-1])
-    # Round up (never down) for the report, and measure at the reported value.
-    threshold = math.ceil(threshold * 1e4) / 1e4
+    if allowed < len(imp):
+        # Strictly above the first impostor that must be refused, on the report's 1e-4 grid:
+        # ceil(x * 1e4) / 1e4 can land back on x itself (0.95 -> 0.95), accepting it.
+        bound = float(imp[allowed])
+        threshold = math.ceil(bound * 1e4) / 1e4
+        while threshold <= bound:
+            threshold = (round(threshold * 1e4) + 1) / 1e4
+    else:
+        # Round up (never down) for the report, and measure at the reported value.
+        threshold = math.ceil(float(imp[-1]) * 1e4) / 1e4
     measured_fmr, fnmr = error_rates(genuine, impostor, threshold)
     return {
         "target_fmr": fmr,

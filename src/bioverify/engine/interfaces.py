@@ -155,6 +155,10 @@ class Engine(Protocol):
         """Decode, check quality, detect, check liveness and embed one capture."""
         ...
 
+    async def warm_up(self) -> None:
+        """Load the models and run each network once, so the first capture is not slower."""
+        ...
+
     async def close(self) -> None:
         """Release workers and models."""
         ...

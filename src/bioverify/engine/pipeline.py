@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Final
 
 import cv2
+import numpy as np
 
 from bioverify import errors
 from bioverify.engine.decode import decode_frame
@@ -105,6 +106,12 @@ class LocalEngine:
 
     def ready(self) -> bool:
         return True
+
+    def warm_sync(self) -> None:
+        """Run the detector and the embedder once: their first run allocates (slow)."""
+        image = np.full((480, 640, 3), 128, np.uint8)
+        self.detect(image)
+        self.models.embed_aligned(np.full((112, 112, 3), 128, np.uint8))
 
     def detect(self, image: Image) -> list[Face]:
         """Faces in ``image`` (detection runs on a CLAHE-enhanced copy)."""

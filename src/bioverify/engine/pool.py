@@ -68,6 +68,7 @@ def _init_worker(
 def _ping() -> str:
     if _worker_engine is None:
         raise EngineUnavailable("Engine worker did not load its models")
+    _worker_engine.warm_sync()
     return _worker_engine.model_version
 
 
@@ -108,6 +109,7 @@ class PoolEngine:
         count = (os.cpu_count() or 1) if workers is None else workers
         if count < 0:
             raise ValueError("workers must be >= 0")
+        self._count = count
         self._executor: Executor
         # In thread mode this engine is used by the single executor thread only.
         self._local: LocalEngine | None = None
@@ -130,9 +132,13 @@ class PoolEngine:
         return not self._closed
 
     async def warm_up(self) -> None:
-        """Start the workers now (loads the models) instead of on the first capture."""
-        if self._local is None:
-            await self._run(_ping)
+        """Start every worker now (each loads and runs the models) instead of on the
+        first captures: the pool starts a process per task it cannot hand to an idle
+        one, so ``count`` tasks at once start ``count`` processes."""
+        if self._local is not None:
+            await self._run(self._local.warm_sync)
+            return
+        await asyncio.gather(*(self._run(_ping) for _ in range(self._count)))
 
     async def _run(self, func: Callable[[], _T]) -> _T:
         loop = asyncio.get_running_loop()

@@ -178,7 +178,11 @@ class CaptureService:
         if not row.enable_desktop and devices.is_desktop(facts.user_agent, facts.device_info):
             return row, self._fail(db, row, errors.DESKTOP)
         fingerprint = self.device_hash(facts)
-        if row.device_hash is None:
+        if not row.bind_device:
+            # Recorded, never enforced (API.md section 4): the link may be opened again on
+            # another device; an ENROLL keeps the device its capture came from.
+            row.device_hash = fingerprint
+        elif row.device_hash is None:
             row.device_hash = fingerprint
         elif not hmac.compare_digest(row.device_hash, fingerprint):
             return row, self._fail(db, row, errors.DEVICE_MISMATCH)

@@ -45,25 +45,6 @@ class SessionEffects(Protocol):
     def customer_erased(self, db: Session, client_id: str, customer_id: str) -> None: ...
 
 
-class NoEffects:
-    """Effects that do nothing (unit tests of the session logic alone)."""
-
-    def session_created(self, db: Session, row: SessionRow) -> None:
-        return None
-
-    def session_loaded(self, db: Session, row: SessionRow) -> None:
-        return None
-
-    def code_recorded(self, db: Session, row: SessionRow, code: int) -> None:
-        return None
-
-    def session_ended(self, db: Session, row: SessionRow) -> None:
-        return None
-
-    def customer_erased(self, db: Session, client_id: str, customer_id: str) -> None:
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class NewSession:
     """A validated create request (the API layer validated types and ranges)."""
@@ -101,18 +82,20 @@ class SessionService:
         factory: sessionmaker[Session],
         *,
         public_url: str,
-        effects: SessionEffects | None = None,
+        effects: SessionEffects,
+        response_sealer: SecretSealer,
         clock: Clock | None = None,
         idempotency_ttl_s: int = 24 * 3600,
     ) -> None:
         self._factory = factory
         self._public_url = public_url.rstrip("/")
-        self.effects: SessionEffects = effects or NoEffects()
+        # Required, never defaulted: a session that moves without its audit entry and
+        # webhook would be a silent no-op (fail closed; see bioverify.wiring).
+        self.effects: SessionEffects = effects
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._idempotency_ttl = dt.timedelta(seconds=idempotency_ttl_s)
-        #: Seals the launchUrl (it holds a live capture token) in stored idempotent
-        #: answers; set by the app once the key ring is loaded.
-        self.response_sealer: SecretSealer | None = None
+        #: Seals the launchUrl (it holds a live capture token) in stored idempotent answers.
+        self.response_sealer: SecretSealer = response_sealer
 
     def now(self) -> dt.datetime:
         return self._clock()
@@ -180,16 +163,12 @@ class SessionService:
         return found.status_code, self._replayed(client_id, dict(found.response))
 
     def _stored(self, client_id: str, response: dict[str, Any]) -> dict[str, Any]:
-        if self.response_sealer is None:
-            return response
         return {
             **response,
             "launchUrl": self.response_sealer.seal(client_id, str(response["launchUrl"])),
         }
 
     def _replayed(self, client_id: str, stored: dict[str, Any]) -> dict[str, Any]:
-        if self.response_sealer is None:
-            return stored
         return {
             **stored,
             "launchUrl": self.response_sealer.open(client_id, str(stored["launchUrl"])),
@@ -353,4 +332,4 @@ class SessionService:
         return ended
 
 
-__all__ = ["NewSession", "NoEffects", "SessionEffects", "SessionService", "new_puid"]
+__all__ = ["NewSession", "SessionEffects", "SessionService", "new_puid"]

@@ -12,7 +12,8 @@ import enum
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+
+from bioverify.client import retry as client_retry
 
 _MS = dt.timedelta(milliseconds=1)
 
@@ -131,20 +132,19 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+#: Longer than any retry schedule; keeps absurd values inside ``timedelta``'s range.
+_LONGEST_WAIT_S = 365 * 24 * 3600.0
+
+
 def parse_retry_after(value: str | None, now: dt.datetime) -> dt.timedelta | None:
-    """``Retry-After`` as delay-seconds or an HTTP-date (RFC 9110 10.2.3); ``None`` if unusable."""
-    if value is None:
+    """``Retry-After`` as delay-seconds or an HTTP-date (RFC 9110 10.2.3); ``None`` if unusable.
+
+    The client SDK's parser, so the service and its SDK read the header the same way.
+    """
+    seconds = client_retry.parse_retry_after(value, now=now.timestamp())
+    if seconds is None:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return dt.timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(when - now, dt.timedelta(0))
+    return dt.timedelta(seconds=min(seconds, _LONGEST_WAIT_S))
 
 
 __all__ = ["Action", "Decision", "RetryPolicy", "parse_retry_after"]

@@ -9,20 +9,19 @@ Spec: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/stan
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets as _secrets
-import time
 from collections.abc import Mapping, Sequence
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bioverify import errors
+from bioverify.client import webhooks as client_webhooks
+from bioverify.client.errors import WebhookVerificationError
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 -- the spec's prefix, not a secret
-DEFAULT_TOLERANCE = 300
+SECRET_PREFIX = client_webhooks.SECRET_PREFIX
+DEFAULT_TOLERANCE = client_webhooks.DEFAULT_TOLERANCE
 _SECRET_BYTES = 32
 
 
@@ -39,14 +38,7 @@ def new_webhook_secret() -> str:
 
 def secret_key(secret: str) -> bytes:
     """The HMAC key bytes of a ``whsec_`` secret (the prefix is optional)."""
-    raw = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
-    except binascii.Error as exc:
-        raise ValueError("webhook secret is not base64 after the whsec_ prefix") from exc
-    if not key:
-        raise ValueError("webhook secret is empty")
-    return key
+    return client_webhooks.hmac_key(secret)
 
 
 def signed_content(msg_id: str, timestamp: int | str, body: bytes) -> bytes:
@@ -76,32 +68,6 @@ def sign(
     return " ".join(parts)
 
 
-def _parse_signatures(header: str) -> list[tuple[str, bytes]]:
-    out: list[tuple[str, bytes]] = []
-    for item in header.split(" "):
-        if not item:
-            continue
-        version, sep, value = item.partition(",")
-        if not sep:
-            raise SignatureError("Malformed webhook-signature header")
-        try:
-            out.append((version, base64.b64decode(value, validate=True)))
-        except binascii.Error as exc:
-            raise SignatureError("Malformed webhook-signature header") from exc
-    return out
-
-
-def _check_timestamp(raw: str, tolerance: int, now: float) -> None:
-    try:
-        timestamp = int(raw)
-    except ValueError as exc:
-        raise SignatureError("Malformed webhook-timestamp header") from exc
-    if timestamp < now - tolerance:
-        raise SignatureError("Webhook timestamp too old")
-    if timestamp > now + tolerance:
-        raise SignatureError("Webhook timestamp too new")
-
-
 def verify(
     body: bytes,
     headers: Mapping[str, str],
@@ -114,35 +80,22 @@ def verify(
     """Check a received webhook; raise :class:`SignatureError` unless one signature matches.
 
     ``now`` is epoch seconds (defaults to the wall clock). Fails closed when no secret
-    and no public key is given.
+    and no public key is given. The check itself is the client SDK's (one
+    implementation, which integrators run on their side).
     """
-    lower = {k.lower(): v for k, v in headers.items()}
-    msg_id = lower.get("webhook-id")
-    raw_ts = lower.get("webhook-timestamp")
-    raw_sig = lower.get("webhook-signature")
-    if not (msg_id and raw_ts and raw_sig):
-        raise SignatureError("Missing webhook-id, webhook-timestamp or webhook-signature")
     if not secrets and not public_keys:
         raise SignatureError("No webhook secret or public key to verify with")
-    _check_timestamp(raw_ts, tolerance, time.time() if now is None else now)
-    content = signed_content(msg_id, raw_ts, body)
-    expected = [_hmac(s, content) for s in secrets]
-    for version, sig in _parse_signatures(raw_sig):
-        if version == "v1":
-            # Compare against every secret (no early exit) so timing says nothing.
-            matched = False
-            for candidate in expected:
-                matched |= hmac.compare_digest(candidate, sig)
-            if matched:
-                return
-        elif version == "v1a":
-            for key in public_keys:
-                try:
-                    key.verify(sig, content)
-                except InvalidSignature:
-                    continue
-                return
-    raise SignatureError("No matching webhook signature")
+    try:
+        client_webhooks.check_signature(
+            body,
+            headers,
+            hmac_keys=[secret_key(s) for s in secrets],
+            public_keys=public_keys,
+            tolerance=tolerance,
+            now=now,
+        )
+    except WebhookVerificationError as exc:
+        raise SignatureError(exc.message) from exc
 
 
 __all__ = [

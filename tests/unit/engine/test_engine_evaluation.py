@@ -37,6 +37,13 @@ def test_fnmr_at_fmr_respects_the_target(
     assert point["resolvable"] == (target * len(impostor) >= 1)
 
 
+def test_fnmr_at_fmr_refuses_an_impostor_the_rounding_lands_on() -> None:
+    # Found by Hypothesis in CI: the threshold rounded back onto 0.95 (FMR 0.5 for 0.1).
+    point = fnmr_at_fmr([0.0, 0.0], [0.0, 0.95], 0.1)
+    assert point["threshold"] > 0.95
+    assert point["fmr"] == 0.0
+
+
 @given(scores, scores)
 def test_det_curve_rates_are_monotone(genuine: list[float], impostor: list[float]) -> None:
     thresholds, fmr, fnmr = det_curve(genuine, impostor)

@@ -14,12 +14,12 @@ from fixtures_faces import (
     darken,
     encode,
     file_bytes,
+    labelled_identities,
     load,
     pad,
     registry_bytes,
     registry_image,
     screen_replay,
-    shared_identities,
 )
 
 pytestmark = pytest.mark.models
@@ -112,8 +112,8 @@ def test_same_photo_reencoded_scores_above_the_verify_threshold(engine: LocalEng
     assert cosine(a, b) >= engine.thresholds.verify
 
 
-def test_shared_faces_genuine_above_and_impostor_below(engine: LocalEngine) -> None:
-    rows = shared_identities()
+def test_labelled_faces_genuine_above_and_impostor_below(engine: LocalEngine) -> None:
+    rows = labelled_identities()
     by_person: dict[str, list[np.ndarray]] = {}
     for path, person in rows:
         if person in {"person02", "person06", "person13"}:
@@ -139,8 +139,8 @@ def test_passive_genuine_photo_passes_and_screen_replay_scores_lower(engine: Loc
     assert any("moire" in r for r in replay.reasons)
 
 
-def test_passive_shared_genuine_photos_all_pass(engine: LocalEngine) -> None:
-    rows = shared_identities()[::4]
+def test_passive_labelled_genuine_photos_all_pass(engine: LocalEngine) -> None:
+    rows = labelled_identities()[::4]
     for path, _ in rows:
         result = _passive(engine, file_bytes(path))
         assert result.outcome is Outcome.OK, (path.name, result.reasons)

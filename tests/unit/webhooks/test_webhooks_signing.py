@@ -85,7 +85,7 @@ def test_ed25519_v1a_verifies_with_the_public_key_only() -> None:
 def test_stale_or_future_timestamps_are_refused(offset: int) -> None:
     ts = int(time.time()) + offset
     headers = _headers("msg_t", ts, sign("msg_t", ts, b"{}", secrets=[SECRET]))
-    with pytest.raises(SignatureError, match=r"too (old|new)"):
+    with pytest.raises(SignatureError, match=r"outside the tolerance window"):
         verify(b"{}", headers, secrets=[SECRET])
     verify(b"{}", headers, secrets=[SECRET], now=ts)
 

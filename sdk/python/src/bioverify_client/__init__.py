@@ -20,7 +20,7 @@ Guide: ``docs/sdk.md``.
 from __future__ import annotations
 
 from bioverify_client._async import AsyncClient
-from bioverify_client._core import Requirement, SessionOptions, SessionType
+from bioverify_client._core import Requirement, SessionOptions, SessionType, slc_message
 from bioverify_client._sync import Client
 from bioverify_client.errors import (
     BioverifyError,
@@ -80,6 +80,7 @@ __all__ = [
     "VerificationError",
     "WaitTimeout",
     "WebhookVerificationError",
+    "slc_message",
     "verify_receipt",
     "verify_webhook",
 ]

@@ -10,6 +10,7 @@ hynek/stamina ``set_testing`` idea), so tests take no wall-clock time.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import email.utils
 import random
 import threading
@@ -59,12 +60,16 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is true too
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        # "-0000" (RFC 5322: zone unknown) parses naive; HTTP dates are GMT (RFC 9110),
+        # never the machine's local time zone.
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 

@@ -33,7 +33,8 @@ MAX_SIGNATURES = 16
 WebhookKeys = str | Sequence[str] | Mapping[str, Any]
 
 
-def _hmac_key(secret: str) -> bytes:
+def hmac_key(secret: str) -> bytes:
+    """The HMAC key bytes of a ``whsec_`` secret (the prefix is optional)."""
     raw = secret.removeprefix(SECRET_PREFIX)
     try:
         key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
@@ -47,13 +48,13 @@ def _hmac_key(secret: str) -> bytes:
 def _keys(secret_or_jwks: WebhookKeys) -> tuple[list[bytes], list[Ed25519PublicKey]]:
     """HMAC keys (from ``whsec_`` secrets) and Ed25519 keys (from a JWKS)."""
     if isinstance(secret_or_jwks, str):
-        return [_hmac_key(secret_or_jwks)], []
+        return [hmac_key(secret_or_jwks)], []
     if isinstance(secret_or_jwks, Mapping):
         try:
             return [], ed25519_keys(secret_or_jwks)
         except AuditFormatError as exc:
             raise ValueError(f"unusable JWKS: {exc}") from exc
-    secrets = [_hmac_key(s) for s in secret_or_jwks]
+    secrets = [hmac_key(s) for s in secret_or_jwks]
     if not secrets:
         # Fail closed: verifying against nothing must never pass.
         raise ValueError("give at least one webhook secret or a JWKS")
@@ -103,6 +104,31 @@ def _matches(
     return matched
 
 
+def check_signature(
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    hmac_keys: Sequence[bytes],
+    public_keys: Sequence[Ed25519PublicKey],
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> None:
+    """Raise :class:`WebhookVerificationError` unless the headers carry a fresh signature
+    of ``body`` by one of the keys (the one check behind :func:`verify_webhook`)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id = lower.get("webhook-id", "")
+    raw_ts = lower.get("webhook-timestamp", "")
+    raw_sig = lower.get("webhook-signature", "")
+    if not (msg_id and raw_ts and raw_sig):
+        raise WebhookVerificationError(
+            "Missing webhook-id, webhook-timestamp or webhook-signature header"
+        )
+    _check_time(raw_ts, tolerance, time.time() if now is None else now)
+    content = f"{msg_id}.{raw_ts}.".encode() + bytes(body)
+    if not _matches(content, _signatures(raw_sig), list(hmac_keys), list(public_keys)):
+        raise WebhookVerificationError("No matching webhook signature")
+
+
 def verify_webhook(
     body: bytes,
     headers: Mapping[str, str],
@@ -123,18 +149,9 @@ def verify_webhook(
     if not isinstance(body, bytes | bytearray | memoryview):
         raise TypeError("verify_webhook needs the raw body as bytes, not parsed JSON")
     hmac_keys, public_keys = _keys(secret_or_jwks)
-    lower = {k.lower(): v for k, v in headers.items()}
-    msg_id = lower.get("webhook-id", "")
-    raw_ts = lower.get("webhook-timestamp", "")
-    raw_sig = lower.get("webhook-signature", "")
-    if not (msg_id and raw_ts and raw_sig):
-        raise WebhookVerificationError(
-            "Missing webhook-id, webhook-timestamp or webhook-signature header"
-        )
-    _check_time(raw_ts, tolerance, time.time() if now is None else now)
-    content = f"{msg_id}.{raw_ts}.".encode() + bytes(body)
-    if not _matches(content, _signatures(raw_sig), hmac_keys, public_keys):
-        raise WebhookVerificationError("No matching webhook signature")
+    check_signature(
+        body, headers, hmac_keys=hmac_keys, public_keys=public_keys, tolerance=tolerance, now=now
+    )
     try:
         payload = json.loads(bytes(body))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -144,4 +161,11 @@ def verify_webhook(
     return payload
 
 
-__all__ = ["DEFAULT_TOLERANCE", "SECRET_PREFIX", "WebhookKeys", "verify_webhook"]
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "SECRET_PREFIX",
+    "WebhookKeys",
+    "check_signature",
+    "hmac_key",
+    "verify_webhook",
+]
