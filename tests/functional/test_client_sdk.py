@@ -196,7 +196,7 @@ def test_bad_credentials_and_bad_requests_raise_permanent_after_one_request(
             ) as sdk,
             pytest.raises(PermanentError) as invalid,
         ):
-            sdk.create_session(type="VERIFY")  # VERIFY needs a customer
+            sdk.create_session(type="VERIFY_ULTRA")  # VERIFY_ULTRA needs a customer
         assert invalid.value.status == 400 and "customerId" in invalid.value.message
         assert len(bad.sent) == 1
     assert no_sleeping == []

@@ -29,11 +29,12 @@ def test_sign_in_finds_a_customer_enrolled_through_another_replica(
         # B has built its gallery before A enrols anyone.
         assert replica_b.get("/readyz").status_code == 200
         enrolled = enrol(replica_a, creds, faces.alice, "alice")
-        capture, _ = start(replica_b, creds, "SIGN-IN")
+        capture, session_id = start(replica_b, creds, "SIGN-IN")
         response = submit(capture, faces.alice_again)
         assert response.json()["status"] == "SUCCESS", response.text
-        assert response.json()["customerId"] == "alice"
-        assert enrolled["puid"]
+        got = replica_b.get(f"{CREATE}/{session_id}", headers=creds.headers()).json()
+        assert got["customerId"] == "alice"
+        assert got["puid"] == enrolled["puid"]
 
 
 @pytest.mark.models

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, MetaData, func, select
 
 from bioverify.audit.events import AuditEvent
 from bioverify.capture.envelope import fresh_nonce, seal, seal_bytes
-from bioverify.sessions.capture import MAX_CHALLENGES, WRONG_TOKEN_LIMIT
+from bioverify.sessions.capture import MAX_CHALLENGE_LOADS, WRONG_TOKEN_LIMIT
 from bioverify.sessions.models import CaptureNonce
 from support import Creds, FakeClock, assert_envelope
 
@@ -225,7 +225,7 @@ def test_callback_headers_with_cr_lf_are_refused_at_create(
 def test_challenges_per_session_are_budgeted(app_client: httpx.Client, creds: Creds) -> None:
     _, token = _session(app_client, creds, liveness="active")
     steps = set()
-    for _ in range(MAX_CHALLENGES):
+    for _ in range(MAX_CHALLENGE_LOADS):
         loaded = app_client.get(f"{CREATE}/{token}")
         assert loaded.status_code == 200, loaded.text
         steps.add(tuple(loaded.json()["challenge"]["steps"]))

@@ -47,7 +47,7 @@ def capture_frames(client: httpx.Client, launch_url: str, *frames: bytes) -> lis
     for frame in frames:
         payload = capture.plaintext(
             frames=[base64.b64encode(frame).decode()],
-            indicators={"webdriver": False, "headless": False},
+            indicators={"headless": {"webdriver": False, "headlessUserAgent": False}},
         )
         out.append(capture.post("capture", capture.envelope("capture", payload)))
     return out
@@ -117,13 +117,15 @@ def test_privateid_sample_integration_enrols_and_verifies(
         assert hooks[1]["errorCodes"] == [-22]
         final = hooks[-1]
         assert final["status"] == "SUCCESS"
-        assert final["timestamp"].isdigit()
-        assert int(final["timestamp"]) > 1_700_000_000_000
+        # What the integration does with it: JavaScript's new Date(payload.timestamp).
+        assert final["timestamp"].endswith("Z")
+        assert dt.datetime.fromisoformat(final["timestamp"]).year >= 2026
         assert final["puid"]
         assert final["images"][0]["type"] == "portrait"
         assert base64.b64decode(final["images"][0]["data"])[:2] == b"\xff\xd8"  # a JPEG
         assert final["riskEvaluation"]["recommendation"] == "ALLOW"
-        assert final["indicators"] == {"webdriver": False, "headless": False}
+        assert final["indicators"]["headless"]["webdriver"] is False
+        assert final["indicators"]["virtualCamera"]["riskLevel"] == "LOW"
         assert [e["code"] for e in final["errors"]] == [-22]
         # The receiver's first answer was 404: that webhook was delivered again.
         ids = [h.headers["webhook-id"] for h in receiver.received]

@@ -45,7 +45,8 @@ def test_created_session_reads_back_pending(app_client: httpx.Client, creds: Cre
     assert got["attemptsLeft"] == 3
     assert got["transactionID"] == "tx-1"
     assert got["productGroupId"] == "pg" and got["uuid"] == "u-1"
-    assert got["puid"] == made["puid"]
+    # A new customer has no puid until the enrolment succeeds.
+    assert "puid" not in made and got["puid"] is None
 
 
 def test_register_alias_and_empty_redirect_mean_enroll_without_redirect(
@@ -79,7 +80,7 @@ def test_document_requirement_is_not_supported_yet(app_client: httpx.Client, cre
         json={"type": "ENROLL", "requirements": ["face", "identity_document"]},
         headers=creds.headers(),
     )
-    assert "not supported yet" in assert_envelope(response, 400)["message"]
+    assert "not available on this server yet" in assert_envelope(response, 400)["message"]
 
 
 def test_idempotency_key_replays_the_first_answer(app_client: httpx.Client, creds: Creds) -> None:

@@ -73,7 +73,8 @@ def test_final_webhook_is_signed_and_carries_a_verifiable_receipt(
         assert payload["errorCodes"] == [-7]
         assert payload["errors"][0]["name"] == "CAMERA_FAIL"
         assert payload["transactionID"] == "tx-9"
-        assert payload["timestamp"].isdigit()
+        # RFC 3339 UTC, what JavaScript's new Date() parses.
+        assert dt.datetime.fromisoformat(payload["timestamp"]).tzinfo == dt.UTC
         jwks = client.get("/.well-known/jwks.json").json()
         checkpoint = client.get("/v2/audit/checkpoint", headers=creds.headers()).json()
         leaf = next(

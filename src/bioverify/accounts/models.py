@@ -29,6 +29,9 @@ class Client(Base):
     # whsec_ secrets sealed under the master key (accounts.secretbox), current first;
     # more than one during a rotation.
     webhook_secrets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Origins allowed to frame the hosted capture page of this client's sessions
+    # (CSP frame-ancestors sources); empty: the page may not be framed at all.
+    frame_ancestors: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bioverify.accounts import framing
 from bioverify.accounts.models import Client, SeenRequestId
 from bioverify.accounts.secretbox import SecretSealer
 from bioverify.client import slc_message
@@ -77,11 +78,14 @@ def create_client(
     sealer: SecretSealer,
     public_key_pem: str | None = None,
     key_only: bool = False,
+    frame_ancestors: Sequence[str] = (),
 ) -> tuple[Client, IssuedCredentials]:
     """Create a client application and return its credentials (shown once).
 
     Secrets are stored as hashes; the webhook secret (needed to sign) is sealed.
+    ``frame_ancestors``: origins allowed to frame the hosted page (none by default).
     """
+    ancestors = framing.normalise_all(frame_ancestors)
     if not name.strip() or len(name) > 128:
         raise BadRequest("name must be 1 to 128 characters")
     if public_key_pem is not None:
@@ -103,6 +107,7 @@ def create_client(
         public_key_pem=public_key_pem,
         key_only=key_only,
         webhook_secrets=[sealer.seal(client_id, webhook_secret)],
+        frame_ancestors=ancestors,
     )
     db.add(client)
     db.flush()
@@ -125,6 +130,13 @@ def revoke_client(db: Session, client_id: str, now: dt.datetime) -> Client:
     if client.revoked_at is None:
         client.revoked_at = now
     return client
+
+
+def set_frame_ancestors(db: Session, client_id: str, origins: Sequence[str]) -> list[str]:
+    """Replace who may frame the client's hosted page; ``[]`` forbids framing again."""
+    client = _get(db, client_id)
+    client.frame_ancestors = framing.normalise_all(origins)
+    return list(client.frame_ancestors)
 
 
 def rotate_secret(db: Session, client_id: str, now: dt.datetime) -> str:
@@ -270,5 +282,6 @@ __all__ = [
     "parse_public_key",
     "revoke_client",
     "rotate_secret",
+    "set_frame_ancestors",
     "slc_message",
 ]

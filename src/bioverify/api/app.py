@@ -21,8 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.throttle import FailureThrottle
 from bioverify.alerts.rules import Signal
+from bioverify.api import age, capture, customers, docs, health, keys, page, sessions, webhooks
 from bioverify.api import audit as audit_routes
-from bioverify.api import capture, customers, docs, health, keys, page, sessions, webhooks
 from bioverify.api.deps import client_address, ready
 from bioverify.api.errors import ServerErrorHook, install_error_handlers
 from bioverify.api.middleware import (
@@ -132,6 +132,7 @@ def create_app(
     app.include_router(webhooks.router, dependencies=gate)
     app.include_router(page.router)
     app.include_router(docs.router)
+    app.include_router(age.router)
     # add_middleware prepends: the request id is outermost, then the body limit, then
     # the 500 net (installed with the handlers), then the routes.
     install_error_handlers(app, on_server_error=on_server_error or svc.on_server_error)

@@ -1,8 +1,12 @@
-"""``GET`` / ``DELETE /v2/customers/{customerId}``: enrolment status and crypto-erasure."""
+"""``GET`` / ``DELETE /v2/customers/{customerId}``: enrolment status and crypto-erasure.
+
+Customer ids may hold any printable character, ``/`` included: clients URL-encode
+them (``jane%2Fdoe``), and the route takes the rest of the path as the id, so an
+encoded slash that the server decodes before routing still names one customer.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from bioverify.accounts.models import Client
 from bioverify.api.deps import integrator, services
 from bioverify.api.schemas import ERROR_RESPONSES, CustomerView
+from bioverify.domain.customer_id import is_valid_customer_id
 from bioverify.errors import NotFound
 from bioverify.sessions import views
 from bioverify.sessions.biometrics import Biometrics
@@ -19,12 +24,9 @@ from bioverify.storage.database import checkpoint_wal, transaction
 router = APIRouter(tags=["customers"])
 
 
-_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
-
-
 def _check_customer_id(customer_id: str) -> None:
     """An id that could never have been enrolled is unknown (and never reaches the store)."""
-    if not _CUSTOMER_ID.match(customer_id):
+    if not is_valid_customer_id(customer_id):
         raise NotFound("No enrolled customer with that id for this client")
 
 
@@ -33,7 +35,7 @@ def _biometrics(request: Request) -> Biometrics:
 
 
 @router.get(
-    "/v2/customers/{customerId}",
+    "/v2/customers/{customerId:path}",
     response_model=CustomerView,
     responses=ERROR_RESPONSES,
     summary="Enrolment status (never template data)",
@@ -56,6 +58,7 @@ async def get_customer(
                 "customerId": customerId,
                 "enrolled": True,
                 "puid": enrolment.puid,
+                "guid": enrolment.guid,
                 "enrolledAt": views.rfc3339(enrolment.enrolled_at),
                 "deviceBound": enrolment.device_hash is not None,
                 "modelVersion": enrolment.model_version,
@@ -65,7 +68,7 @@ async def get_customer(
 
 
 @router.delete(
-    "/v2/customers/{customerId}",
+    "/v2/customers/{customerId:path}",
     status_code=204,
     responses=ERROR_RESPONSES,
     summary="Erase the customer's template and device binding at once",

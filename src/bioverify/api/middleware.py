@@ -105,11 +105,11 @@ class V2PrefixMiddleware:
     Integrations written for PrivateID join a base URL that may already end in
     ``/v2`` with paths that may start with ``/v2``. ``/verification-session/...`` and
     ``/v2/v2/verification-session/...`` both route to ``/v2/verification-session/...``
-    (likewise ``/customers`` and ``/audit``). Only ``path`` changes: ``raw_path``, which
-    an SLC signature covers, stays as sent.
+    (likewise ``/customers``, ``/audit`` and the Age API's ``/session``). Only ``path``
+    changes: ``raw_path``, which an SLC signature covers, stays as sent.
     """
 
-    _BARE = ("/verification-session", "/customers", "/audit")
+    _BARE = ("/verification-session", "/customers", "/audit", "/session")
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -13,16 +13,24 @@ restates them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Final
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from bioverify.accounts import framing
+from bioverify.api.deps import services
 from bioverify.errors import CATALOGUE, LEGACY_ALIASES, NotFound
+from bioverify.sessions import tokens
+from bioverify.sessions.models import SessionRow
+from bioverify.storage.database import transaction
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,11 +39,12 @@ ASSET_PREFIX: Final = "/capture-assets"
 
 #: The page's policy: everything from this origin only, no inline code, no framing,
 #: and camera frames shown from blob:/mediastream: sources.
-CONTENT_SECURITY_POLICY: Final = (
+_POLICY_BASE: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "media-src 'self' blob: mediastream:; connect-src 'self'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
+    "form-action 'none'; frame-ancestors "
 )
+CONTENT_SECURITY_POLICY: Final = _POLICY_BASE + "'none'"
 
 SECURITY_HEADERS: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -114,10 +123,51 @@ def catalogue_document() -> dict[str, object]:
     }
 
 
-def _page() -> Response:
+def framing_headers(ancestors: Sequence[str]) -> dict[str, str]:
+    """Headers that let exactly ``ancestors`` frame the page and use its camera.
+
+    With no ancestors, the defaults stand: no framing at all. Otherwise
+    ``frame-ancestors`` names exactly those origins, ``X-Frame-Options`` is dropped
+    (it cannot name origins, and DENY would override the CSP in old browsers), and
+    ``Permissions-Policy`` delegates the camera to them.
+    """
+    if not ancestors:
+        return {}
+    quoted = " ".join(f'"{origin}"' for origin in ancestors)
+    return {
+        "content-security-policy": _POLICY_BASE + " ".join(ancestors),
+        "permissions-policy": f"camera=(self {quoted}), microphone=(), geolocation=(), payment=()",
+        # A parent page that isolates itself (COEP) may still embed the page.
+        "cross-origin-resource-policy": "cross-origin",
+    }
+
+
+def _page(ancestors: Sequence[str] = ()) -> Response:
     html = _static_root().joinpath(PAGE_FILE).read_bytes()
     # no-store: the page is reached through a one-session secret URL.
-    return _secured(Response(html, media_type="text/html; charset=utf-8"), cache="no-store")
+    response = _secured(Response(html, media_type="text/html; charset=utf-8"), cache="no-store")
+    framing = framing_headers(ancestors)
+    if framing:
+        del response.headers["x-frame-options"]
+        response.headers.update(framing)
+    return response
+
+
+def _ancestors_for(request: Request, token: str) -> list[str]:
+    """The frame ancestors of the session's client, for a valid capture link only."""
+    parsed = tokens.parse(token)
+    if parsed is None:
+        return []
+    try:
+        with transaction(services(request).factory) as db:
+            row = db.scalar(select(SessionRow).where(SessionRow.id == parsed[0]))
+            if row is None or not tokens.secret_matches(parsed[1], row.token_hash):
+                return []
+            return framing.ancestors_of(db, row.client_id)
+    except SQLAlchemyError:
+        # Fail closed: without the store the page is served unframeable (and its
+        # session load will say the service is unavailable).
+        return []
 
 
 @router.get("/capture/")
@@ -128,10 +178,13 @@ async def capture_page_without_token() -> Response:
 
 
 @router.get("/capture/{token}")
-async def capture_page(token: str) -> Response:
-    """The hosted capture page; its script reads ``token`` from the address."""
-    del token  # read by the page itself, never echoed by the server
-    return _page()
+async def capture_page(request: Request, token: str) -> Response:
+    """The hosted capture page; its script reads ``token`` from the address.
+
+    The token is never echoed; it only selects the framing policy of the session's
+    client (who may embed the page in an iframe).
+    """
+    return _page(await run_in_threadpool(_ancestors_for, request, token))
 
 
 @router.get(f"{ASSET_PREFIX}/catalogue.json")
@@ -155,5 +208,6 @@ __all__ = [
     "SECURITY_HEADERS",
     "asset_index",
     "catalogue_document",
+    "framing_headers",
     "router",
 ]

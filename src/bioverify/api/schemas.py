@@ -5,11 +5,46 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
-CustomerId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
-]
+from bioverify.domain.customer_id import customer_id_problem
+from bioverify.domain.session import REQUIREMENTS, WIRE_TYPES
+from bioverify.sessions.device_info import integrator_problem
+
+
+def _customer_id(value: str) -> str:
+    problem = customer_id_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _session_type(value: str) -> str:
+    if value not in WIRE_TYPES:
+        raise ValueError(f"unknown type {value!r}; accepted: {', '.join(WIRE_TYPES)}")
+    return value
+
+
+def _requirements(value: list[str]) -> list[str]:
+    # Our own messages, never the framework's ("List should have at most 2 items").
+    if not value:
+        raise ValueError(f"must name at least one of: {', '.join(REQUIREMENTS)}")
+    if len(value) > 8:
+        raise ValueError(f"at most 8 values from: {', '.join(REQUIREMENTS)}")
+    for item in value:
+        if item not in REQUIREMENTS:
+            raise ValueError(f"unknown value {item!r}; accepted: {', '.join(REQUIREMENTS)}")
+    return value
+
+
+CustomerId = Annotated[str, AfterValidator(_customer_id)]
 ShortText = Annotated[str, StringConstraints(max_length=128)]
 
 
@@ -51,12 +86,16 @@ class Callback(_Strict):
 class CreateSessionRequest(_Strict):
     """Body of ``POST /v2/verification-session``."""
 
-    type: Literal["ENROLL", "REGISTER", "VERIFY", "SIGN-IN"] = Field(
-        description="ENROLL (alias REGISTER), VERIFY (1:1) or SIGN-IN (1:N)."
+    type: Annotated[str, AfterValidator(_session_type)] = Field(
+        description="ENROLL (alias REGISTER), VERIFY (1:1 with customerId, 1:N without), "
+        "VERIFY_ULTRA (1:1, customerId required) or SIGN-IN (1:N).",
+        json_schema_extra={"enum": list(WIRE_TYPES)},
     )
     customerId: CustomerId | None = Field(
         default=None,
-        description="Your user id: required for VERIFY, optional for ENROLL, not used by SIGN-IN.",
+        description="Your user id, 1-128 Unicode characters without control characters "
+        "(e.g. 'jane doe+1@example.com'): required for VERIFY_ULTRA, optional for VERIFY "
+        "(without it the face identifies the customer) and ENROLL, not used by SIGN-IN.",
     )
     callback: Callback | None = None
     redirectURL: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
@@ -73,16 +112,29 @@ class CreateSessionRequest(_Strict):
         "passive (single-frame signals only, weaker); when absent, "
         "the operator's BIOVERIFY_DEFAULT_LIVENESS (active).",
     )
-    requirements: list[Literal["face", "identity_document"]] = Field(
-        default_factory=lambda: ["face"],  # type: ignore[arg-type]
-        min_length=1,
-        max_length=2,
-        # The document says what this server accepts: identity_document (API.md) is
-        # refused with 400 until the document step exists.
-        json_schema_extra={"items": {"enum": ["face"], "type": "string"}},
+    requirements: Annotated[list[str], AfterValidator(_requirements)] = Field(
+        default_factory=lambda: ["face"],
+        description='What the user presents: "face" ("verification" is its PrivateID '
+        'synonym) and "identity_document" (not available on this server yet).',
+        # The document lists what this server accepts (identity_document is a 400
+        # until the document step exists).
+        json_schema_extra={"items": {"enum": ["face", "verification"], "type": "string"}},
     )
     sendImages: bool = False
-    deviceInfo: dict[str, Any] | None = None
+    deviceInfo: dict[str, Any] | None = Field(
+        default=None,
+        description="Your device metadata: a flat object of at most 32 keys with text, "
+        "number, boolean or null values (and screenDimensions {width, height}).",
+    )
+
+    @field_validator("deviceInfo")
+    @classmethod
+    def _flat_device_info(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        problem = None if value is None else integrator_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     transactionID: ShortText | None = None
     locale: Annotated[str, StringConstraints(max_length=35)] | None = None
     sendEventWebhooks: bool = False
@@ -117,6 +169,7 @@ class SessionView(BaseModel):
     status: Literal["PENDING", "IN_PROGRESS", "SUCCESS", "FAILED"]
     customerId: str | None
     puid: str | None
+    guid: str | None = None
     transactionID: str | None
     productGroupId: str | None = None
     uuid: str | None = None
@@ -129,6 +182,15 @@ class SessionView(BaseModel):
     message: str
     result: dict[str, Any]
     riskEvaluation: dict[str, Any]
+    deviceInfo: dict[str, Any] | None = Field(
+        default=None,
+        description="What you sent at create, merged with what the capture client saw.",
+    )
+    indicators: dict[str, Any] | None = Field(
+        default=None,
+        description="The capture client's integrity flags (headless, virtualCamera, "
+        "browserAnomalies), when it sent any.",
+    )
 
 
 class ErrorEnvelope(BaseModel):
@@ -179,7 +241,7 @@ class EnvelopeBody(BaseModel):
 
 class ChallengeView(BaseModel):
     id: str
-    steps: list[Literal["TURN_LEFT", "TURN_RIGHT", "NOD", "MOVE_CLOSER"]]
+    steps: list[Literal["TURN_LEFT", "TURN_RIGHT", "NOD", "MOVE_CLOSER", "BLINK", "SMILE"]]
     expiresAt: str
 
 
@@ -197,6 +259,8 @@ class CaptureLoadView(BaseModel):
     liveness: Literal["active", "passive"]
     errorCodes: list[int]
     challenge: ChallengeView | None = None
+    redirectURL: str | None = None
+    frameAncestors: list[str] = Field(default_factory=list)
 
 
 class CustomerView(BaseModel):
@@ -205,6 +269,7 @@ class CustomerView(BaseModel):
     customerId: str
     enrolled: bool
     puid: str
+    guid: str
     enrolledAt: str | None
     deviceBound: bool
     modelVersion: str

@@ -21,7 +21,7 @@ from bioverify.api.schemas import (
     CreateSessionResponse,
     SessionView,
 )
-from bioverify.domain.session import SessionType
+from bioverify.domain.session import REQUIREMENT_SYNONYMS, SessionType
 from bioverify.errors import BadRequest
 from bioverify.sessions.service import NewSession
 from bioverify.sessions.tokens import looks_like_uuid
@@ -37,16 +37,22 @@ def to_new_session(
 ) -> NewSession:
     """Cross-field rules of API.md section 3 on top of the model's field rules."""
     kind = SessionType.parse(body.type)
-    if kind is SessionType.VERIFY and body.customerId is None:
-        raise BadRequest("customerId is required for VERIFY sessions")
+    if kind is SessionType.VERIFY_ULTRA and body.customerId is None:
+        raise BadRequest(
+            "customerId is required for VERIFY_ULTRA sessions (1:1 against that customer)"
+        )
     if kind is SessionType.SIGN_IN and body.customerId is not None:
         raise BadRequest(
             "customerId is not used by SIGN-IN sessions: the face identifies "
             "the customer; leave it out"
         )
-    if "identity_document" in body.requirements:
+    requirements = tuple(
+        dict.fromkeys(REQUIREMENT_SYNONYMS.get(item, item) for item in body.requirements)
+    )
+    if "identity_document" in requirements:
         raise BadRequest(
-            'requirements: document capture (identity_document) is not supported yet; use ["face"]'
+            "requirements: identity documents are not available on this server yet "
+            '(identity_document); send ["face"] (or ["verification"]) for a face check'
         )
     if body.bindDevice and kind is SessionType.ENROLL:
         raise BadRequest(
@@ -70,7 +76,7 @@ def to_new_session(
         bind_device=body.bindDevice,
         max_attempts=body.maxAttempts,
         liveness=body.liveness or default_liveness,
-        requirements=tuple(dict.fromkeys(body.requirements)),
+        requirements=requirements,
         send_images=body.sendImages,
         device_info=body.deviceInfo,
         transaction_id=body.transactionID,

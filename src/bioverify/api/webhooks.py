@@ -9,9 +9,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
+from bioverify.api.audit import AUDIT_KEY_NAME
 from bioverify.api.deps import integrator, services
 from bioverify.api.schemas import ERROR_RESPONSES
 from bioverify.audit.events import AuditEvent
+from bioverify.audit.service import AuditLog
+from bioverify.crypto.keyring import KeyRing
+from bioverify.errors import ServiceUnavailable
 from bioverify.sessions import views
 from bioverify.storage.database import transaction
 from bioverify.webhooks import outbox
@@ -29,6 +33,11 @@ async def webhook_payload(
     client: Annotated[Client, Depends(integrator)],
 ) -> dict[str, Any]:
     svc = services(request)
+    audit: AuditLog | None = svc.audit
+    ring: KeyRing | None = svc.keyring
+    if audit is None or ring is None:
+        # Fail closed: without the log and its key the receipt cannot be completed.
+        raise ServiceUnavailable("The audit log is not available", retry_after=30)
 
     def read() -> dict[str, Any]:
         with transaction(svc.factory) as db:
@@ -36,10 +45,25 @@ async def webhook_payload(
                 db, client, sessionId, "its final webhook does not exist yet"
             )
             stored = outbox.final_payload(db, row.id)
-            if stored is not None:
-                return stored
             # No callback URL was given: the payload is still available by polling.
-            return views.webhook_payload(row, audit_index=(row.result or {}).get("auditIndex"))
+            payload = stored or views.webhook_payload(
+                row, audit_index=(row.result or {}).get("auditIndex")
+            )
+            receipt = payload.get("audit")
+            if isinstance(receipt, dict) and "checkpoint" not in receipt:
+                # The receipt is completed when the webhook is sent; a poll may come
+                # first (or there is no callback), so complete it here the same way:
+                # signing a checkpoint that covers the entry if none does yet.
+                payload["audit"] = audit.receipt_with_fresh_checkpoint(
+                    db,
+                    int(receipt["index"]),
+                    signer=ring.signing_key().private_key,
+                    key_name=AUDIT_KEY_NAME,
+                    origin=svc.settings.audit_origin,
+                )
+                if stored is not None:
+                    outbox.store_final_payload(db, row.id, payload)
+            return payload
 
     return await run_in_threadpool(read)
 

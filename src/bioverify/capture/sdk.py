@@ -101,6 +101,9 @@ class CaptureSession:
     http: httpx.Client
     user_agent: str = "bioverify-capture-sdk/1 (Mobile)"
     device_info: Mapping[str, Any] | None = None
+    #: Integrity indicators in PrivateID's shape (``headless``, ``virtualCamera``,
+    #: ``browserAnomalies``: boolean flags) that the embedding app measured.
+    indicators: Mapping[str, Any] | None = None
     load_retries: int = 4
     sleep: Callable[[float], None] = time.sleep
     session: dict[str, Any] = field(default_factory=dict)
@@ -115,6 +118,7 @@ class CaptureSession:
         transport: httpx.BaseTransport | None = None,
         user_agent: str | None = None,
         device_info: Mapping[str, Any] | None = None,
+        indicators: Mapping[str, Any] | None = None,
         device_id: str = "",
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -131,6 +135,7 @@ class CaptureSession:
             token=token,
             http=http,
             device_info=device_info,
+            indicators=indicators,
             sleep=sleep,
             load_retries=load_retries,
         )
@@ -217,6 +222,8 @@ class CaptureSession:
         plaintext: dict[str, Any] = {"nonce": fresh_nonce(), "timestamp": int(time.time())}
         if self.device_info is not None:
             plaintext["deviceInfo"] = dict(self.device_info)
+        if self.indicators is not None:
+            plaintext["indicators"] = dict(self.indicators)
         return plaintext
 
     def report(self, code: int, detail: str | None = None) -> CaptureOutcome | None:

@@ -1,4 +1,4 @@
-"""``bioverify clients``: create, list, revoke, rotate-secret."""
+"""``bioverify clients``: create, update, list, revoke, rotate-secret."""
 
 from __future__ import annotations
 
@@ -40,6 +40,14 @@ def create(
             "--key-only", help="The API key alone authenticates (PrivateID-style integrations)."
         ),
     ] = False,
+    frame_ancestor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--frame-ancestor",
+            help="An origin allowed to frame the hosted capture page (repeatable), e.g. "
+            "https://app.example.com or https://*.example.com.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the credentials as JSON.")] = False,
 ) -> None:
     """Create a client and print its credentials once (they are stored only as hashes)."""
@@ -55,6 +63,7 @@ def create(
             public_key_pem=pem,
             key_only=key_only,
             sealer=KeyRingSealer(svc.need_keyring()),
+            frame_ancestors=frame_ancestor or (),
         )
     if as_json:
         print_json(issued.as_json())
@@ -62,6 +71,41 @@ def create(
     console().print("[bold]Client created.[/bold] These secrets are shown once; store them now.")
     for key, value in issued.as_json().items():
         console().print(f"  {key}: {value}")
+
+
+@app.command("update")
+def update(
+    client_id: Annotated[str, typer.Argument(help="The clientId to change.")],
+    frame_ancestor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--frame-ancestor",
+            help="An origin allowed to frame the hosted capture page (repeatable); "
+            "replaces the current list.",
+        ),
+    ] = None,
+    no_frame_ancestors: Annotated[
+        bool,
+        typer.Option("--no-frame-ancestors", help="Forbid framing the hosted page again."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Change who may frame the hosted capture page of this client's sessions."""
+    if bool(frame_ancestor) == no_frame_ancestors:
+        raise typer.BadParameter(
+            "give --frame-ancestor ORIGIN (one or more) or --no-frame-ancestors"
+        )
+    from bioverify.accounts import service as accounts  # noqa: PLC0415 - fast start
+    from bioverify.storage.database import transaction  # noqa: PLC0415
+
+    with opened() as svc, transaction(svc.factory) as db:
+        origins = accounts.set_frame_ancestors(db, client_id, frame_ancestor or [])
+    if as_json:
+        print_json({"clientId": client_id, "frameAncestors": origins})
+    elif origins:
+        console().print(f"Client {client_id} may be framed by: {' '.join(origins)}")
+    else:
+        console().print(f"Client {client_id}: the hosted page may not be framed.")
 
 
 @app.command("list")

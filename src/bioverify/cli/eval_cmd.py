@@ -75,6 +75,13 @@ def eval_command(
             help="Update the thresholds.json shipped in the installed package.",
         ),
     ] = True,
+    liveness: Annotated[
+        bool,
+        typer.Option(
+            "--liveness",
+            help="Evaluate active liveness on real clips instead (writes liveness.json).",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate the engine (1:1, 1:N, face counts, low light) and write thresholds."""
     from rich.console import Console  # noqa: PLC0415 - fast start
@@ -83,6 +90,18 @@ def eval_command(
     from bioverify.engine.evaluation import evaluate  # noqa: PLC0415
 
     console = Console(stderr=True)
+    if liveness:
+        from bioverify.cli.eval_liveness import run_liveness_eval, summary  # noqa: PLC0415
+        from bioverify.engine.liveness_data import DataUnavailable  # noqa: PLC0415
+
+        try:
+            report = run_liveness_eval(out, None, console)
+        except DataUnavailable as exc:
+            console.print(f"[red]error:[/red] liveness clips unavailable: {exc}")
+            raise typer.Exit(1) from exc
+        console.print(summary(report))
+        console.print(f"wrote {out / 'liveness.json'}")
+        return
     folders = faces or [_DEFAULT_FACES]
     for folder in folders:
         if not (folder / "identities.csv").is_file():

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 from bioverify import errors
 
@@ -25,12 +27,33 @@ class Status(enum.StrEnum):
 class SessionType(enum.StrEnum):
     ENROLL = "ENROLL"
     VERIFY = "VERIFY"
+    VERIFY_ULTRA = "VERIFY_ULTRA"
     SIGN_IN = "SIGN-IN"
 
     @classmethod
     def parse(cls, raw: str) -> SessionType:
         """``REGISTER`` is PrivateID's alias of ``ENROLL``."""
         return cls.ENROLL if raw == "REGISTER" else cls(raw)
+
+
+#: Every ``type`` a create request may name (API.md section 3).
+WIRE_TYPES: tuple[str, ...] = ("ENROLL", "REGISTER", "VERIFY", "VERIFY_ULTRA", "SIGN-IN")
+
+#: Every ``requirements`` value; ``verification`` is PrivateID's synonym of ``face``.
+REQUIREMENTS: tuple[str, ...] = ("face", "identity_document", "verification")
+REQUIREMENT_SYNONYMS: Mapping[str, str] = MappingProxyType({"verification": "face"})
+
+
+def matches_one_to_one(kind: SessionType, customer_id: str | None) -> bool:
+    """VERIFY with a customer id and VERIFY_ULTRA compare 1:1; VERIFY without one
+    and SIGN-IN identify 1:N among the client's enrolled customers."""
+    return kind is SessionType.VERIFY_ULTRA or (
+        kind is SessionType.VERIFY and customer_id is not None
+    )
+
+
+def identifies(kind: SessionType, customer_id: str | None) -> bool:
+    return kind is SessionType.SIGN_IN or (kind is SessionType.VERIFY and customer_id is None)
 
 
 ENDED = frozenset({Status.SUCCESS, Status.FAILED})
@@ -148,14 +171,19 @@ def is_expired(expires_at: dt.datetime, now: dt.datetime) -> bool:
 
 __all__ = [
     "ENDED",
+    "REQUIREMENTS",
+    "REQUIREMENT_SYNONYMS",
+    "WIRE_TYPES",
     "CodeRecord",
     "SessionState",
     "SessionType",
     "Status",
     "Transition",
     "failed_attempt",
+    "identifies",
     "is_expired",
     "load",
+    "matches_one_to_one",
     "new_state",
     "record",
     "succeed",

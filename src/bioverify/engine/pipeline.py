@@ -18,6 +18,8 @@ import numpy as np
 
 from bioverify import errors
 from bioverify.engine.decode import decode_frame
+from bioverify.engine.facemesh import FaceMesh
+from bioverify.engine.frames import FrameFace, measure
 from bioverify.engine.interfaces import (
     Analysis,
     Challenge,
@@ -25,10 +27,9 @@ from bioverify.engine.interfaces import (
     LivenessReport,
     Outcome,
 )
-from bioverify.engine.liveness import FrameFace, active_liveness, passive_liveness
+from bioverify.engine.liveness import active_liveness, passive_liveness, trusted_frames
 from bioverify.engine.matcher import Thresholds, load_thresholds
 from bioverify.engine.models import Face, FaceModels, Image
-from bioverify.engine.pose import estimate_pose
 from bioverify.engine.quality import (
     MIN_FACE_PX,
     enhance,
@@ -93,9 +94,13 @@ class LocalEngine:
         models: FaceModels | None = None,
         thresholds: Thresholds | None = None,
         *,
+        mesh: FaceMesh | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.models = models if models is not None else FaceModels()
+        # Dense landmarks for active liveness; loaded (and checked) up front so that a
+        # missing model fails start-up (-20), not the first capture.
+        self.mesh = mesh if mesh is not None else FaceMesh()
         self.thresholds = (
             thresholds
             if thresholds is not None
@@ -197,15 +202,17 @@ class LocalEngine:
                 [f"face too small in frame {small[0]} (under {MIN_FACE_PX} px); come closer"],
                 face_count=1,
             )
-        with timer.stage("embed"):
-            usable = [self._frame_face(d, frame_times) for d in with_face]
+        active = challenge is not None and liveness is LivenessMode.ACTIVE
+        with timer.stage("embed"):  # includes the dense landmarks for active liveness
+            usable = [self._frame_face(d, frame_times, dense=active) for d in with_face]
         faceless = [d.index for d in detected if not d.faces]
         with timer.stage("liveness"):
-            if challenge is not None and liveness is LivenessMode.ACTIVE:
+            if challenge is not None and active:
                 report = active_liveness(
                     usable, challenge, verify_threshold=self.thresholds.verify, faceless=faceless
                 )
-                chosen = usable[0]
+                # The template comes from a frame of the burst's identity.
+                chosen = (trusted_frames(usable, self.thresholds.verify) or usable)[0]
             else:
                 report = passive_liveness(usable)
                 chosen = max(usable, key=lambda f: f.face.size * f.face.score)
@@ -221,17 +228,15 @@ class LocalEngine:
             image=image_of[chosen.index],
         )
 
-    def _frame_face(self, detected: _Detected, frame_times: Sequence[float] | None) -> FrameFace:
-        face = detected.faces[0]
-        aligned = self.models.align(detected.image, face)
-        return FrameFace(
-            index=detected.index,
-            face=face,
-            pose=estimate_pose(face),
-            aligned=aligned,
-            embedding=self.models.embed_aligned(aligned),
-            face_grey=grey(face_crop(detected.image, face)),
-            image=detected.image,
+    def _frame_face(
+        self, detected: _Detected, frame_times: Sequence[float] | None, *, dense: bool
+    ) -> FrameFace:
+        return measure(
+            self.models,
+            self.mesh if dense else None,
+            detected.index,
+            detected.image,
+            detected.faces[0],
             time_ms=None if frame_times is None else float(frame_times[detected.index]),
         )
 

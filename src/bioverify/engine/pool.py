@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from bioverify.engine.facemesh import FaceMesh
 from bioverify.engine.interfaces import (
     Analysis,
     Challenge,
@@ -118,6 +119,7 @@ class PoolEngine:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         else:
             FaceModels(models_dir)  # check the files before starting workers
+            FaceMesh()
             self._executor = ProcessPoolExecutor(
                 max_workers=count,
                 mp_context=multiprocessing.get_context("spawn"),

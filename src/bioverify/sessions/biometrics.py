@@ -26,6 +26,8 @@ from bioverify.domain import session as sm
 from bioverify.engine.gallery import Gallery
 from bioverify.engine.matcher import Thresholds, cosine
 from bioverify.sessions.models import Enrolment, SessionRow
+from bioverify.sessions.service import new_puid
+from bioverify.storage.base import new_id
 from bioverify.storage.database import transaction
 
 Vector = npt.NDArray[np.float32]
@@ -117,6 +119,7 @@ class Biometrics:
                 client_id=client_id,
                 customer_id=customer_id,
                 puid=puid,
+                guid=new_id(),
                 template=blob,
                 model_version=self.model_version,
                 device_hash=device_hash,
@@ -180,40 +183,44 @@ class Biometrics:
     ) -> int | None:
         """Match a capture by session type; the failing code, or None on success.
 
-        Writes the match details (scores, identification, risk) into ``row.result``;
-        a SIGN-IN that succeeds takes the identified customer's id and puid.
+        Writes the match details (scores, identification, risk flags) into
+        ``row.result``. An ENROLL that succeeds names the enrolled ``puid``/``guid``;
+        an identification (SIGN-IN, VERIFY without customerId) that succeeds takes the
+        identified customer's id, puid and guid.
         """
         result: dict[str, Any] = dict(row.result or {})
         flags: list[str] = []
         kind = sm.SessionType(row.type)
         if kind is sm.SessionType.ENROLL:
-            customer_id = row.customer_id or row.puid or ""
+            puid = row.puid or new_puid()
+            customer_id = row.customer_id or puid
             duplicates = self.duplicates(row.client_id, customer_id, embedding)
             if duplicates:
                 flags.append("DUPLICATE_ENROLMENT")
-            self.enrol(
+            enrolment = self.enrol(
                 db,
                 client_id=row.client_id,
                 customer_id=customer_id,
-                puid=row.puid or "",
+                puid=puid,
                 embedding=np.asarray(embedding),
                 device_hash=row.device_hash,
                 now=now,
             )
+            row.puid, row.guid = enrolment.puid, enrolment.guid
             result["identification"] = {"puid": row.puid, "confidence": 1.0, "topKMatches": []}
-        elif kind is sm.SessionType.VERIFY:
-            enrolment = self.enrolment(db, row.client_id, row.customer_id or "")
-            if enrolment is None:
+        elif sm.matches_one_to_one(kind, row.customer_id):
+            claimed = self.enrolment(db, row.client_id, row.customer_id or "")
+            if claimed is None:
                 return errors.FACE_NOT_MATCH
-            ok, score = self.verify(enrolment, embedding)
+            ok, score = self.verify(claimed, embedding)
             result.update(matchScore=round(score, 4), threshold=self.thresholds.verify)
             row.result = result
             if not ok:
                 return errors.FACE_NOT_MATCH
             if (
                 row.bind_device
-                and enrolment.device_hash is not None
-                and not hmac.compare_digest(enrolment.device_hash, row.device_hash or "")
+                and claimed.device_hash is not None
+                and not hmac.compare_digest(claimed.device_hash, row.device_hash or "")
             ):
                 return errors.DEVICE_MISMATCH
         else:
@@ -231,24 +238,21 @@ class Biometrics:
                     "topKMatches": found.top_k[:1],
                 },
             )
-            enrolment = self.enrolment(db, row.client_id, found.customer_id)
+            identified = self.enrolment(db, row.client_id, found.customer_id)
             if (
                 row.bind_device
-                and enrolment is not None
-                and enrolment.device_hash
-                and not hmac.compare_digest(enrolment.device_hash, row.device_hash or "")
+                and identified is not None
+                and identified.device_hash
+                and not hmac.compare_digest(identified.device_hash, row.device_hash or "")
             ):
                 row.result = result
                 return errors.DEVICE_MISMATCH
             row.customer_id = found.customer_id
             row.puid = found.puid
-        score = 0 if not flags else 60
-        result["riskEvaluation"] = {
-            "score": score,
-            "level": "LOW" if not flags else "MEDIUM",
-            "recommendation": "ALLOW" if not flags else "REVIEW",
-            "flags": flags,
-        }
+            row.guid = identified.guid if identified is not None else None
+        # The risk evaluation itself is computed from the outcome and the indicators
+        # when the session is read (sessions.risk); the match adds its own flags.
+        result["riskFlags"] = flags
         row.result = result
         return None
 

@@ -25,9 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from bioverify import errors
+from bioverify.accounts import framing
 from bioverify.crypto.envelope import EnvelopeError, check_freshness, open_envelope
 from bioverify.crypto.keyring import KeyRing
 from bioverify.domain import device as devices
+from bioverify.domain import redirect
 from bioverify.domain import session as sm
 from bioverify.engine.decode import check_request_pixels
 from bioverify.engine.interfaces import (
@@ -38,13 +40,14 @@ from bioverify.engine.interfaces import (
     InvalidImage,
     LivenessMode,
     Outcome,
-    new_challenge,
 )
 from bioverify.metrics import observe_stages
-from bioverify.sessions import tokens, views
+from bioverify.sessions import challenges, indicators, tokens, views
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext, parse_plaintext
+from bioverify.sessions.device_info import ObservedDevice, observed_dict
 from bioverify.sessions.engine_share import TenantShare
+from bioverify.sessions.indicators import Indicators
 from bioverify.sessions.models import CaptureNonce, SessionRow
 from bioverify.sessions.service import SessionService
 from bioverify.storage.database import transaction
@@ -54,8 +57,9 @@ MAX_ACTIVE_FRAMES = 24
 CHALLENGE_TTL = dt.timedelta(minutes=5)
 #: Wrong token secrets a live session tolerates; the one reaching it ends the session (-14).
 WRONG_TOKEN_LIMIT = 5
-#: Liveness challenges one session may issue (loads, reloads): steps are not re-rollable.
-MAX_CHALLENGES = 10
+#: Page loads (each issues a challenge) one session may answer, then 429; the steps
+#: themselves stop changing earlier (challenges.MAX_CHALLENGES).
+MAX_CHALLENGE_LOADS = 10
 #: How long a capture holds its session's one analysis slot at most (a crashed
 #: replica's hold runs out by itself).
 CAPTURE_HOLD = dt.timedelta(seconds=60)
@@ -217,7 +221,7 @@ class CaptureService:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
             if (
                 row.bind_device
-                and row.type == sm.SessionType.VERIFY
+                and sm.matches_one_to_one(sm.SessionType(row.type), row.customer_id)
                 and self.biometrics is not None
                 and row.customer_id is not None
             ):
@@ -243,33 +247,40 @@ class CaptureService:
                 "attemptsLeft": row.attempts_left,
                 "liveness": row.liveness,
                 "errorCodes": [int(c["code"]) for c in row.codes],
+                # The page adds the outcome itself when the session ends (API.md 4).
+                "redirectURL": row.redirect_url,
+                # Where the page may postMessage its progress when it is framed.
+                "frameAncestors": framing.ancestors_of(db, row.client_id),
             }
             if row.liveness == LivenessMode.ACTIVE:
-                if (row.challenges_issued or 0) >= MAX_CHALLENGES:
+                # A page-load budget as well as the re-roll bound of challenges.issue:
+                # loading is a write on the locked row, so it must not be unbounded.
+                if (row.challenges_issued or 0) >= MAX_CHALLENGE_LOADS:
                     raise _Deferred(
                         errors.TooManyRequests(
-                            f"This session already issued {MAX_CHALLENGES} liveness "
+                            f"This session already issued {MAX_CHALLENGE_LOADS} liveness "
                             "challenges; start a new session",
                             retry_after=max(1, int((row.expires_at - now).total_seconds())),
                         )
                     )
                 row.challenges_issued = (row.challenges_issued or 0) + 1
-                challenge = new_challenge()
-                expires = min(now + CHALLENGE_TTL, row.expires_at)
-                row.challenge = {
-                    "id": challenge.id,
-                    "steps": [str(s) for s in challenge.steps],
-                    "expiresAt": expires.isoformat(),
-                }
-                view["challenge"] = {
-                    "id": challenge.id,
-                    "steps": [str(s) for s in challenge.steps],
-                    "expiresAt": views.rfc3339(expires),
-                }
+                row.challenge, view["challenge"] = challenges.issue(
+                    row.challenge, now=now, ttl=CHALLENGE_TTL, ends=row.expires_at
+                )
             return view
 
         result: dict[str, Any] = self._locked(token, facts, body)
         return result
+
+    @staticmethod
+    def _observed(
+        row: SessionRow, device: ObservedDevice | None, reported: Indicators | None
+    ) -> None:
+        """Keep what the capture client reported (validated) for the webhook and the risk."""
+        if device is not None:
+            row.client_device_info = observed_dict(device)
+        if reported is not None:
+            row.indicators = indicators.summary(reported)
 
     def _check_desktop(
         self, db: Session, row: SessionRow, device_info: Mapping[str, Any] | None
@@ -331,7 +342,8 @@ class CaptureService:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
             plaintext = self._open(db, row, envelope, "events", now, address=facts.address)
             parsed = _validated(EventsPlaintext, plaintext)
-            self._check_desktop(db, row, parsed.deviceInfo)
+            self._observed(row, parsed.deviceInfo, parsed.indicators)
+            self._check_desktop(db, row, row.client_device_info)
             codes = []
             for index, event in enumerate(parsed.events):
                 try:
@@ -351,8 +363,6 @@ class CaptureService:
                         )
                     )
                 codes.append(code)
-            if parsed.indicators is not None:
-                row.indicators = dict(parsed.indicators)
             for code in codes:
                 if self.sessions.record_code(db, row, code).ended:
                     break
@@ -436,7 +446,6 @@ class CaptureService:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
             plaintext = self._open(db, row, envelope, "capture", now, address=facts.address)
             parsed = _validated(CapturePlaintext, plaintext)
-            self._check_desktop(db, row, parsed.deviceInfo)
             # One capture in flight per session: two at once on one link would double
             # what a single user can make the engine do.
             if row.capture_until is not None and self._hold_is_live(row, now):
@@ -446,10 +455,10 @@ class CaptureService:
                         retry_after=max(1, int((row.capture_until - now).total_seconds())),
                     )
                 )
+            self._observed(row, parsed.deviceInfo, parsed.indicators)
+            self._check_desktop(db, row, row.client_device_info)
             # A client may capture without loading first: the session is under way now.
             self.sessions.apply(db, row, sm.load(views.state_of(row)))
-            if parsed.indicators is not None:
-                row.indicators = dict(parsed.indicators)
             request = self._capture_request(row, parsed, now)
             row.capture_until = now + CAPTURE_HOLD
             self._analysing.add(row.id)
@@ -512,11 +521,11 @@ class CaptureService:
             frame_times=parsed.frameTimes,
             want_portrait=row.send_images and bool(row.callback_url),
             client_id=row.client_id,
-            needs_gallery=row.type != sm.SessionType.VERIFY,
+            needs_gallery=not sm.matches_one_to_one(sm.SessionType(row.type), row.customer_id),
             # ENROLL stores under this customer's own key; VERIFY reads with it.
-            customer_key=(row.customer_id or row.puid)
-            if row.type != sm.SessionType.SIGN_IN
-            else None,
+            customer_key=None
+            if sm.identifies(sm.SessionType(row.type), row.customer_id)
+            else (row.customer_id or row.puid),
             enrolling=row.type == sm.SessionType.ENROLL,
         )
 
@@ -539,6 +548,12 @@ class CaptureService:
                     "score": round(liveness.score, 4),
                     "certifiedPad": False,
                 }
+                if "planarity_residual" in liveness.signals:
+                    # A risk signal, not a gate: low = the face moved like a flat
+                    # picture (docs/engine.md); riskEvaluation should weigh it.
+                    result["liveness"]["planarityResidual"] = round(
+                        float(liveness.signals["planarity_residual"]), 5
+                    )
             result["quality"] = {k: round(float(v), 3) for k, v in analysis.quality.items()}
             row.result = result
             if analysis.outcome is Outcome.NO_FACE:
@@ -580,13 +595,11 @@ class CaptureService:
                 raise _Deferred(self._fail(db, row, code))
             row.token_consumed = True
             self.sessions.apply(db, row, sm.succeed(views.state_of(row), now))
+            # Never who matched (customerId, puid, guid): with a capture link, that would
+            # be an identification oracle. Identity goes to the integrator only.
             answer: dict[str, Any] = {"status": row.status, "sessionId": row.id}
-            if row.puid:
-                answer["puid"] = row.puid
-            if row.customer_id:
-                answer["customerId"] = row.customer_id
             if row.redirect_url:
-                answer["redirectURL"] = row.redirect_url
+                answer["redirectURL"] = final_redirect(row)
             return answer
 
         result: dict[str, Any] = self._locked(token, facts, body)
@@ -627,13 +640,30 @@ def portrait_aad(session_id: str) -> bytes:
     return f"portrait:{session_id}".encode()
 
 
+def final_redirect(row: SessionRow) -> str | None:
+    """The session's ``redirectURL`` with its outcome added, once it has ended."""
+    state = views.state_of(row)
+    if not row.redirect_url or not state.ended:
+        return None
+    return redirect.with_outcome(
+        row.redirect_url,
+        session_id=row.id,
+        status=row.status,
+        reason=redirect.reason_for(row.status, state.outcome_code),
+    )
+
+
 def _status_view(row: SessionRow) -> dict[str, Any]:
-    return {
+    view: dict[str, Any] = {
         "status": row.status,
         "sessionId": row.id,
         "attemptsLeft": row.attempts_left,
         "errorCodes": [int(c["code"]) for c in row.codes],
     }
+    target = final_redirect(row)
+    if target is not None:
+        view["redirectURL"] = target
+    return view
 
 
-__all__ = ["CaptureService", "DeviceFacts", "portrait_aad"]
+__all__ = ["CaptureService", "DeviceFacts", "final_redirect", "portrait_aad"]

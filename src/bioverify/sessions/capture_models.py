@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bioverify.errors import BadRequest
+from bioverify.sessions.device_info import ObservedDevice
+from bioverify.sessions.indicators import Indicators
 from bioverify.validation import describe_validation
 
 M = TypeVar("M", bound=BaseModel)
@@ -26,8 +28,8 @@ class EventsPlaintext(_Plain):
     nonce: str
     timestamp: int
     events: list[ClientEvent] = Field(min_length=1, max_length=20)
-    deviceInfo: dict[str, Any] | None = None
-    indicators: dict[str, Any] | None = None
+    deviceInfo: ObservedDevice | None = None
+    indicators: Indicators | None = None
 
 
 class CapturePlaintext(_Plain):
@@ -36,8 +38,8 @@ class CapturePlaintext(_Plain):
     frames: list[str] = Field(min_length=1, max_length=24)
     frameTimes: list[float] | None = Field(default=None, max_length=24)
     challengeId: str | None = None
-    deviceInfo: dict[str, Any] | None = None
-    indicators: dict[str, Any] | None = None
+    deviceInfo: ObservedDevice | None = None
+    indicators: Indicators | None = None
 
 
 def parse_plaintext(model: type[M], plaintext: Mapping[str, object]) -> M:

@@ -31,6 +31,8 @@ class SessionRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     customer_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     puid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The matched customer's stable guid (from their enrolment), once known.
+    guid: Mapped[str | None] = mapped_column(String(36), nullable=True)
     transaction_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     callback_headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
@@ -44,6 +46,8 @@ class SessionRow(Base):
     send_images: Mapped[bool] = mapped_column(Boolean, default=False)
     send_event_webhooks: Mapped[bool] = mapped_column(Boolean, default=False)
     device_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # What the capture client reported about the device (validated, closed schema).
+    client_device_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
     product_group_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     external_uuid: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -106,6 +110,9 @@ class Enrolment(Base):
     client_id: Mapped[str] = mapped_column(String(36), ForeignKey("clients.id"), index=True)
     customer_id: Mapped[str] = mapped_column(String(128))
     puid: Mapped[str] = mapped_column(String(64))
+    # A second stable, non-guessable id of the customer (PrivateID's ``guid``): random,
+    # kept across re-enrolments, distinct from ``puid``.
+    guid: Mapped[str] = mapped_column(String(36), default=new_id)
     template: Mapped[bytes] = mapped_column(LargeBinary)
     model_version: Mapped[str] = mapped_column(String(128))
     device_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -178,7 +178,8 @@ class SessionService:
         self, db: Session, client: Client, spec: NewSession, now: dt.datetime
     ) -> dict[str, Any]:
         puid: str | None = None
-        if spec.type is sm.SessionType.VERIFY:
+        guid: str | None = None
+        if sm.matches_one_to_one(spec.type, spec.customer_id):
             enrolment = db.scalar(
                 select(Enrolment).where(
                     Enrolment.client_id == client.id, Enrolment.customer_id == spec.customer_id
@@ -189,19 +190,18 @@ class SessionService:
                     f"No enrolled customer {spec.customer_id!s} for this "
                     "client: enrol them with an ENROLL session first"
                 )
-            puid = enrolment.puid
-        elif spec.type is sm.SessionType.ENROLL:
-            existing = (
-                None
-                if spec.customer_id is None
-                else db.scalar(
-                    select(Enrolment).where(
-                        Enrolment.client_id == client.id, Enrolment.customer_id == spec.customer_id
-                    )
+            puid, guid = enrolment.puid, enrolment.guid
+        elif spec.type is sm.SessionType.ENROLL and spec.customer_id is not None:
+            existing = db.scalar(
+                select(Enrolment).where(
+                    Enrolment.client_id == client.id, Enrolment.customer_id == spec.customer_id
                 )
             )
-            # Re-enrolling keeps the customer's puid: it is their stable pseudonym.
-            puid = existing.puid if existing is not None else new_puid()
+            # Re-enrolling keeps the customer's puid: it is their stable pseudonym. A new
+            # customer gets one only when the enrolment succeeds (a FAILED ENROLL never
+            # names a puid that was not enrolled).
+            if existing is not None:
+                puid, guid = existing.puid, existing.guid
         state = sm.new_state(spec.max_attempts)
         row = SessionRow(
             id=new_id(),
@@ -209,6 +209,7 @@ class SessionService:
             type=str(spec.type),
             customer_id=spec.customer_id,
             puid=puid,
+            guid=guid,
             transaction_id=spec.transaction_id,
             callback_url=spec.callback_url,
             callback_headers=dict(spec.callback_headers or {}),

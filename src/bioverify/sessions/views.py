@@ -6,8 +6,13 @@ import datetime as dt
 from typing import Any
 
 from bioverify import errors
+from bioverify.domain import risk
 from bioverify.domain.session import CodeRecord, SessionState, Status
+from bioverify.sessions import device_info, indicators
 from bioverify.sessions.models import SessionRow
+
+#: Bookkeeping kept in ``row.result`` that is not part of the published ``result``.
+_PRIVATE_RESULT_KEYS = frozenset({"riskEvaluation", "riskFlags", "auditIndex"})
 
 
 def rfc3339(value: dt.datetime | None) -> str | None:
@@ -58,23 +63,29 @@ def message_of(row: SessionRow) -> str:
 
 def _common(row: SessionRow) -> dict[str, Any]:
     """Fields the integrator view and the webhook payload share."""
-    return {
+    common: dict[str, Any] = {
         "sessionId": row.id,
         "type": row.type,
         "status": row.status,
         "customerId": row.customer_id,
         "puid": row.puid,
+        "guid": row.guid,
         "transactionID": row.transaction_id,
         "productGroupId": row.product_group_id,
         "uuid": row.external_uuid,
         "message": message_of(row),
         "errorCodes": [int(item["code"]) for item in row.codes],
-        "result": {
-            k: v for k, v in (row.result or {}).items() if k not in {"riskEvaluation", "auditIndex"}
-        },
-        "riskEvaluation": (row.result or {}).get("riskEvaluation") or _default_risk(row),
+        "result": {k: v for k, v in (row.result or {}).items() if k not in _PRIVATE_RESULT_KEYS},
+        "riskEvaluation": risk_of(row),
         "completedAt": rfc3339(row.completed_at),
     }
+    device = device_info.merged(row.device_info, row.client_device_info)
+    if device is not None:
+        common["deviceInfo"] = device
+    reported = indicators.stored_indicators(row.indicators)
+    if reported is not None:
+        common["indicators"] = indicators.summary(reported)
+    return common
 
 
 def integrator_view(row: SessionRow) -> dict[str, Any]:
@@ -88,40 +99,32 @@ def integrator_view(row: SessionRow) -> dict[str, Any]:
     }
 
 
-def _epoch_ms(value: dt.datetime | None) -> str | None:
-    return None if value is None else str(int(value.timestamp() * 1000))
-
-
 def webhook_payload(row: SessionRow, *, audit_index: int | None = None) -> dict[str, Any]:
     """The final webhook body (API.md section 5); the receipt is completed at send time."""
     payload = {
         **_common(row),
         "errors": [{k: v for k, v in e.items() if k != "at"} for e in errors_of(row)],
-        "timestamp": _epoch_ms(row.completed_at),
+        # RFC 3339 UTC, which JavaScript's new Date() parses (epoch-ms strings do not).
+        "timestamp": rfc3339(row.completed_at),
     }
-    if row.indicators:
-        payload["indicators"] = row.indicators
     if audit_index is not None:
         payload["audit"] = {"index": audit_index}
     return payload
 
 
-def _default_risk(row: SessionRow) -> dict[str, Any]:
-    codes = {int(item["code"]) for item in row.codes}
-    flags = [
-        errors.lookup(code).name
-        for code in sorted(codes)
-        if code
-        in {
-            errors.SPOOF,
-            errors.UNAUTHORIZED_CALLBACK,
-            errors.TOKEN_ALREADY_USED,
-            errors.DEVICE_MISMATCH,
-        }
-    ]
-    if flags:
-        return {"score": 90, "level": "HIGH", "recommendation": "DENY", "flags": flags}
-    return {"score": 0, "level": "LOW", "recommendation": "ALLOW", "flags": []}
+def risk_of(row: SessionRow) -> dict[str, Any]:
+    """``riskEvaluation`` from the session's outcome, codes, match flags and indicators."""
+    reported = indicators.stored_indicators(row.indicators)
+    return risk.evaluate(
+        risk.Evidence(
+            failed=row.status == Status.FAILED,
+            codes=[int(item["code"]) for item in row.codes],
+            automation=reported is not None and indicators.automation(reported),
+            virtual_camera=reported is not None and indicators.virtual_camera(reported),
+            anomalies=reported is not None and indicators.anomalies(reported),
+            match_flags=list((row.result or {}).get("riskFlags") or []),
+        )
+    )
 
 
 def event_payload(
@@ -136,7 +139,7 @@ def event_payload(
         "customerId": row.customer_id,
         "transactionID": row.transaction_id,
         "attemptsLeft": row.attempts_left,
-        "timestamp": _epoch_ms(at),
+        "timestamp": rfc3339(at),
     }
     if code is not None:
         payload["errorCodes"] = [code]
@@ -150,6 +153,7 @@ __all__ = [
     "integrator_view",
     "message_of",
     "rfc3339",
+    "risk_of",
     "state_of",
     "store_state",
     "webhook_payload",

@@ -52,6 +52,10 @@ _RESERVED_HEADERS = frozenset(
 )
 _USER_AGENT = "bioverify-webhooks/1"
 _WAIT_BEHIND = dt.timedelta(milliseconds=1)
+#: The longest a final webhook waits behind its session's undelivered event webhooks
+#: (a slow event endpoint: each attempt may take a send timeout). Documented: the
+#: final webhook goes out within 30 s whatever happens to the events.
+FINAL_WAITS_AT_MOST = dt.timedelta(seconds=20)
 _M = WebhookMessage
 
 
@@ -219,7 +223,7 @@ class Dispatcher:
         """
         now = self._clock()
         candidates = conn.execute(
-            select(_M.id, _M.session_id, _M.sequence)
+            select(_M.id, _M.session_id, _M.sequence, _M.kind, _M.created_at)
             .where(_M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= now)
             .order_by(_M.next_attempt_at)
             .limit(limit * 2)
@@ -228,25 +232,29 @@ class Dispatcher:
         if not candidates:
             return []
         heads: dict[str, tuple[int, dt.datetime]] = {}
-        for session_id, sequence, next_at in conn.execute(
-            select(_M.session_id, _M.sequence, _M.next_attempt_at).where(
+        failed_event: set[str] = set()
+        for session_id, sequence, next_at, kind, attempts, status in conn.execute(
+            select(
+                _M.session_id, _M.sequence, _M.next_attempt_at, _M.kind, _M.attempts, _M.status
+            ).where(
                 _M.session_id.in_({c.session_id for c in candidates}),
                 _M.status.in_(ACTIVE_STATUSES),
             )
         ):
             if session_id not in heads or sequence < heads[session_id][0]:
                 heads[session_id] = (sequence, next_at)
+            if kind == MessageKind.EVENT and attempts and status == MessageStatus.PENDING:
+                failed_event.add(session_id)
         ready: list[str] = []
         for cand in candidates:
             head_sequence, head_next = heads[cand.session_id]
-            if cand.sequence <= head_sequence:
+            if cand.sequence <= head_sequence or self._final_goes_ahead(cand, failed_event, now):
                 ready.append(cand.id)
-            else:
-                conn.execute(
-                    update(_M)
-                    .where(_M.id == cand.id)
-                    .values(next_attempt_at=max(head_next, now) + _WAIT_BEHIND)
-                )
+                continue
+            park = max(head_next, now) + _WAIT_BEHIND
+            if cand.kind == MessageKind.FINAL:
+                park = min(park, cand.created_at + FINAL_WAITS_AT_MOST)
+            conn.execute(update(_M).where(_M.id == cand.id).values(next_attempt_at=park))
         if not ready:
             return []
         lease_end = now + self._lease
@@ -279,6 +287,19 @@ class Dispatcher:
             )
         )
         return [_Claimed(**row._asdict()) for row in rows]
+
+    @staticmethod
+    def _final_goes_ahead(cand: Any, failed_event: set[str], now: dt.datetime) -> bool:
+        """A final webhook is never held hostage by its session's event webhooks.
+
+        Events go first while the endpoint takes them. Once an event attempt has
+        failed, or the final one has waited :data:`FINAL_WAITS_AT_MOST`, the final
+        webhook goes out and the events follow on their own retry schedule.
+        """
+        if cand.kind != MessageKind.FINAL:
+            return False
+        waited = now - cand.created_at
+        return cand.session_id in failed_event or waited >= FINAL_WAITS_AT_MOST
 
     def _claim(self, limit: int) -> list[_Claimed]:
         with self._engine.begin() as conn:
@@ -673,4 +694,4 @@ class Dispatcher:
         await self.aclose()
 
 
-__all__ = ["Callback", "Dispatcher", "Prepare", "request_headers"]
+__all__ = ["FINAL_WAITS_AT_MOST", "Callback", "Dispatcher", "Prepare", "request_headers"]

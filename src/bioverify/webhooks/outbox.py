@@ -227,6 +227,14 @@ def final_payload(db: Session, session_id: str) -> dict[str, Any] | None:
     return None if row is None else dict(json.loads(row.payload))
 
 
+def store_final_payload(db: Session, session_id: str, payload: Mapping[str, Any]) -> None:
+    """Replace the final webhook's stored payload (its receipt completed by a poll), so
+    every later attempt sends what the poll showed."""
+    row = _final(db, session_id)
+    if row is not None:
+        row.payload = encode_payload(payload)
+
+
 def list_deliveries(db: Session, session_id: str) -> list[DeliveryView]:
     """Every attempt of the session's webhooks, oldest first."""
     rows = db.execute(
@@ -276,4 +284,5 @@ __all__ = [
     "list_messages",
     "redeliver",
     "release_all_claims",
+    "store_final_payload",
 ]

@@ -159,9 +159,9 @@ def test_too_many_frames_is_a_bad_request(engine: LocalEngine) -> None:
 
 
 @given(st.integers(min_value=0, max_value=2**32))
-def test_new_challenge_is_two_or_three_steps_with_a_pose_step(seed: int) -> None:
+def test_new_challenge_is_three_or_four_steps_with_a_pose_step(seed: int) -> None:
     challenge = new_challenge(random.Random(seed))
-    assert 2 <= len(challenge.steps) <= 3
+    assert 3 <= len(challenge.steps) <= 4
     assert all(a is not b for a, b in zip(challenge.steps, challenge.steps[1:], strict=False))
     assert any(step in POSE_STEPS for step in challenge.steps)
     assert len(challenge.id) == 36

@@ -20,5 +20,5 @@ def test_the_migrations_have_one_head(db_engine: Engine) -> None:
 def test_a_fresh_store_migrates_to_the_head_with_every_column(db_engine: Engine) -> None:
     assert is_current(db_engine)
     columns = {c["name"] for c in inspect(db_engine).get_columns("sessions")}
-    # Issue 20's counters and capture hold (migration 0002_i20) are in the store.
+    # Issue 20's counters and capture hold (migration 0003) are in the store.
     assert {"wrong_token_attempts", "challenges_issued", "capture_until"} <= columns

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 from webhook_helpers import FakeClock, Receiver, Reply
 
 from bioverify.webhooks import outbox
-from bioverify.webhooks.dispatcher import Dispatcher
+from bioverify.webhooks.dispatcher import FINAL_WAITS_AT_MOST, Dispatcher
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.webhooks.models import MessageStatus, WebhookMessage
 from bioverify.webhooks.outbox import MessageView
@@ -265,6 +265,19 @@ async def test_connection_goes_to_the_vetted_address_with_the_original_host(
 async def test_event_webhooks_go_before_the_sessions_final_one(
     engine: Engine, clock: FakeClock, receiver: Receiver
 ) -> None:
+    event = put(
+        engine, clock, receiver.url.replace("/hook", "/event"), kind="event", event="session.loaded"
+    )
+    final = put(engine, clock, receiver.url)
+    dispatcher = make(engine, clock)
+    assert await drive(dispatcher, clock, 2) == [1, 1]
+    assert [r.path for r in receiver.requests] == ["/event", "/hook"]
+    assert status_of(engine, event).status == status_of(engine, final).status == "delivered"
+
+
+async def test_a_failing_event_webhook_does_not_hold_the_final_one(
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
     receiver.route = lambda path: (
         Reply(500)
         if path == "/event" and len([r for r in receiver.requests if r.path == "/event"]) == 1
@@ -275,9 +288,30 @@ async def test_event_webhooks_go_before_the_sessions_final_one(
     )
     final = put(engine, clock, receiver.url)
     dispatcher = make(engine, clock)
-    assert await drive(dispatcher, clock, 3) == [1, 1, 1]
-    assert [r.path for r in receiver.requests] == ["/event", "/event", "/hook"]
+    assert sum(await drive(dispatcher, clock, 3)) == 3
+    # The event was tried first; once it failed, the final one went out and the event
+    # followed on its own schedule.
+    assert receiver.requests[0].path == "/event"
+    assert sorted(r.path for r in receiver.requests[1:]) == ["/event", "/hook"]
     assert status_of(engine, event).status == status_of(engine, final).status == "delivered"
+
+
+async def test_a_final_webhook_waits_behind_a_silent_event_at_most_its_limit(
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
+    event = put(
+        engine, clock, receiver.url.replace("/hook", "/event"), kind="event", event="session.loaded"
+    )
+    final = put(engine, clock, receiver.url)
+    stuck = make(engine, clock, lease=dt.timedelta(minutes=2))
+    assert [c.id for c in stuck._claim(1)] == [event]  # in flight, never answered
+    dispatcher = make(engine, clock)
+    assert await dispatcher.run_once() == 0  # ordered: the final one waits
+    clock.advance(FINAL_WAITS_AT_MOST.total_seconds())
+    assert await dispatcher.run_once() == 1  # but not for the event's whole lease
+    await dispatcher.aclose()
+    assert [r.path for r in receiver.requests] == ["/hook"]
+    assert status_of(engine, final).status == "delivered"
 
 
 async def test_a_crashed_workers_claims_are_retried_after_the_lease(

@@ -3,6 +3,7 @@
 // codes (each diagnostic once), and hands over to flow.js for the capture.
 
 import { CaptureApi, HttpError, withRetry } from './api.js';
+import * as embed from './embed.js';
 import { Sealer } from './envelope.js';
 import * as i18n from './i18n.js';
 import { deviceInfo, isDesktop } from './integrity.js';
@@ -79,6 +80,8 @@ async function loadAndRun(api, reporter, { autoStart = false } = {}) {
   }
   loadFailures += loaded.failures;
   const session = loaded.value;
+  embed.bind(session);
+  embed.post('IN_PROGRESS', 'loaded');
   await i18n.setLanguage(i18n.pickLanguage(session.locale, navigator.language)).catch(() => null);
   try {
     reporter.sealer = await Sealer.create((await withRetry(() => api.publicKey())).value, session.sessionId);
@@ -92,7 +95,9 @@ async function loadAndRun(api, reporter, { autoStart = false } = {}) {
   }
   if (!session.enableDesktop && isDesktop()) {
     await reporter.report(DESKTOP, 'desktop browser').catch(() => null);
-    ui.showCode(DESKTOP);
+    const target = embed.finish('FAILED', ui.codeInfo(DESKTOP)?.name || 'DESKTOP');
+    ui.showCode(DESKTOP, { link: target });
+    embed.leaveTo(target, 5000);
     return;
   }
   let flow;

@@ -4,6 +4,7 @@
 
 import { HttpError, sleep } from './api.js';
 import { CameraError, grabJpeg, openCamera, stopCamera } from './camera.js';
+import * as embed from './embed.js';
 import { Guide, advise } from './guidance.js';
 import { t } from './i18n.js';
 import { collectIndicators, deviceInfo } from './integrity.js';
@@ -22,8 +23,11 @@ const ACTIVE_MAX_FRAMES = 24;   // the server's limit for active liveness
 const BASELINE_FRAMES = 2;      // looking straight at the camera, before the first step
 const STEP_MS = 2000;           // time given to each movement
 const MAX_FRAMES_PER_STEP = 6;
+const BLINK_FRAMES = 12;        // a lid closes in ~100 ms: BLINK is sampled faster
+const BLINK_GAP_MS = 125;       // (engine/burst_layout.py mirrors this layout)
 const CHALLENGE_MARGIN_MS = 30000;
 const REDIRECT_DELAY_MS = 2500;
+const FAILED_REDIRECT_DELAY_MS = 5000; // time to read the remedy first
 
 async function settle(guide) {
   const started = performance.now();
@@ -55,8 +59,10 @@ async function passiveBurst(video) {
 
 async function activeBurst(video, challenge) {
   const steps = challenge.steps;
+  const blinks = steps.filter((step) => step === 'BLINK').length;
   const perStep = Math.max(2, Math.min(MAX_FRAMES_PER_STEP,
-    Math.floor((ACTIVE_MAX_FRAMES - BASELINE_FRAMES) / steps.length)));
+    Math.floor((ACTIVE_MAX_FRAMES - BASELINE_FRAMES - blinks * BLINK_FRAMES)
+      / Math.max(1, steps.length - blinks))));
   const frames = [];
   const frameTimes = [];
   const began = performance.now();
@@ -76,8 +82,9 @@ async function activeBurst(video, challenge) {
     ui.steps(steps, index);
     ui.guide(`step.${step}`, 'busy');
     document.getElementById('guidance').dataset.step = step;
-    for (let k = 0; k < perStep; k += 1) {
-      await sleep(STEP_MS / perStep);
+    const count = step === 'BLINK' ? BLINK_FRAMES : perStep;
+    for (let k = 0; k < count; k += 1) {
+      await sleep(step === 'BLINK' ? BLINK_GAP_MS : STEP_MS / perStep);
       grab();
     }
   }
@@ -92,20 +99,27 @@ function primaryCode(codes) {
   return (fatal.length ? fatal : codes)[Math.max(0, (fatal.length ? fatal : codes).length - 1)];
 }
 
-function safeRedirect(url) {
-  if (typeof url !== 'string' || !url) return null;
-  try {
-    const parsed = new URL(url, location.href);
-    return ['https:', 'http:'].includes(parsed.protocol) ? parsed.href : null;
-  } catch (error) {
-    return null;
-  }
+/** The catalogue name of ``code`` (the redirect's and postMessage's ``reason``). */
+function reasonOf(code) {
+  return ui.codeInfo(code)?.name || String(code);
+}
+
+/** Whether a failed answer ended the session (a fatal code, or an outcome 422). */
+function ended(error) {
+  return error.status === 422 || error.codes.some((code) => ui.codeInfo(code)?.kind === 'fatal');
 }
 
 function succeed(redirectURL) {
-  const target = safeRedirect(redirectURL);
+  const target = embed.finish('SUCCESS', 'success', redirectURL || undefined);
   ui.showSuccess(target);
-  if (target) setTimeout(() => location.assign(target), REDIRECT_DELAY_MS);
+  embed.leaveTo(target, REDIRECT_DELAY_MS);
+}
+
+/** The session failed with ``code``: the outcome screen, the parent told, the redirect. */
+function failed(code, extra = '') {
+  const target = embed.finish('FAILED', reasonOf(code));
+  ui.showCode(code, { extra, link: target });
+  embed.leaveTo(target, FAILED_REDIRECT_DELAY_MS);
 }
 
 function showFailure(ctx, error) {
@@ -117,7 +131,9 @@ function showFailure(ctx, error) {
     else ui.showProblem('network', { retry: again });
   } else if (error.codes.length) {
     const code = primaryCode(error.codes);
-    ui.showCode(code, { extra: code === FACE_SCAN_ERROR ? t('outcome.noAttempts') : '' });
+    const extra = code === FACE_SCAN_ERROR ? t('outcome.noAttempts') : '';
+    if (ended(error)) failed(code, extra);
+    else ui.showCode(code, { extra });
   } else {
     ui.showProblem('unknown', { extra: error.message, retry: again });
   }
@@ -125,6 +141,7 @@ function showFailure(ctx, error) {
 
 async function submit(ctx, burst) {
   ui.show('sending');
+  embed.post('IN_PROGRESS', 'checking');
   let answer;
   try {
     const envelope = await ctx.sealer.seal('capture', {
@@ -139,12 +156,13 @@ async function submit(ctx, burst) {
     succeed(answer.redirectURL);
   } else if (answer.status === 'IN_PROGRESS') {
     const left = Number(answer.attemptsLeft) || 0;
+    embed.post('IN_PROGRESS', reasonOf((answer.errorCodes || [FACE_SCAN_ERROR])[0]));
     ui.showCode((answer.errorCodes || [FACE_SCAN_ERROR])[0], {
       extra: left > 0 ? t('outcome.attemptsLeft', { count: left }) : t('outcome.noAttempts'),
       retry: left > 0 ? () => ctx.again() : null,
     });
   } else {
-    ui.showCode(primaryCode(answer.errorCodes || []));
+    failed(primaryCode(answer.errorCodes || []));
   }
 }
 
@@ -156,7 +174,7 @@ async function cameraFailed(ctx, error) {
   } catch (reportError) {
     // The remedy is the same whether or not the report got through.
   }
-  ui.showCode(CAMERA_FAIL);
+  failed(CAMERA_FAIL);
 }
 
 /** Run one capture attempt of the loaded session ``ctx.session``. */
@@ -178,6 +196,7 @@ export async function run(ctx) {
     return;
   }
   let burst;
+  embed.post('IN_PROGRESS', 'capturing');
   try {
     ctx.reporter.indicators = await collectIndicators(stream);
     await settle(new Guide(ui.video()));

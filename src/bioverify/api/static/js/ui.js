@@ -92,9 +92,10 @@ function outcome({ status, title, remedy, extra = '', code = null, retry = null,
 }
 
 /** The outcome screen for a catalogue ``code``: its title and remedy. */
-export function showCode(code, { retry = null, extra = '', fallback = '' } = {}) {
+export function showCode(code, { retry = null, extra = '', fallback = '', link = null } = {}) {
   const info = codeInfo(code);
   outcome({
+    link,
     status: 'FAILED',
     code,
     title: lookup(`message.${code}`) ?? info?.message ?? t('error.unknown.title'),
