@@ -26,6 +26,7 @@ WEBHOOKS_DELIVERED = Counter("bioverify_webhooks_delivered_total", "Webhooks del
 WEBHOOKS_DEAD = Counter("bioverify_webhooks_dead_total", "Webhooks dead-lettered")
 WEBHOOK_QUEUE = Gauge("bioverify_webhook_queue_depth", "Webhook messages not yet delivered")
 AUDIT_SIZE = Gauge("bioverify_audit_entries", "Entries in the audit log")
+AUDIT_QUEUED = Gauge("bioverify_audit_queued", "Audit entries waiting for the sequencer")
 ENGINE_STAGE = Histogram(
     "bioverify_engine_stage_seconds",
     "Engine time per stage",

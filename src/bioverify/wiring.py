@@ -27,7 +27,16 @@ from bioverify.accounts.throttle import FailureThrottle, MemoryFailureThrottle, 
 from bioverify.alerts.rules import load_rules
 from bioverify.alerts.service import AlertService
 from bioverify.api.security_events import SecurityEvents
+from bioverify.audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditHead,
+    AuditQueued,
+    AuditTile,
+)
+from bioverify.audit.sequencer import Sequencer
 from bioverify.audit.service import AuditLog
+from bioverify.audit.wiring import build_audit
 from bioverify.config import Settings
 from bioverify.crypto.datakeys import TemplateCipher
 from bioverify.crypto.keyring import MASTER_KEY_ENV, KeyRing
@@ -90,6 +99,9 @@ class Services:
     alerts: AlertService
     audit: AuditLog
     keyring: KeyRing | None
+    #: Gives queued audit entries their indexes and signs checkpoints: ``None`` in a
+    #: process that does not sequence (the CLI) or has no signing key (not ready).
+    sequencer: Sequencer | None
     #: Audit entries, alerts and webhooks tied to session transitions.
     effects: ServiceEffects | None
     #: Security events (refused tokens, tampering, rejected credentials), aggregated
@@ -156,6 +168,9 @@ class Services:
     def need_biometrics(self) -> Biometrics:
         return self._need(self.biometrics)
 
+    def need_sequencer(self) -> Sequencer:
+        return self._need(self.sequencer)
+
 
 def build_throttle(settings: Settings) -> FailureThrottle:
     if settings.redis_url:
@@ -201,8 +216,11 @@ def check_signer(keyring: KeyRing) -> None:
 
 
 def check_audit_log(audit: AuditLog, factory: sessionmaker[Session]) -> None:
-    """Raise unless the audit log's tables can be read."""
+    """Raise unless every table of the audit log (queue, entries, tiles, head, kept
+    checkpoints) can be read: a write or the sequencer would otherwise fail later."""
     with transaction(factory) as db:
+        for table in (AuditQueued, AuditEntry, AuditTile, AuditHead, AuditCheckpoint):
+            db.execute(select(table).limit(1)).first()
         audit.latest_checkpoint(db)
 
 
@@ -243,19 +261,20 @@ def build_services(
     bio_engine: BioEngine | None = None,
     session_effects: SessionEffects | None = None,
     with_engine: bool = True,
+    sequence: bool = True,
 ) -> Services:
     """Make every part once; record, never hide, the ones that fail.
 
     Arguments other than ``settings`` replace a part (tests build real parts with
     their own store, clock or keys; ``session_effects`` replaces what the session
     service calls on transitions, for fault tests). ``with_engine=False`` (CLI commands that never
-    analyse a face) skips loading the models.
+    analyse a face) skips loading the models; ``sequence=False`` (CLI commands, which only
+    queue audit entries) builds no audit sequencer.
     """
     clock = clock or _utcnow
     engine = db_engine or make_engine(settings.resolved_database_url)
     factory = session_factory(engine)
     problems: dict[str, str] = {}
-    audit = AuditLog()
     alerts = AlertService(
         load_rules(Path(settings.alert_rules_file) if settings.alert_rules_file else None),
         clock=clock,
@@ -281,6 +300,13 @@ def build_services(
             except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
                 log.error("collaborator_unusable", part=part, error=type(exc).__name__)
                 problems[part] = f"{part} is not usable ({type(exc).__name__})"
+    audit = AuditLog()
+    sequencer: Sequencer | None = None
+    if ring is not None and sequence:
+        signing_ring: KeyRing = ring
+        audit, sequencer = build_audit(
+            engine, settings, signer=lambda: signing_ring.signing_key().private_key, clock=clock
+        )
     try:
         check_audit_log(audit, factory)
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
@@ -344,6 +370,7 @@ def build_services(
         alerts=alerts,
         audit=audit,
         keyring=ring,
+        sequencer=sequencer,
         effects=service_effects,
         security_events=security,
         sessions=sessions,

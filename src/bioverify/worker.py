@@ -1,4 +1,4 @@
-"""The background worker: expiry sweeper, webhook dispatcher, audit checkpointer.
+"""The background worker: expiry sweeper, webhook dispatcher, audit sequencer.
 
 Embedded in ``bioverify serve`` (SQLite default) or run alone as ``bioverify
 worker`` (any number of them on PostgreSQL). Each job is a small async loop that
@@ -19,17 +19,16 @@ from functools import partial
 from typing import Any
 
 import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
 from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.alerts.rules import Signal
-from bioverify.api.audit import AUDIT_KEY_NAME
 from bioverify.audit.events import AuditEvent
-from bioverify.audit.service import AuditLog
-from bioverify.crypto.keyring import KeyRing
+from bioverify.audit.sequencer import Sequencer
+from bioverify.audit.service import WEBHOOK_RECEIPT_WAIT_S, AuditLog
+from bioverify.audit.wiring import run_sequencer
 from bioverify.metrics import WEBHOOKS_DEAD, WEBHOOKS_DELIVERED
 from bioverify.sessions.capture import portrait_aad
 from bioverify.sessions.models import SessionRow
@@ -64,20 +63,20 @@ async def every(
 class PayloadCompleter:
     """Completes final webhooks when they are claimed for sending.
 
-    - The audit receipt: the session-ending transaction records the entry's index;
-      the checkpoint and inclusion proof are made here, once per batch, so no session
-      end waits for a signature. The completed payload is stored, so every later
-      attempt sends the same receipt.
+    - The audit receipt: the session-ending transaction queues the audit entry; here
+      the webhook waits (at most ``WEBHOOK_RECEIPT_WAIT_S``) until the sequencer gave
+      it an index and signed a checkpoint covering it, so the receipt is always
+      complete. If the wait runs out the claim fails and the message is retried
+      after its lease: never sent without its receipt. The completed payload is
+      stored, so every later attempt sends the same receipt.
     - The portrait (``sendImages``): decrypted into the body being sent only, never
       stored in the outbox; the encrypted copy is dropped once the webhook is delivered.
     """
 
-    def __init__(self, services: Services, audit: AuditLog, keyring: KeyRing) -> None:
+    def __init__(self, services: Services, audit: AuditLog) -> None:
         self._services = services
         self._factory = services.factory
         self._audit = audit
-        self._keyring = keyring
-        self._origin = services.settings.audit_origin
 
     def __call__(self, items: list[tuple[str, str]]) -> dict[str, str]:
         payloads: dict[str, dict[str, Any]] = {}
@@ -91,18 +90,20 @@ class PayloadCompleter:
                 payloads[message_id] = payload
         if not payloads:
             return {}
-        signer: Ed25519PrivateKey = self._keyring.signing_key().private_key
+        # Wait (bounded) for the sequencer outside any transaction: on SQLite an open
+        # write transaction here would stop the very batch being waited for.
+        completed = {
+            message_id: self._audit.receipt_for(
+                self._factory, payload["audit"], WEBHOOK_RECEIPT_WAIT_S
+            )
+            for message_id, payload in payloads.items()
+            if "checkpoint" not in payload["audit"]
+        }
         kept: dict[str, tuple[str, str, bytes]] = {}
         with transaction(self._factory) as db:
             for message_id, payload in payloads.items():
-                if "checkpoint" not in payload["audit"]:
-                    payload["audit"] = self._audit.receipt_with_fresh_checkpoint(
-                        db,
-                        int(payload["audit"]["index"]),
-                        signer=signer,
-                        key_name=AUDIT_KEY_NAME,
-                        origin=self._origin,
-                    )
+                if message_id in completed:
+                    payload["audit"] = completed[message_id]
                     db.execute(
                         update(WebhookMessage)
                         .where(WebhookMessage.id == message_id)
@@ -198,7 +199,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
         on_dead=dead,
         on_delivered=delivered,
         lease=dt.timedelta(seconds=settings.webhook_lease_s),
-        prepare=PayloadCompleter(services, audit, keyring),
+        prepare=PayloadCompleter(services, audit),
         open_headers=partial(open_headers, KeyRingSealer(keyring, purpose=HEADERS_PURPOSE)),
     )
 
@@ -220,8 +221,6 @@ class Worker:
             log.error("worker_not_started", failing=sorted(svc.problems))
             return
         sessions = svc.need_sessions()
-        keyring = svc.need_keyring()
-        audit = svc.audit
 
         async def sweep() -> None:
             ended = await run_in_threadpool(sessions.sweep_expired)
@@ -234,7 +233,9 @@ class Worker:
             await every(settings.sweep_interval_s, stop, "sweeper", sweep)
 
         self.jobs.insert(0, sweeper)
-        self.jobs.append(self._checkpointer(audit, keyring))
+        # Every worker competes to sequence the audit log (on PostgreSQL the advisory
+        # lock makes one the leader); a ready process always has a sequencer.
+        self.jobs.append(self._sequencer(svc.need_sequencer()))
         if is_sqlite(svc.db_engine):
             # SQLite runs one process: claims left by a crash are nobody's now.
             with transaction(svc.factory) as db:
@@ -246,33 +247,9 @@ class Worker:
         svc.need_effects().wake = self.dispatcher.wake
         self.jobs.append(self.dispatcher.run)
 
-    def _checkpointer(self, audit: AuditLog, keyring: KeyRing) -> Job:
-        svc = self.services
-        settings = svc.settings
-
-        def step() -> None:
-            with transaction(svc.factory) as db:
-                if audit.due(
-                    db, settings.checkpoint_every_entries, settings.checkpoint_every_s, svc.clock()
-                ):
-                    audit.checkpoint(
-                        db,
-                        signer=keyring.signing_key().private_key,
-                        key_name=AUDIT_KEY_NAME,
-                        origin=settings.audit_origin,
-                    )
-
-        def warm() -> None:
-            # Hash the tree once now, so the first receipt does not pay for it.
-            with transaction(svc.factory) as db:
-                audit.warm(db)
-
-        async def job(stop: asyncio.Event) -> None:
-            await run_in_threadpool(warm)
-            interval = min(settings.checkpoint_every_s, 5.0)
-            await every(interval, stop, "checkpointer", lambda: run_in_threadpool(step))
-
-        return job
+    def _sequencer(self, sequencer: Sequencer) -> Job:
+        engine = self.services.db_engine
+        return lambda stop: run_sequencer(sequencer, engine, stop)
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(job(stop) for job in self.jobs))

@@ -16,6 +16,7 @@ from bioverify.audit.models import AuditEntry
 from bioverify.cli.main import app as cli
 from bioverify.config import Settings
 from bioverify.crypto.keyring import KeyRing
+from bioverify.worker import Worker
 from support import Creds, make_client, serve
 
 CREATE = "/v2/verification-session"
@@ -46,7 +47,8 @@ def test_verify_passes_then_names_the_tampered_entry(
     # The client's secrets are sealed under this ring's master key, as `clients create`
     # would seal them (a client sealed under another master key makes the app not ready).
     creds = make_client(db_engine, keyring=ring)
-    with serve(make_app(keyring=ring)) as client:
+    # A worker sequences the log (on SQLite the server alone would too).
+    with serve(make_app(keyring=ring, run_worker=True, worker_factory=Worker)) as client:
         _some_sessions(client, creds)
     runner = CliRunner()
     proved = runner.invoke(cli, ["audit", "prove", "2"], env=_env(settings))
@@ -72,7 +74,7 @@ def test_export_writes_entries_and_checkpoints(
 ) -> None:
     ring = KeyRing.load_or_create(settings.keys_dir)
     creds = make_client(db_engine, keyring=ring)
-    with serve(make_app(keyring=ring)) as client:
+    with serve(make_app(keyring=ring, run_worker=True, worker_factory=Worker)) as client:
         _some_sessions(client, creds)
     runner = CliRunner()
     assert runner.invoke(cli, ["audit", "prove", "0"], env=_env(settings)).exit_code == 0

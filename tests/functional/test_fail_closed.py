@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, func, select, text
 
-from bioverify.audit.models import AuditEntry
+from bioverify.audit.models import AuditEntry, AuditQueued
 from bioverify.config import Secret, Settings
 from bioverify.crypto.keyring import KeyRing
 from bioverify.sessions.models import SessionRow
@@ -29,8 +29,10 @@ UNKNOWN_SESSION = "00000000-0000-4000-8000-000000000000"
 def _counts(engine: Engine) -> tuple[int, int]:
     with engine.connect() as conn:
         sessions = conn.scalar(select(func.count()).select_from(SessionRow)) or 0
+        # Entries are queued first and sequenced later: both count as written.
         entries = conn.scalar(select(func.count()).select_from(AuditEntry)) or 0
-    return int(sessions), int(entries)
+        queued = conn.scalar(select(func.count()).select_from(AuditQueued)) or 0
+    return int(sessions), int(entries) + int(queued)
 
 
 def _assert_closed(client: httpx.Client, creds: Creds, engine: Engine, part: str) -> None:

@@ -36,13 +36,14 @@ from bioverify.api.proxies import ForwardedMiddleware
 from bioverify.api.response_headers import ResponseHeadersMiddleware
 from bioverify.api.schemas import CreateSessionRequest, EnvelopeBody, ErrorEnvelope
 from bioverify.audit.events import AuditEvent
+from bioverify.audit.wiring import run_sequencer
 from bioverify.config import Settings
 from bioverify.crypto.keyring import KeyRing
 from bioverify.engine.interfaces import Engine as BioEngine
 from bioverify.errors import BioverifyError
 from bioverify.metrics import MetricsMiddleware
 from bioverify.sessions.service import SessionEffects
-from bioverify.storage.database import transaction
+from bioverify.storage.database import is_sqlite, transaction
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.wiring import Services, build_services
 
@@ -99,6 +100,10 @@ def create_app(
         tasks = [asyncio.create_task(_watch_keys(svc, stop))]
         if run_worker and worker_factory is not None:
             tasks.append(asyncio.create_task(worker_factory(svc).run(stop)))
+        elif is_sqlite(engine) and svc.sequencer is not None and not svc.problems:
+            # On SQLite the serving process is the audit sequencer, worker or not (and,
+            # like the worker, it writes nothing while a part is broken).
+            tasks.append(asyncio.create_task(run_sequencer(svc.sequencer, engine, stop)))
         try:
             yield
         finally:

@@ -1,11 +1,16 @@
-"""Audit routes: the signed checkpoint, a client's own entries, and RFC 9162 proofs."""
+"""Audit routes: the signed checkpoint, a client's own entries, RFC 9162 proofs, and tiles.
+
+The ``/v2/audit/tlog/*`` routes publish the log's hashes as C2SP tlog-tiles without
+credentials (hashes reveal nothing about entries); entries stay per client.
+"""
 
 from __future__ import annotations
 
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -13,13 +18,14 @@ from bioverify.accounts.models import Client
 from bioverify.api.deps import integrator, services
 from bioverify.api.schemas import ERROR_RESPONSES
 from bioverify.audit.models import AuditEntry
-from bioverify.audit.service import AuditLog
-from bioverify.errors import NotFound
+from bioverify.audit.service import KEY_NAME, POLL_RECEIPT_WAIT_S, AuditLog
+from bioverify.audit.tiles import TileError, parse_tile_path
+from bioverify.errors import BadRequest, NotFound
 from bioverify.storage.database import transaction
 
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
 
-AUDIT_KEY_NAME = "bioverify"
+AUDIT_KEY_NAME = KEY_NAME
 #: Indexes are BIGINT in the store; anything larger is a 400, not a driver overflow.
 MAX_INDEX = 2**63 - 1
 
@@ -68,6 +74,8 @@ async def entries(
     log = _log(request)
 
     def read() -> dict[str, Any]:
+        # Read-your-writes: entries this client queued before this request are shown.
+        log.settle_client(svc.factory, client.id, POLL_RECEIPT_WAIT_S)
         with transaction(svc.factory) as db:
             return {"entries": log.entries(db, client.id, start, end)}
 
@@ -117,6 +125,65 @@ async def consistency(
         return {"first": first, "second": second, "consistencyProof": [_b64(p) for p in proof]}
 
     return await run_in_threadpool(read)
+
+
+# ---------------------------------------------------------------- C2SP tlog-tiles
+
+#: Full tiles never change; partial ones neither (a wider tile is another URL).
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@router.get(
+    "/v2/audit/tlog/checkpoint",
+    summary="The latest signed checkpoint as C2SP tlog-tiles serves it (no credentials)",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def tlog_checkpoint(request: Request) -> PlainTextResponse:
+    svc = services(request)
+    log = _log(request)
+
+    def read() -> str:
+        with transaction(svc.factory) as db:
+            latest = log.latest_checkpoint(db)
+        if latest is None:
+            raise NotFound("No checkpoint has been made yet")
+        return latest.note
+
+    note = await run_in_threadpool(read)
+    # Mutable: caches may keep it only briefly (tlog-tiles: "a few seconds").
+    return PlainTextResponse(
+        note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "max-age=2"}
+    )
+
+
+@router.get(
+    "/v2/audit/tlog/tile/{level}/{path:path}",
+    summary="A hash tile: tile/<L>/<N>[.p/<W>] as in C2SP tlog-tiles (no credentials)",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def tlog_tile(request: Request, level: str, path: str) -> Response:
+    svc = services(request)
+    log = _log(request)
+    if level == "entries":
+        # Entries name clients: each client reads its own through /v2/audit/entries.
+        raise NotFound("Entry bundles are not public; read your entries at /v2/audit/entries")
+    try:
+        lv, index, width = parse_tile_path(level, path)
+    except TileError as exc:
+        raise BadRequest(f"Malformed tile path: {exc}") from exc
+
+    def read() -> bytes | None:
+        with transaction(svc.factory) as db:
+            return log.tile(db, lv, index, width)
+
+    data = await run_in_threadpool(read)
+    if data is None:
+        raise NotFound(f"Tile {lv}/{index} of width {width} does not exist (yet)")
+    return Response(
+        data, media_type="application/octet-stream", headers={"Cache-Control": _IMMUTABLE}
+    )
 
 
 __all__ = ["AUDIT_KEY_NAME", "router"]

@@ -15,9 +15,9 @@ from bioverify.api.deps import client_address, services
 from bioverify.api.envelope import envelope
 from bioverify.api.middleware import current_request_id
 from bioverify.api.schemas import ErrorEnvelope
-from bioverify.audit.models import AuditEntry
+from bioverify.audit.models import AuditHead, AuditQueued
 from bioverify.errors import MODEL_LOAD_FAILED, Forbidden
-from bioverify.metrics import AUDIT_SIZE, WEBHOOK_QUEUE
+from bioverify.metrics import AUDIT_QUEUED, AUDIT_SIZE, WEBHOOK_QUEUE
 from bioverify.webhooks.models import WebhookMessage
 
 router = APIRouter(tags=["operations"])
@@ -80,9 +80,12 @@ async def metrics(request: Request) -> PlainTextResponse:
                 .select_from(WebhookMessage)
                 .where(WebhookMessage.status.in_(["pending", "delivering"]))
             )
-            size = conn.scalar(select(func.count()).select_from(AuditEntry))
+            # The head's size, not count(*): the log grows to hundreds of millions.
+            size = conn.scalar(select(AuditHead.tree_size))
+            queued = conn.scalar(select(func.count()).select_from(AuditQueued))
         WEBHOOK_QUEUE.set(pending or 0)
         AUDIT_SIZE.set(size or 0)
+        AUDIT_QUEUED.set(queued or 0)
 
     await run_in_threadpool(gauges)
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

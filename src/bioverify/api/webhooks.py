@@ -9,13 +9,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
-from bioverify.api.audit import AUDIT_KEY_NAME
-from bioverify.api.deps import integrator, services
+from bioverify.api.deps import Services, integrator, services
 from bioverify.api.schemas import ERROR_RESPONSES
 from bioverify.audit.events import AuditEvent
-from bioverify.audit.service import AuditLog
-from bioverify.crypto.keyring import KeyRing
-from bioverify.errors import ServiceUnavailable
+from bioverify.audit.service import POLL_RECEIPT_WAIT_S
 from bioverify.sessions import views
 from bioverify.storage.database import transaction
 from bioverify.webhooks import outbox
@@ -33,11 +30,6 @@ async def webhook_payload(
     client: Annotated[Client, Depends(integrator)],
 ) -> dict[str, Any]:
     svc = services(request)
-    audit: AuditLog | None = svc.audit
-    ring: KeyRing | None = svc.keyring
-    if audit is None or ring is None:
-        # Fail closed: without the log and its key the receipt cannot be completed.
-        raise ServiceUnavailable("The audit log is not available", retry_after=30)
 
     def read() -> dict[str, Any]:
         with transaction(svc.factory) as db:
@@ -46,26 +38,31 @@ async def webhook_payload(
             )
             stored = outbox.final_payload(db, row.id)
             # No callback URL was given: the payload is still available by polling.
-            payload = stored or views.webhook_payload(
-                row, audit_index=(row.result or {}).get("auditIndex")
-            )
-            receipt = payload.get("audit")
-            if isinstance(receipt, dict) and "checkpoint" not in receipt:
-                # The receipt is completed when the webhook is sent; a poll may come
-                # first (or there is no callback), so complete it here the same way:
-                # signing a checkpoint that covers the entry if none does yet.
-                payload["audit"] = audit.receipt_with_fresh_checkpoint(
-                    db,
-                    int(receipt["index"]),
-                    signer=ring.signing_key().private_key,
-                    key_name=AUDIT_KEY_NAME,
-                    origin=svc.settings.audit_origin,
-                )
-                if stored is not None:
-                    outbox.store_final_payload(db, row.id, payload)
-            return payload
+            payload = stored or views.webhook_payload(row)
+        return complete_receipt(svc, row.result or {}, payload)
 
     return await run_in_threadpool(read)
+
+
+def complete_receipt(
+    svc: Services, result: dict[str, Any], payload: dict[str, Any]
+) -> dict[str, Any]:
+    """The payload with a complete audit receipt, waiting (bounded) for the sequencer.
+
+    Waits at most ``POLL_RECEIPT_WAIT_S`` outside any transaction; then a 503 with
+    ``Retry-After`` (the entry is queued, not lost).
+    """
+    audit = payload.get("audit")
+    if isinstance(audit, dict) and "checkpoint" in audit:
+        return payload
+    ref = audit if isinstance(audit, dict) and audit else None
+    if ref is None and "auditEntry" in result:
+        ref = {"entry": result["auditEntry"]}
+    elif ref is None and "auditIndex" in result:
+        ref = {"index": result["auditIndex"]}
+    if ref is None:
+        return payload
+    return {**payload, "audit": svc.audit.receipt_for(svc.factory, ref, POLL_RECEIPT_WAIT_S)}
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""Tamper-evident audit log: RFC 9162 Merkle tree, C2SP checkpoints, receipts.
+"""Tamper-evident audit log: RFC 9162 Merkle tree, C2SP checkpoints and tiles, receipts.
 
 Pure parts (``merkle``, ``note``, ``receipt``) need no database and are what the
 client SDK imports; they load eagerly. The store-backed parts (``events``,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         canonical_bytes,
         code_event,
     )
+    from bioverify.audit.sequencer import Sequencer
     from bioverify.audit.service import AuditLog, SignedCheckpoint
     from bioverify.audit.verify import LogRows, VerifyReport, verify_log
 
@@ -49,6 +50,7 @@ _LAZY = {
     "code_event": "events",
     "AuditLog": "service",
     "SignedCheckpoint": "service",
+    "Sequencer": "sequencer",
     "LogRows": "verify",
     "VerifyReport": "verify",
     "verify_log": "verify",
@@ -72,6 +74,7 @@ __all__ = [
     "LogRows",
     "ProofError",
     "ReceiptError",
+    "Sequencer",
     "SignedCheckpoint",
     "VerifyReport",
     "build_entry",

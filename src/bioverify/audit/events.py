@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+import orjson
 import rfc8785
 
 from bioverify import errors
@@ -187,10 +188,35 @@ def build_entry(
     return entry
 
 
+def _plain(obj: Mapping[str, Any]) -> bool:
+    """ASCII keys; values strings, JSON-safe integers, booleans, null or such objects."""
+    for key, value in obj.items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind = type(value)
+        if kind is dict:
+            if not _plain(value):
+                return False
+        elif kind is int:
+            if not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+                return False
+        elif not (kind is str or kind is bool or value is None):
+            return False
+    return True
+
+
 def canonical_bytes(entry: Mapping[str, Any]) -> bytes:
-    """RFC 8785 canonical JSON of an entry: the bytes its leaf hash covers."""
+    """RFC 8785 canonical JSON of an entry: the bytes its leaf hash covers.
+
+    Entries as :func:`build_entry` makes them (ASCII keys, no floats) encode with
+    orjson, whose sorted output is RFC 8785 for exactly those (a test checks it
+    against ``rfc8785``); anything else goes to ``rfc8785``, 20x slower.
+    """
+    obj = dict(entry)
+    if _plain(obj):
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
     try:
-        return bytes(rfc8785.dumps(dict(entry)))
+        return bytes(rfc8785.dumps(obj))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise AuditEntryError("audit entry is not canonicalizable JSON") from exc
 

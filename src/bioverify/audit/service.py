@@ -1,22 +1,16 @@
-"""The audit log on the store: append in the caller's transaction, checkpoints, proofs.
+"""The audit log on the store: queue entries in the caller's transaction; read, prove, receipt.
 
-Concurrency (what :meth:`AuditLog.append` relies on): indexes are ``max(idx)+1``
-read under a log-wide lock held until the caller's transaction ends, so they are
-dense and never collide, and a rolled-back append frees its index.
+Writing (what :meth:`AuditLog.append` relies on): a request's transaction only
+inserts its entries into ``audit_queue``, under no log-wide lock, so audited
+writes of any number of processes proceed in parallel. The one sequencer
+(:mod:`bioverify.audit.sequencer`) later gives them dense indexes in arrival
+order. An append therefore returns a *queue id*; :meth:`AuditLog.index_of` maps it
+to the entry's index once sequenced, and :meth:`AuditLog.wait_indexes` waits for
+that, bounded.
 
-- PostgreSQL: ``pg_advisory_xact_lock(LOCK_KEY)`` (released at commit/rollback).
-- SQLite: the first statement of an append is a write (an ``UPDATE`` matching no
-  row), which takes the database's single writer lock before ``max(idx)`` is read;
-  the lock is held until commit. This needs the connection's transaction to have
-  made no earlier *read-only* statement in WAL mode, or SQLite may answer
-  ``database is locked`` for a stale snapshot: engines should begin transactions
-  with ``BEGIN IMMEDIATE`` (what bioverify's SQLite engine does) or write first.
-
-Subtree roots of perfect, aligned subtrees are immutable in an append-only log,
-so one :class:`AuditLog` per process caches them: checkpoints and proofs then
-hash only the leaves added since. A cached node is trusted only while its last
-leaf still has the same hash in the store, which catches an index freed by a
-rolled-back append (rollbacks only ever remove the newest leaves).
+Reading: the tree is stored as C2SP tlog-tiles (:mod:`bioverify.audit.tiles`),
+so every tree head and proof reads O(log n) tiles and hashes at most 127 nodes
+per tile, whatever the size of the log. Nothing is cached in memory.
 """
 
 from __future__ import annotations
@@ -24,35 +18,43 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, false, func, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify import errors
-from bioverify.audit import merkle
-from bioverify.audit.events import canonical_bytes
-from bioverify.audit.models import AuditCheckpoint, AuditEntry
-from bioverify.audit.note import sign_checkpoint
+from bioverify.audit import merkle, tiles
+from bioverify.audit.events import AuditEntryError, canonical_bytes
+from bioverify.audit.models import AuditEntry, AuditHead, AuditQueued
+from bioverify.audit.tilestore import read_tiles
 from bioverify.storage.base import utcnow
+from bioverify.storage.database import transaction
 
-#: PostgreSQL advisory lock id of the audit log ("bioaudit" in ASCII).
-LOCK_KEY: Final = 0x62696F6175646974
-#: Perfect subtrees of at least 2**CACHE_MIN_LEVEL leaves are cached.
-CACHE_MIN_LEVEL: Final = 8
-_CACHE_MAX_NODES: Final = 2_000_000
-#: Perfect subtrees up to 2**_LOAD_MAX_LEVEL leaves are hashed from one leaf query.
-_LOAD_MAX_LEVEL: Final = 12
+#: The placeholder index a queued body carries; the sequencer splices the real one in.
+#: The largest JSON-safe integer: it canonicalises like any index, so the splice keeps
+#: the body RFC 8785 canonical (integers are written the same whatever their value).
+MARK_VALUE: Final = 2**53 - 1
+INDEX_MARK: Final = b'"index":%d' % MARK_VALUE
 MAX_ENTRIES_PAGE: Final = 1000
+HEAD_ID: Final = 1
+#: The key name of the log's checkpoint signatures (C2SP signed-note).
+KEY_NAME: Final = "bioverify"
+#: How long a final webhook waits for its entry's index before the attempt is put off.
+WEBHOOK_RECEIPT_WAIT_S: Final = 10.0
+#: How long the polling route waits before answering 503 with ``Retry-After``.
+POLL_RECEIPT_WAIT_S: Final = 5.0
+#: How often a waiting reader looks again for its entry's index.
+_POLL_S: Final = 0.02
 
 
 @dataclass(frozen=True, slots=True)
 class SignedCheckpoint:
-    """A stored checkpoint: the signed note and what it commits to."""
+    """A signed note and what it commits to."""
 
     size: int
     root: bytes
@@ -60,132 +62,164 @@ class SignedCheckpoint:
     created_at: dt.datetime
 
 
-@dataclass(frozen=True, slots=True)
-class _Node:
-    root: bytes
-    last_leaf: bytes
-
-
-# Built once: SQLAlchemy then reuses their compiled form on every append.
-_PG_LOCK: Final = text("SELECT pg_advisory_xact_lock(:key)")
-# A write statement takes SQLite's writer lock even when it matches no row.
-_SQLITE_LOCK: Final = (
-    update(AuditCheckpoint).where(false()).values(tree_size=AuditCheckpoint.tree_size)
-)
-_NEXT_INDEX: Final = select(func.coalesce(func.max(AuditEntry.idx) + 1, 0))
-_INSERT: Final = insert(AuditEntry)
-
-
-def _lock(db: Session) -> Connection:
-    """Take the log-wide append lock for the rest of the caller's transaction."""
-    conn = db.connection()
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(_PG_LOCK, {"key": LOCK_KEY})
-    elif dialect == "sqlite":
-        conn.execute(_SQLITE_LOCK)
-    else:
-        raise RuntimeError(f"audit log does not support the {dialect} dialect")
-    return conn
-
-
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-class AuditLog:
-    """The tamper-evident log over ``audit_entries`` and ``audit_checkpoints``.
+def queued_body(entry: Mapping[str, Any]) -> bytes:
+    """The entry's RFC 8785 bytes with :data:`INDEX_MARK` where its index goes."""
+    if "index" in entry:
+        raise AuditEntryError("audit entry must not carry an index; the log assigns it")
+    body = canonical_bytes({**entry, "index": MARK_VALUE})
+    if body.count(INDEX_MARK) != 1:
+        # Only possible if a detail value spells the mark itself: refuse, never guess.
+        raise AuditEntryError("audit entry details must not contain the index placeholder")
+    return body
 
-    Every method works on the caller's :class:`Session` and never commits.
-    Thread-safe; keep one instance per process so its subtree cache is shared.
+
+def sequenced_body(queued: bytes, index: int) -> bytes:
+    """The stored body of a queued entry at ``index``."""
+    head, mark, tail = queued.partition(INDEX_MARK)
+    if not mark:
+        raise AuditEntryError("queued audit body has no index placeholder")
+    return head + b'"index":%d' % index + tail
+
+
+class AuditLog:
+    """The tamper-evident log: queue, entries, tiles, head. Thread-safe and stateless.
+
+    Every method taking a :class:`Session` works in the caller's transaction and
+    never commits. ``inline`` (SQLite, where the serving process is the
+    sequencer) runs one sequencing batch when a reader must wait for an index;
+    ``on_queued`` (the sequencer's wake-up) runs after a commit that queued entries.
     """
 
-    def __init__(self) -> None:
-        self._cache: dict[tuple[int, int], _Node] = {}
-        self._cache_lock = threading.Lock()
+    def __init__(
+        self,
+        *,
+        inline: Callable[[], int] | None = None,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.inline = inline
+        self.on_queued = on_queued
 
     # ------------------------------------------------------------------ writing
 
     def append(self, db: Session, entry: Mapping[str, Any]) -> int:
-        """Add ``entry`` (from :func:`build_entry`) in the caller's transaction; its index.
+        """Queue ``entry`` (from :func:`build_entry`) in the caller's transaction; its queue id.
 
-        The stored body is the entry plus ``"index"``, so each leaf commits to
-        its own position: moved, inserted or deleted rows do not verify.
+        The stored body will be the entry plus ``"index"``, so each leaf commits
+        to its own position: moved, inserted or deleted rows do not verify.
         """
         return self.append_many(db, [entry])[0]
 
     def append_many(self, db: Session, entries: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Add several entries, in order, under one lock; their indexes."""
-        if any("index" in entry for entry in entries):
-            raise ValueError("audit entry must not carry an index; the log assigns it")
+        """Queue several entries, in order; their queue ids."""
         if not entries:
             return []
-        conn = _lock(db)
-        first = int(conn.execute(_NEXT_INDEX).scalar_one())
         now = utcnow()
-        rows = []
-        for idx, entry in enumerate(entries, start=first):
-            body = canonical_bytes({**entry, "index": idx})
-            rows.append(
-                {
-                    "idx": idx,
-                    "client_id": entry.get("clientId"),
-                    "session_id": entry.get("sessionId"),
-                    "event": str(entry["event"]),
-                    "body": body,
-                    "leaf_hash": merkle.leaf_hash(body),
-                    "created_at": now,
-                }
+        rows = [
+            {
+                "client_id": entry.get("clientId"),
+                "session_id": entry.get("sessionId"),
+                "event": str(entry["event"]),
+                "body": queued_body(entry),
+                "created_at": now,
+            }
+            for entry in entries
+        ]
+        ids = (
+            db.execute(
+                insert(AuditQueued).returning(AuditQueued.id, sort_by_parameter_order=True), rows
             )
-        conn.execute(_INSERT, rows)
-        return list(range(first, first + len(rows)))
-
-    def size(self, db: Session) -> int:
-        """How many entries the log holds (as this transaction sees it)."""
-        return int(db.connection().execute(_NEXT_INDEX).scalar_one())
-
-    def checkpoint(
-        self, db: Session, *, signer: Ed25519PrivateKey, key_name: str, origin: str
-    ) -> SignedCheckpoint | None:
-        """Sign and store a checkpoint of the current size; ``None`` if the log did not grow."""
-        _lock(db)  # the size read must not race an append, nor another checkpointer
-        size = self.size(db)
-        latest = self.latest_checkpoint(db)
-        if size == 0 or (latest is not None and latest.size >= size):
-            return None
-        root = self.root(db, size)
-        note = sign_checkpoint(origin, size, root, signer, key_name)
-        created = utcnow()
-        db.execute(
-            insert(AuditCheckpoint).values(
-                tree_size=size, root_hash=root, note=note, created_at=created
-            )
+            .scalars()
+            .all()
         )
-        return SignedCheckpoint(size=size, root=root, note=note, created_at=created)
+        wake = self.on_queued
+        if wake is not None:
+            sa_event.listen(db, "after_commit", lambda _s: wake(), once=True)
+        return list(ids)
 
-    def due(self, db: Session, every_entries: int, every_seconds: float, now: dt.datetime) -> bool:
-        """Whether a checkpoint should be made: new entries and either limit reached."""
-        size = self.size(db)
-        latest = self.latest_checkpoint(db)
-        if latest is None:
-            return size > 0
-        grown = size - latest.size
-        if grown <= 0:
-            return False
-        age = (now - latest.created_at).total_seconds()
-        return grown >= every_entries or age >= every_seconds
+    # ------------------------------------------------------------------ sequencing state
+
+    def index_of(self, db: Session, queue_id: int) -> int | None:
+        """The index of a queued entry once sequenced, else ``None``."""
+        return self.indexes_of(db, [queue_id]).get(queue_id)
+
+    def indexes_of(self, db: Session, queue_ids: Iterable[int]) -> dict[int, int]:
+        """``{queue id: index}`` of those already sequenced."""
+        wanted = sorted(set(queue_ids))
+        if not wanted:
+            return {}
+        rows = db.execute(
+            select(AuditEntry.queue_id, AuditEntry.idx).where(AuditEntry.queue_id.in_(wanted))
+        )
+        return {int(q): int(i) for q, i in rows if q is not None}
+
+    def wait_indexes(
+        self, factory: sessionmaker[Session], queue_ids: Iterable[int], timeout_s: float
+    ) -> dict[int, int]:
+        """Wait (at most ``timeout_s``) until every queue id is sequenced; their indexes.
+
+        The sequencer signs a checkpoint in the same transaction that assigns an
+        index, so a returned index always has a complete receipt. Raises
+        :class:`~bioverify.errors.ServiceUnavailable` when the time is up (the
+        sequencer is down or far behind): callers then retry, never send less.
+        """
+        wanted = set(queue_ids)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with transaction(factory) as db:
+                found = self.indexes_of(db, wanted)
+            if len(found) == len(wanted):
+                return found
+            if self.inline is not None and self.inline():
+                continue  # this process is the sequencer: it just did a batch
+            if time.monotonic() >= deadline:
+                raise errors.ServiceUnavailable(
+                    "The audit log has not sequenced this entry yet; retry shortly",
+                    retry_after=1,
+                )
+            time.sleep(_POLL_S)
+
+    def settle_client(
+        self, factory: sessionmaker[Session], client_id: str, timeout_s: float
+    ) -> None:
+        """Wait (bounded) until the entries this client has queued so far are sequenced.
+
+        Reads of a client's entries then see its own earlier writes.
+        """
+        with transaction(factory) as db:
+            queued = list(
+                db.scalars(select(AuditQueued.id).where(AuditQueued.client_id == client_id))
+            )
+        if queued:
+            self.wait_indexes(factory, queued, timeout_s)
 
     # ------------------------------------------------------------------ reading
 
+    def size(self, db: Session) -> int:
+        """How many entries are sequenced (as this transaction sees it)."""
+        return int(db.scalar(select(AuditHead.tree_size).where(AuditHead.id == HEAD_ID)) or 0)
+
+    def queued(self, db: Session) -> int:
+        """How many entries wait for the sequencer."""
+        return int(db.scalar(select(func.count()).select_from(AuditQueued)) or 0)
+
     def latest_checkpoint(self, db: Session) -> SignedCheckpoint | None:
-        """The checkpoint of the largest tree size, if any."""
+        """The head's signed checkpoint, if any entry was ever sequenced."""
         row = db.execute(
-            select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1)
-        ).scalar_one_or_none()
-        if row is None:
+            select(
+                AuditHead.checkpoint_size, AuditHead.root_hash, AuditHead.note, AuditHead.signed_at
+            ).where(AuditHead.id == HEAD_ID)
+        ).first()
+        if row is None or row.note is None or row.checkpoint_size is None:
             return None
         return SignedCheckpoint(
-            size=row.tree_size, root=row.root_hash, note=row.note, created_at=row.created_at
+            size=int(row.checkpoint_size),
+            root=bytes(row.root_hash or b""),
+            note=row.note,
+            created_at=row.signed_at or utcnow(),
         )
 
     def entries(
@@ -212,12 +246,16 @@ class AuditLog:
             for idx, body, leaf in rows
         ]
 
-    def warm(self, db: Session) -> None:
-        """Hash the whole tree once (at start-up) so proofs then hash only new leaves.
+    def tile(self, db: Session, level: int, index: int, width: int) -> bytes | None:
+        """A tile as C2SP tlog-tiles serves it: ``width`` hashes, only if the tree has them.
 
-        Cold, a 1M-entry log takes a few seconds; warm, a proof takes milliseconds.
+        Hashes never change once written, so a partial tile is the prefix of the
+        stored (possibly wider or full) tile.
         """
-        self.root(db, self.size(db))
+        data = read_tiles(db.connection(), [(level, index)]).get((level, index))
+        if data is None or len(data) < width * merkle.HASH_SIZE:
+            return None
+        return data[: width * merkle.HASH_SIZE]
 
     def root(self, db: Session, size: int) -> bytes:
         """The tree head over the first ``size`` entries."""
@@ -239,31 +277,42 @@ class AuditLog:
         return self._range_roots(db, merkle.consistency_ranges(first, second))
 
     def receipt(self, db: Session, index: int) -> dict[str, Any] | None:
-        """``{"index", "checkpoint", "inclusionProof"}`` against the latest checkpoint.
+        """``{"index", "checkpoint", "inclusionProof"}`` against the head's checkpoint.
 
         ``None`` when no checkpoint covers ``index`` yet.
         """
         latest = self.latest_checkpoint(db)
         if latest is None or latest.size <= index:
             return None
-        return self._receipt(db, index, latest)
+        proof = self.inclusion_proof(db, index, latest.size)
+        return {
+            "index": index,
+            "checkpoint": latest.note,
+            "inclusionProof": [_b64(p) for p in proof],
+        }
 
-    def receipt_with_fresh_checkpoint(
-        self, db: Session, index: int, *, signer: Ed25519PrivateKey, key_name: str, origin: str
+    def receipt_for(
+        self, factory: sessionmaker[Session], ref: Mapping[str, Any], timeout_s: float
     ) -> dict[str, Any]:
-        """A receipt for ``index``, signing a new checkpoint first if none covers it."""
-        latest = self.latest_checkpoint(db)
-        if latest is None or latest.size <= index:
-            latest = self.checkpoint(db, signer=signer, key_name=key_name, origin=origin)
-            if latest is None or latest.size <= index:
-                raise errors.NotFound(f"audit entry {index} does not exist")
-        return self._receipt(db, index, latest)
+        """The complete receipt of a session's entry, waiting (bounded) until it is sequenced.
 
-    def _receipt(self, db: Session, index: int, cp: SignedCheckpoint) -> dict[str, Any]:
-        proof = self.inclusion_proof(db, index, cp.size)
-        return {"index": index, "checkpoint": cp.note, "inclusionProof": [_b64(p) for p in proof]}
+        ``ref`` is what the session stored: ``{"entry": queue id}``, or
+        ``{"index": ...}`` for entries sequenced before the queue existed.
+        """
+        index = ref.get("index")
+        if not isinstance(index, int):
+            queue_id = int(ref["entry"])
+            index = self.wait_indexes(factory, [queue_id], timeout_s)[queue_id]
+        with transaction(factory) as db:
+            receipt = self.receipt(db, index)
+        if receipt is None:
+            raise errors.ServiceUnavailable(
+                "The audit log has not signed a checkpoint for this entry yet; retry shortly",
+                retry_after=1,
+            )
+        return receipt
 
-    # ------------------------------------------------------------------ subtree roots
+    # ------------------------------------------------------------------ tiles
 
     def _check_size(self, db: Session, size: int, name: str) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
@@ -272,76 +321,24 @@ class AuditLog:
             raise errors.BadRequest(f"{name} must not exceed the log size")
 
     def _range_roots(self, db: Session, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
-        """Roots of RFC 9162 node ranges, from cached perfect subtrees where possible."""
-        pieces = {p for start, end in ranges for p in merkle.perfect_pieces(start, end)}
-        known = self._valid_cached(db, pieces)
-        for start, end in sorted(pieces - known.keys()):
-            known[(start, end)] = self._compute_perfect(db, start, end)
-        return [
-            merkle.fold_pieces([known[p].root for p in merkle.perfect_pieces(start, end)])
-            for start, end in ranges
-        ]
+        found = read_tiles(db.connection(), tiles.tiles_for_ranges(ranges))
+        try:
+            return tiles.range_roots(ranges, found.get)
+        except tiles.TileError as exc:
+            raise errors.InternalError(
+                "audit log tiles are missing; run `bioverify audit verify`"
+            ) from exc
 
-    def _valid_cached(
-        self, db: Session, pieces: set[tuple[int, int]]
-    ) -> dict[tuple[int, int], _Node]:
-        with self._cache_lock:
-            hits = {p: self._cache[p] for p in pieces if p in self._cache}
-        if not hits:
-            return {}
-        last = {end - 1 for _, end in hits}
-        rows = db.execute(
-            select(AuditEntry.idx, AuditEntry.leaf_hash).where(AuditEntry.idx.in_(last))
-        )
-        stored: dict[int, bytes] = {idx: leaf for idx, leaf in rows}  # noqa: C416
-        valid: dict[tuple[int, int], _Node] = {}
-        for piece, node in hits.items():
-            if stored.get(piece[1] - 1) == node.last_leaf:
-                valid[piece] = node
-            else:
-                with self._cache_lock:
-                    self._cache.pop(piece, None)
-        return valid
 
-    def _leaves(self, db: Session, start: int, end: int) -> list[bytes]:
-        rows = db.execute(
-            select(AuditEntry.leaf_hash)
-            .where(AuditEntry.idx >= start, AuditEntry.idx < end)
-            .order_by(AuditEntry.idx)
-        ).scalars()
-        leaves = list(rows)
-        if len(leaves) != end - start:
-            raise errors.InternalError("audit log has a gap; run `bioverify audit verify`")
-        return leaves
-
-    def _compute_perfect(self, db: Session, start: int, end: int) -> _Node:
-        """The aligned perfect subtree ``[start, end)``, caching its large nodes."""
-        width = end - start
-        if width > 1 << _LOAD_MAX_LEVEL:
-            # Split, so cached halves (the older part of a growing log) are reused.
-            mid = start + width // 2
-            halves = {(start, mid), (mid, end)}
-            known = self._valid_cached(db, halves)
-            left = known.get((start, mid)) or self._compute_perfect(db, start, mid)
-            right = known.get((mid, end)) or self._compute_perfect(db, mid, end)
-            node = _Node(merkle.node_hash(left.root, right.root), right.last_leaf)
-            self._remember(start, end, node)
-            return node
-        leaves = self._leaves(db, start, end)
-        layer, size = leaves, 1
-        while len(layer) > 1:
-            layer = [merkle.node_hash(layer[i], layer[i + 1]) for i in range(0, len(layer), 2)]
-            size *= 2
-            if size >= 1 << CACHE_MIN_LEVEL:
-                for i, root in enumerate(layer):
-                    self._remember(
-                        start + i * size,
-                        start + (i + 1) * size,
-                        _Node(root, leaves[(i + 1) * size - 1]),
-                    )
-        return _Node(layer[0], leaves[-1])
-
-    def _remember(self, start: int, end: int, node: _Node) -> None:
-        with self._cache_lock:
-            if len(self._cache) < _CACHE_MAX_NODES:
-                self._cache[(start, end)] = node
+__all__ = [
+    "INDEX_MARK",
+    "KEY_NAME",
+    "MARK_VALUE",
+    "MAX_ENTRIES_PAGE",
+    "POLL_RECEIPT_WAIT_S",
+    "WEBHOOK_RECEIPT_WAIT_S",
+    "AuditLog",
+    "SignedCheckpoint",
+    "queued_body",
+    "sequenced_body",
+]

@@ -91,13 +91,14 @@ def store(cfg: Settings | None = None) -> Iterator[sessionmaker[Session]]:
 
 @contextlib.contextmanager
 def opened(cfg: Settings | None = None) -> Iterator[Services]:
-    """The services (as the server builds them, without the face models) on the store."""
+    """The services (as the server builds them, without the face models or the audit
+    sequencer: entries a command queues are sequenced by ``serve`` or a worker) on the store."""
     from bioverify.wiring import build_services  # noqa: PLC0415
 
     cfg = cfg or settings()
     engine = migrated_engine(cfg)
     try:
-        yield build_services(cfg, db_engine=engine, with_engine=False)
+        yield build_services(cfg, db_engine=engine, with_engine=False, sequence=False)
     finally:
         engine.dispose()
 

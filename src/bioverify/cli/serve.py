@@ -61,7 +61,7 @@ def serve(
 
 
 def worker() -> None:
-    """Run the dispatcher, expiry sweeper and checkpointer without the API."""
+    """Run the dispatcher, expiry sweeper and audit sequencer without the API."""
     import asyncio  # noqa: PLC0415 - see run_server
     import signal  # noqa: PLC0415
 

@@ -93,7 +93,7 @@ class ServiceEffects:
         subjects: Mapping[str, str] | None = None,
         details: Mapping[str, str | int | bool | None] | None = None,
     ) -> int:
-        """Append one audit entry in the caller's transaction; its index."""
+        """Queue one audit entry in the caller's transaction; its queue id (not yet its index)."""
         entry = build_entry(
             event,
             client_id=client_id,
@@ -161,7 +161,7 @@ class ServiceEffects:
             self._event_webhook(db, row, "attempt.failed", code=code)
 
     def session_ended(self, db: Session, row: SessionRow) -> None:
-        index = self.record(
+        queued = self.record(
             db,
             AuditEvent.SESSION_ENDED,
             client_id=row.client_id,
@@ -181,8 +181,11 @@ class ServiceEffects:
         SESSIONS_ENDED.labels(
             row.type, row.status, str(views.state_of(row).outcome_code or 0)
         ).inc()
-        payload = views.webhook_payload(row, audit_index=index)
-        row.result = {**(row.result or {}), "auditIndex": index}
+        # The entry's index is assigned by the sequencer later: the session keeps the
+        # queue id, and the receipt is completed when the webhook is sent or polled.
+        payload = views.webhook_payload(row)
+        payload["audit"] = {"entry": queued}
+        row.result = {**(row.result or {}), "auditEntry": queued}
         if row.callback_url:
             outbox.enqueue(
                 db,

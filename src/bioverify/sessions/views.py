@@ -12,7 +12,7 @@ from bioverify.sessions import device_info, indicators
 from bioverify.sessions.models import SessionRow
 
 #: Bookkeeping kept in ``row.result`` that is not part of the published ``result``.
-_PRIVATE_RESULT_KEYS = frozenset({"riskEvaluation", "riskFlags", "auditIndex"})
+_PRIVATE_RESULT_KEYS = frozenset({"riskEvaluation", "riskFlags", "auditIndex", "auditEntry"})
 
 
 def rfc3339(value: dt.datetime | None) -> str | None:

@@ -6,17 +6,25 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, create_engine
 
 from bioverify.audit.events import AuditEvent, build_entry
-from bioverify.audit.models import AuditCheckpoint, AuditEntry
+from bioverify.audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditHead,
+    AuditQueued,
+    AuditTile,
+)
+from bioverify.audit.sequencer import Sequencer
 from bioverify.audit.service import AuditLog
 from bioverify.storage.base import Base
 
 ORIGIN = "bioverify.test/audit"
 KEY_NAME = "bioverify.test"
 T0 = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-TABLES = [AuditEntry.__table__, AuditCheckpoint.__table__]
+TABLES = [t.__table__ for t in (AuditQueued, AuditEntry, AuditTile, AuditHead, AuditCheckpoint)]
 
 
 def make_engine(path: Path) -> Engine:
@@ -34,6 +42,19 @@ def sample_entry(i: int, client: str = "client-a") -> dict[str, object]:
         subject_hashes={"customer": f"{i:064x}"},
         details={"attempt": i % 4, "status": "FAILED"},
         at=T0 + dt.timedelta(seconds=i),
+    )
+
+
+def make_sequencer(signer: Ed25519PrivateKey, every: int = 1000) -> Sequencer:
+    """A sequencer whose batches (and kept checkpoints) are ``every`` entries."""
+    return Sequencer(
+        signer=lambda: signer,
+        key_name=KEY_NAME,
+        origin=ORIGIN,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        batch_size=every,
+        keep_every_entries=every,
+        keep_every_s=3600,
     )
 
 

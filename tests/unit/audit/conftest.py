@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audit_helpers import KEY_NAME, ORIGIN, FillLog, make_engine, sample_entry
+from audit_helpers import FillLog, make_engine, make_sequencer, sample_entry
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -28,15 +28,14 @@ def signer() -> Ed25519PrivateKey:
 
 @pytest.fixture
 def fill(engine: Engine, signer: Ed25519PrivateKey) -> FillLog:
-    """``fill(n, every)``: append n entries, with a checkpoint every ``every`` and at the end."""
+    """``fill(n, every)``: queue n entries, sequence them in batches of ``every`` (each kept)."""
 
     def _fill(n: int, every: int) -> AuditLog:
         log = AuditLog()
         with Session(engine) as db, db.begin():
             for i in range(n):
                 log.append(db, sample_entry(i, "client-a" if i % 2 else "client-b"))
-                if (i + 1) % every == 0 or i + 1 == n:
-                    log.checkpoint(db, signer=signer, key_name=KEY_NAME, origin=ORIGIN)
+        make_sequencer(signer, every).drain(engine)
         return log
 
     return _fill

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bioverify.audit.merkle import (
@@ -51,6 +51,7 @@ def test_small_trees_match_the_rfc_definition_by_hand() -> None:
     assert consistency_proof(1, 3, [a, b, c]) == [b, c]
 
 
+@settings(deadline=None)  # timing is not what these test; the machine is shared
 @given(st.integers(min_value=0, max_value=300))
 def test_compact_range_gives_the_root_at_every_size(n: int) -> None:
     hashes = leaves(n)
@@ -68,6 +69,7 @@ def index_and_size(draw: st.DrawFn) -> tuple[int, int]:
     return draw(st.integers(min_value=0, max_value=size - 1)), size
 
 
+@settings(deadline=None)  # timing is not what these test; the machine is shared
 @given(index_and_size(), st.integers(min_value=0))
 def test_inclusion_proofs_verify_and_any_alteration_fails(pair: tuple[int, int], bit: int) -> None:
     index, size = pair
@@ -94,6 +96,7 @@ def two_sizes(draw: st.DrawFn) -> tuple[int, int]:
     return draw(st.integers(min_value=1, max_value=second)), second
 
 
+@settings(deadline=None)  # timing is not what these test; the machine is shared
 @given(two_sizes(), st.integers(min_value=0))
 def test_consistency_proofs_verify_and_any_alteration_fails(
     pair: tuple[int, int], bit: int
@@ -152,6 +155,7 @@ garbage = st.one_of(
 )
 
 
+@settings(deadline=None)  # timing is not what these test; the machine is shared
 @given(garbage, garbage, garbage, garbage, garbage)
 def test_verifiers_never_crash_on_garbage(
     a: object, b: object, c: object, d: object, e: object

@@ -1,29 +1,30 @@
-"""The stored log: dense appends in the caller's transaction, checkpoints, proofs, receipts."""
+"""The stored log: queued appends, the sequencer's batches, tile-based proofs, receipts."""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audit_helpers import KEY_NAME, ORIGIN, TABLES, FillLog, make_engine, sample_entry
+from audit_helpers import (
+    KEY_NAME,
+    ORIGIN,
+    TABLES,
+    FillLog,
+    make_engine,
+    make_sequencer,
+    sample_entry,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, create_engine, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify import errors
 from bioverify.audit.events import canonical_bytes
-from bioverify.audit.merkle import (
-    leaf_hash,
-    root_from_leaf_hashes,
-    verify_consistency,
-    verify_inclusion,
-)
-from bioverify.audit.models import AuditCheckpoint, AuditEntry
+from bioverify.audit.merkle import root_from_leaf_hashes, verify_consistency, verify_inclusion
+from bioverify.audit.models import AuditCheckpoint, AuditEntry, AuditQueued
 from bioverify.audit.note import parse_and_verify_checkpoint
 from bioverify.audit.receipt import verify_receipt
 from bioverify.audit.service import AuditLog
@@ -35,66 +36,68 @@ def stored_leaves(engine: Engine) -> list[bytes]:
         return list(db.scalars(select(AuditEntry.leaf_hash).order_by(AuditEntry.idx)))
 
 
-def test_append_assigns_dense_indexes_and_stores_the_canonical_body(engine: Engine) -> None:
+def count(engine: Engine, table: type[AuditQueued] | type[AuditEntry]) -> int:
+    with Session(engine) as db:
+        return int(db.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def test_append_only_queues_then_the_sequencer_indexes_in_arrival_order(
+    engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     log = AuditLog()
     with Session(engine) as db, db.begin():
-        assert [log.append(db, sample_entry(i)) for i in range(3)] == [0, 1, 2]
+        queued = [log.append(db, sample_entry(i)) for i in range(3)]
+    assert queued == sorted(queued)
+    assert count(engine, AuditEntry) == 0
     with Session(engine) as db:
-        row = db.get(AuditEntry, 1)
-        assert row is not None
-        assert row.body == canonical_bytes({**sample_entry(1), "index": 1})
-        assert row.leaf_hash == leaf_hash(row.body)
-        assert (row.client_id, row.session_id, row.event) == (
-            "client-a",
-            "session-1",
-            "session:state:ended",
-        )
+        assert log.index_of(db, queued[0]) is None
+        assert log.receipt(db, 0) is None
+    assert make_sequencer(signer).drain(engine) == 3
+    assert count(engine, AuditQueued) == 0
+    with Session(engine) as db:
+        assert log.indexes_of(db, queued) == {q: i for i, q in enumerate(queued)}
+        rows = db.execute(select(AuditEntry).order_by(AuditEntry.idx)).scalars().all()
+    assert [r.idx for r in rows] == [0, 1, 2]
+    for i, r in enumerate(rows):
+        assert r.body == canonical_bytes({**sample_entry(i), "index": i})
+        assert r.session_id == f"session-{i}"
 
 
-def test_append_rolls_back_with_the_callers_transaction(engine: Engine) -> None:
+def test_a_rolled_back_append_is_never_sequenced_and_leaves_no_gap(
+    engine: Engine, signer: Ed25519PrivateKey
+) -> None:
     log = AuditLog()
     with Session(engine) as db:
         db.begin()
         log.append(db, sample_entry(0))
         db.rollback()
     with Session(engine) as db, db.begin():
-        assert log.append(db, sample_entry(1)) == 0
-    with pytest.raises(ValueError, match="index"), Session(engine) as db:
-        log.append(db, {**sample_entry(2), "index": 9})
+        kept = log.append(db, sample_entry(1))
+        with pytest.raises(ValueError, match="index"):
+            log.append(db, {**sample_entry(2), "index": 9})
+    make_sequencer(signer).drain(engine)
+    with Session(engine) as db:
+        assert log.indexes_of(db, [kept]) == {kept: 0}
+        assert log.size(db) == 1
 
 
-def test_checkpoints_sign_the_current_root_only_when_grown(
+def test_each_batch_signs_the_head_and_keeps_checkpoints_by_entries(
     engine: Engine, signer: Ed25519PrivateKey
 ) -> None:
     log = AuditLog()
+    sequencer = make_sequencer(signer, every=10)
     with Session(engine) as db, db.begin():
-        assert log.checkpoint(db, signer=signer, key_name=KEY_NAME, origin=ORIGIN) is None
-        for i in range(5):
+        for i in range(25):
             log.append(db, sample_entry(i))
-        cp = log.checkpoint(db, signer=signer, key_name=KEY_NAME, origin=ORIGIN)
-        assert cp is not None
-        assert log.checkpoint(db, signer=signer, key_name=KEY_NAME, origin=ORIGIN) is None
-    parsed = parse_and_verify_checkpoint(cp.note, signer.public_key(), KEY_NAME, ORIGIN)
-    assert (parsed.size, parsed.root) == (5, root_from_leaf_hashes(stored_leaves(engine)))
+    with engine.connect() as conn:
+        assert [sequencer.step(conn) for _ in range(4)] == [10, 10, 5, 0]
     with Session(engine) as db:
-        assert log.latest_checkpoint(db) == cp
-
-
-def test_due_by_entries_or_age(engine: Engine, signer: Ed25519PrivateKey) -> None:
-    log = AuditLog()
-    with Session(engine) as db, db.begin():
-        now = dt.datetime.now(dt.UTC)
-        assert not log.due(db, 10, 60, now)
-        log.append(db, sample_entry(0))
-        assert log.due(db, 10, 60, now)  # first entry, no checkpoint yet
-        log.checkpoint(db, signer=signer, key_name=KEY_NAME, origin=ORIGIN)
-        assert not log.due(db, 10, 60, now + dt.timedelta(hours=1))  # nothing new
-        log.append(db, sample_entry(1))
-        assert not log.due(db, 10, 60, now)
-        assert log.due(db, 10, 60, now + dt.timedelta(seconds=61))
-        for i in range(2, 11):
-            log.append(db, sample_entry(i))
-        assert log.due(db, 10, 60, now)
+        head = log.latest_checkpoint(db)
+        assert head is not None and head.size == 25
+        cp = parse_and_verify_checkpoint(head.note, signer.public_key(), KEY_NAME, ORIGIN)
+        assert cp.root == root_from_leaf_hashes(stored_leaves(engine))
+        kept = list(db.scalars(select(AuditCheckpoint.tree_size).order_by("tree_size")))
+    assert kept == [10, 20]  # the last batch grew by 5 < 10: only the head carries 25
 
 
 def test_proofs_verify_against_checkpoints(fill: FillLog, engine: Engine) -> None:
@@ -116,8 +119,6 @@ def test_proofs_verify_against_checkpoints(fill: FillLog, engine: Engine) -> Non
                 log.root(db, second),
                 log.consistency_proof(db, first, second),
             )
-        # A fresh instance (empty cache) gives the same answers.
-        assert AuditLog().inclusion_proof(db, 5, 300) == log.inclusion_proof(db, 5, 300)
 
 
 def test_bad_proof_requests_are_400s(fill: FillLog, engine: Engine) -> None:
@@ -133,26 +134,6 @@ def test_bad_proof_requests_are_400s(fill: FillLog, engine: Engine) -> None:
                 call()
 
 
-def test_cached_subtrees_never_outlive_a_rollback(engine: Engine) -> None:
-    """A rolled-back append frees its index; proofs must use the new leaf, not a cached one."""
-    log = AuditLog()
-    with Session(engine) as db, db.begin():
-        for i in range(511):
-            log.append(db, sample_entry(i))
-    with Session(engine) as db:
-        db.begin()
-        log.append(db, sample_entry(9999))
-        log.root(db, 512)  # caches perfect subtrees that include the doomed leaf
-        db.rollback()
-    with Session(engine) as db, db.begin():
-        log.append(db, sample_entry(511))
-        assert log.root(db, 512) == root_from_leaf_hashes(stored_leaves_in(db))
-
-
-def stored_leaves_in(db: Session) -> list[bytes]:
-    return list(db.scalars(select(AuditEntry.leaf_hash).order_by(AuditEntry.idx)))
-
-
 def test_entries_are_scoped_to_the_client(fill: FillLog, engine: Engine) -> None:
     log = fill(20, 20)
     with Session(engine) as db:
@@ -163,42 +144,27 @@ def test_entries_are_scoped_to_the_client(fill: FillLog, engine: Engine) -> None
         assert log.entries(db, "nobody") == []
 
 
-def test_receipts_verify_offline(engine: Engine, signer: Ed25519PrivateKey) -> None:
-    log = AuditLog()
-    with Session(engine) as db, db.begin():
-        for i in range(6):
-            log.append(db, sample_entry(i))
-        assert log.receipt(db, 2) is None  # no checkpoint yet
-        receipt = log.receipt_with_fresh_checkpoint(
-            db, 5, signer=signer, key_name=KEY_NAME, origin=ORIGIN
-        )
-        body = db.scalars(select(AuditEntry.body).where(AuditEntry.idx == 5)).one()
-        older = log.receipt(db, 2)
-    assert receipt["index"] == 5
-    assert verify_receipt(body, receipt, signer.public_key(), KEY_NAME, ORIGIN)
-    assert older is not None and older["checkpoint"] == receipt["checkpoint"]
-    assert base64.b64decode(older["inclusionProof"][0])
-
-
-def test_receipt_with_fresh_checkpoint_reuses_a_covering_one(
+def test_a_waiting_receipt_is_complete_and_verifies_offline(
     engine: Engine, signer: Ed25519PrivateKey
 ) -> None:
-    log = AuditLog()
+    sequencer = make_sequencer(signer, every=4)
+    # As on SQLite in the server: the waiting reader runs the batch itself.
+    log = AuditLog(inline=lambda: sequencer.step_on(engine))
     with Session(engine) as db, db.begin():
-        for i in range(3):
-            log.append(db, sample_entry(i))
-        first = log.receipt_with_fresh_checkpoint(
-            db, 1, signer=signer, key_name=KEY_NAME, origin=ORIGIN
-        )
-        again = log.receipt_with_fresh_checkpoint(
-            db, 2, signer=signer, key_name=KEY_NAME, origin=ORIGIN
-        )
-        assert first["checkpoint"] == again["checkpoint"]
-        assert db.scalar(select(AuditCheckpoint.tree_size)) == 3
-        with pytest.raises(errors.NotFound):
-            log.receipt_with_fresh_checkpoint(
-                db, 3, signer=signer, key_name=KEY_NAME, origin=ORIGIN
-            )
+        queued = [log.append(db, sample_entry(i)) for i in range(10)]
+    receipt = log.receipt_for(sessionmaker(engine), {"entry": queued[6]}, timeout_s=0)
+    assert receipt["index"] == 6
+    with Session(engine) as db:
+        body = db.scalars(select(AuditEntry.body).where(AuditEntry.idx == 6)).one()
+    assert verify_receipt(body, receipt, signer.public_key(), KEY_NAME, ORIGIN)
+
+
+def test_a_receipt_that_cannot_be_completed_is_a_503_not_a_partial_one(engine: Engine) -> None:
+    log = AuditLog()  # no sequencer runs
+    with Session(engine) as db, db.begin():
+        queued = log.append(db, sample_entry(0))
+    with pytest.raises(errors.ServiceUnavailable, match="not sequenced"):
+        log.receipt_for(sessionmaker(engine), {"entry": queued}, timeout_s=0)
 
 
 def append_concurrently(engine: Engine, writers: int, each: int) -> list[BaseException]:
@@ -229,11 +195,14 @@ def assert_dense(engine: Engine, expected: int) -> None:
     assert len(set(bodies)) == expected
 
 
-def test_concurrent_writers_on_sqlite_file_get_dense_unique_indexes(tmp_path: Path) -> None:
+def test_concurrent_writers_on_sqlite_file_get_dense_unique_indexes(
+    tmp_path: Path, signer: Ed25519PrivateKey
+) -> None:
     engine = make_engine(tmp_path / "concurrent.db")
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     assert append_concurrently(engine, writers=4, each=40) == []
+    make_sequencer(signer, every=64).drain(engine)
     assert_dense(engine, 160)
     engine.dispose()
 
@@ -262,25 +231,31 @@ def pg_engine() -> Iterator[Engine]:
 @pytest.mark.postgres
 def test_concurrent_writers_on_postgres_get_dense_unique_indexes(pg_engine: Engine) -> None:
     assert append_concurrently(pg_engine, writers=4, each=25) == []
+    make_sequencer(Ed25519PrivateKey.generate(), every=16).drain(pg_engine)
     assert_dense(pg_engine, 100)
 
 
 @pytest.mark.postgres
 def test_postgres_log_proves_and_rolls_back(pg_engine: Engine) -> None:
     signer = Ed25519PrivateKey.generate()
+    sequencer = make_sequencer(signer, every=8)
     log = AuditLog()
     with Session(pg_engine) as db, db.begin():
-        for i in range(20):
-            log.append(db, sample_entry(i))
-        receipt = log.receipt_with_fresh_checkpoint(
-            db, 7, signer=signer, key_name=KEY_NAME, origin=ORIGIN
-        )
+        queued = [log.append(db, sample_entry(i)) for i in range(20)]
+    sequencer.drain(pg_engine)
+    with Session(pg_engine) as db:
+        receipt = log.receipt(db, 7)
         body = db.scalars(select(AuditEntry.body).where(AuditEntry.idx == 7)).one()
+        assert log.index_of(db, queued[7]) == 7
+    assert receipt is not None
     assert verify_receipt(body, receipt, signer.public_key(), KEY_NAME, ORIGIN)
     with Session(pg_engine) as db:
         db.begin()
         log.append(db, sample_entry(99))
         db.rollback()
     with Session(pg_engine) as db, db.begin():
-        assert log.append(db, sample_entry(20)) == 20
-        assert log.root(db, 21) == root_from_leaf_hashes(stored_leaves_in(db))
+        log.append(db, sample_entry(20))
+    sequencer.drain(pg_engine)
+    with Session(pg_engine) as db:
+        assert log.size(db) == 21
+        assert log.root(db, 21) == root_from_leaf_hashes(stored_leaves(pg_engine))

@@ -40,7 +40,9 @@ def test_td3_specimen_of_9303_part_4() -> None:
 
 holders = st.builds(
     Holder,
-    surname=st.text(alphabet=string.ascii_uppercase, min_size=2, max_size=12),
+    # TD1's name field holds 30 characters: 11 + '<<' + 8 + '<' + 8 fits without
+    # truncation, so the round trip is exact (12 overflowed it: a seed-dependent failure).
+    surname=st.text(alphabet=string.ascii_uppercase, min_size=2, max_size=11),
     given_names=st.lists(
         st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=8), min_size=1, max_size=2
     ).map(" ".join),

@@ -1,7 +1,7 @@
 """session abuse counters: wrong capture-token secrets and challenges issued
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02 00:50:00
 
 A wrong token secret ends a session only after repeated attempts, and a session
@@ -17,8 +17,8 @@ from alembic import op
 
 import bioverify.storage.base
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

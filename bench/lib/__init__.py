@@ -1,0 +1,1 @@
+"""Helpers shared by the bench scripts; not benchmarks (make bench runs bench/*.py)."""
