@@ -179,20 +179,28 @@ class Biometrics:
         return True
 
     def decide(
-        self, db: Session, row: SessionRow, embedding: Vector, now: dt.datetime
+        self,
+        db: Session,
+        row: SessionRow,
+        embedding: Vector,
+        now: dt.datetime,
+        *,
+        puid_if_new: str | None = None,
     ) -> int | None:
         """Match a capture by session type; the failing code, or None on success.
 
         Writes the match details (scores, identification, risk flags) into
         ``row.result``. An ENROLL that succeeds names the enrolled ``puid``/``guid``;
         an identification (SIGN-IN, VERIFY without customerId) that succeeds takes the
-        identified customer's id, puid and guid.
+        identified customer's id, puid and guid. ``puid_if_new`` is the puid chosen
+        (and its data key made, see :meth:`prepare`) before the locked transaction for
+        an ENROLL that names neither customer nor puid.
         """
         result: dict[str, Any] = dict(row.result or {})
         flags: list[str] = []
         kind = sm.SessionType(row.type)
         if kind is sm.SessionType.ENROLL:
-            puid = row.puid or new_puid()
+            puid = row.puid or puid_if_new or new_puid()
             customer_id = row.customer_id or puid
             duplicates = self.duplicates(row.client_id, customer_id, embedding)
             if duplicates:

@@ -49,7 +49,7 @@ from bioverify.sessions.device_info import ObservedDevice, observed_dict
 from bioverify.sessions.engine_share import TenantShare
 from bioverify.sessions.indicators import Indicators
 from bioverify.sessions.models import CaptureNonce, SessionRow
-from bioverify.sessions.service import SessionService
+from bioverify.sessions.service import SessionService, new_puid
 from bioverify.storage.database import transaction
 
 MAX_PASSIVE_FRAMES = 5
@@ -423,7 +423,9 @@ class CaptureService:
             await run_in_threadpool(self._release_hold, request.session_id)
             raise
         observe_stages(analysis.timings_ms)
-        result: dict[str, Any] = await run_in_threadpool(self._conclude, token, facts, analysis)
+        result: dict[str, Any] = await run_in_threadpool(
+            partial(self._conclude, token, facts, analysis, puid_if_new=request.puid_if_new)
+        )
         return result
 
     def _hold_is_live(self, row: SessionRow, now: dt.datetime) -> bool:
@@ -513,6 +515,11 @@ class CaptureService:
             check_request_pixels(frames)
         except InvalidImage as exc:
             raise _Deferred(errors.BadRequest(exc.message)) from None
+        enrolling = row.type == sm.SessionType.ENROLL
+        # A new customer's puid is chosen now (kept on the row only if the enrolment
+        # succeeds) so its data key is made before the locked transaction: on SQLite,
+        # making it inside would wait on that transaction's own write lock.
+        puid_if_new = new_puid() if enrolling and not (row.customer_id or row.puid) else None
         return _CaptureRequest(
             session_id=row.id,
             frames=frames,
@@ -525,8 +532,9 @@ class CaptureService:
             # ENROLL stores under this customer's own key; VERIFY reads with it.
             customer_key=None
             if sm.identifies(sm.SessionType(row.type), row.customer_id)
-            else (row.customer_id or row.puid),
-            enrolling=row.type == sm.SessionType.ENROLL,
+            else (row.customer_id or row.puid or puid_if_new),
+            enrolling=enrolling,
+            puid_if_new=puid_if_new,
         )
 
     def _engine_down(self, token: str, facts: DeviceFacts) -> None:
@@ -536,7 +544,9 @@ class CaptureService:
 
         self._locked(token, facts, body)
 
-    def _conclude(self, token: str, facts: DeviceFacts, analysis: Analysis) -> dict[str, Any]:
+    def _conclude(
+        self, token: str, facts: DeviceFacts, analysis: Analysis, *, puid_if_new: str | None
+    ) -> dict[str, Any]:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
             row.capture_until = None
             liveness = analysis.liveness
@@ -589,7 +599,9 @@ class CaptureService:
                     raise _Deferred(
                         errors.ServiceUnavailable("Matching is not available", retry_after=30)
                     )
-                code = self.biometrics.decide(db, row, analysis.embedding, now)
+                code = self.biometrics.decide(
+                    db, row, analysis.embedding, now, puid_if_new=puid_if_new
+                )
             if code is not None:
                 row.token_consumed = True
                 raise _Deferred(self._fail(db, row, code))
@@ -618,6 +630,7 @@ class _CaptureRequest:
     needs_gallery: bool
     customer_key: str | None = None
     enrolling: bool = False
+    puid_if_new: str | None = None
 
 
 class _Deferred(Exception):

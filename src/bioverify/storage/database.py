@@ -32,8 +32,17 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+#: Connection execution option of :func:`read_transaction`.
+_READ_ONLY = "bioverify_read_only"
+
+
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only transaction takes no write lock (WAL readers never wait on the
+    # writer), so it may run while this very thread holds a write transaction.
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -106,4 +115,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
 
 
-__all__ = ["checkpoint_wal", "is_sqlite", "make_engine", "session_factory", "transaction"]
+@contextmanager
+def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A :func:`transaction` for reads only. On SQLite it does not take the write lock,
+    so code running inside a locked write transaction (a capture's conclusion) can
+    read a row its cache lacks without waiting on its own lock until the busy timeout.
+    Writing in it is a programming error (SQLite would then fail to upgrade)."""
+    with transaction(factory) as db:
+        db.connection(execution_options={_READ_ONLY: True})
+        yield db
+
+
+__all__ = [
+    "checkpoint_wal",
+    "is_sqlite",
+    "make_engine",
+    "read_transaction",
+    "session_factory",
+    "transaction",
+]
