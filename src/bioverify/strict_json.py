@@ -41,21 +41,55 @@ def _reject_constant(name: str) -> NoReturn:
     raise _Constant(name)
 
 
+class TooDeep(BadRequest):
+    """Nesting beyond the limit; ``path`` names where (``deviceInfo.screen.x…``), so
+    a client that sent a too-deep field learns which one, as a schema error would say."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+#: Path components shown in a depth error (the rest is elided).
+_PATH_SHOWN: Final = 4
+
+_Link = tuple[str, "_Link"] | None
+
+
+def _path_text(link: _Link) -> str:
+    parts: list[str] = []
+    while link is not None:
+        parts.append(link[0])
+        link = link[1]
+    parts.reverse()
+    text = ""
+    for part in parts[:_PATH_SHOWN]:
+        text += part if part.startswith("[") or not text else "." + part
+    return text + ("…" if len(parts) > _PATH_SHOWN else "")
+
+
 def _check_shape(doc: Any, max_depth: int, max_values: int) -> None:
     """Iteratively (no recursion), bound nesting depth and the number of values."""
-    stack: list[tuple[Any, int]] = [(doc, 1)]
+    stack: list[tuple[Any, int, _Link]] = [(doc, 1, None)]
     values = 0
     while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
+        node, depth, link = stack.pop()
         if not isinstance(node, (dict, list)):
             continue
         if depth > max_depth:
-            raise BadRequest(f"The JSON document is nested deeper than {max_depth} levels")
+            path = _path_text(link)
+            where = f"{path}: " if path else ""
+            raise TooDeep(
+                f"{where}the JSON document is nested deeper than {max_depth} levels", path
+            )
         values += len(node)
         if values > max_values:
             raise BadRequest(f"The JSON document holds more than {max_values} values")
-        stack.extend((child, depth + 1) for child in children)
+        if isinstance(node, dict):
+            # A key is echoed back only clipped: an error message stays short.
+            stack.extend((child, depth + 1, (key[:32], link)) for key, child in node.items())
+        else:
+            stack.extend((child, depth + 1, (f"[{i}]", link)) for i, child in enumerate(node))
 
 
 def loads(data: bytes | str, *, what: str = "The request body", max_depth: int = MAX_DEPTH) -> Any:
@@ -77,4 +111,4 @@ def loads(data: bytes | str, *, what: str = "The request body", max_depth: int =
     return doc
 
 
-__all__ = ["MAX_DEPTH", "MAX_VALUES", "loads"]
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "TooDeep", "loads"]

@@ -108,6 +108,13 @@ def _unwrap_key(private_key: rsa.RSAPrivateKey, encrypted_key: bytes) -> bytes:
 def _parse_plaintext(plaintext: bytes) -> dict[str, object]:
     try:
         doc = strict_json.loads(plaintext, what="The decrypted envelope")
+    except strict_json.TooDeep as exc:
+        # The field first, as the plaintext schema names the fields it refuses.
+        where = exc.path or "the document"
+        raise EnvelopeError(
+            f"{where} is nested deeper than {strict_json.MAX_DEPTH} levels: the decrypted "
+            "envelope must be a UTF-8 JSON object within limits"
+        ) from None
     except errors.BadRequest as exc:
         raise EnvelopeError(
             f"the decrypted envelope must be a UTF-8 JSON object within limits ({exc.message})"
