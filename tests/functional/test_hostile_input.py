@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, MetaData, func, select
+from sqlalchemy import Engine, MetaData, func, select, update
 
 from bioverify.audit.events import AuditEvent
 from bioverify.capture.envelope import fresh_nonce, seal, seal_bytes
 from bioverify.sessions.capture import MAX_CHALLENGE_LOADS, WRONG_TOKEN_LIMIT
-from bioverify.sessions.models import CaptureNonce
+from bioverify.sessions.models import CaptureNonce, SessionRow
 from support import Creds, FakeClock, assert_envelope
 
 CREATE = "/v2/verification-session"
@@ -121,6 +121,36 @@ def test_tampered_envelopes_replayed_with_a_valid_token_are_one_counted_entry(
         sealed["gcmTag"] = base64.b64encode(bytes(tag)).decode()
         assert_envelope(app_client.post(f"{CREATE}/{token}/events", json=sealed), 400)
     assert audit_count(db_engine, AuditEvent.ENVELOPE_REJECTED) == before + 1
+
+
+# ----------------------------------------------------------------- item 8
+
+
+@pytest.mark.parametrize(
+    "legacy",
+    [
+        {"webdriver": True, "note": "x" * 100_000},  # the old open, flat shape
+        {"headless": {"webdriver": "yes"}},  # not the schema's types
+        {"headless": [1, 2, 3]},
+    ],
+)
+def test_indicators_stored_in_another_shape_never_fail_the_webhook_route(
+    app_client: httpx.Client, creds: Creds, db_engine: Engine, legacy: dict[str, Any]
+) -> None:
+    """A row written before the closed schema (or by any other path) is read as "no
+    indicators": ``GET …/webhook`` and the session view answer 200 without them."""
+    made, token = _session(app_client, creds, liveness="passive")
+    assert _events(app_client, made, token, events=[{"code": -7}]).status_code == 200
+    with db_engine.begin() as conn:
+        conn.execute(
+            update(SessionRow).where(SessionRow.id == made["sessionId"]).values(indicators=legacy)
+        )
+    for path in (f"{CREATE}/{made['sessionId']}/webhook", f"{CREATE}/{made['sessionId']}"):
+        answer = app_client.get(path, headers=creds.headers())
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "FAILED"
+        assert answer.json().get("indicators") is None  # absent, or null in the schema
+        assert "note" not in answer.text
 
 
 # ----------------------------------------------------------------- item 9
