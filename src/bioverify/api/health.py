@@ -62,6 +62,12 @@ __all__ = ["router"]
     summary="Prometheus metrics",
     include_in_schema=True,
     response_class=PlainTextResponse,
+    responses={
+        403: {
+            "model": ErrorEnvelope,
+            "description": "The caller's address is not in BIOVERIFY_METRICS_ALLOW.",
+        }
+    },
 )
 async def metrics(request: Request) -> PlainTextResponse:
     svc = services(request)

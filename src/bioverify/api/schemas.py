@@ -211,6 +211,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "Idempotency-Key reused with another body, or session already ended.",
         413: "Body larger than the configured limit.",
         429: "Too many failed authentication attempts; see Retry-After.",
+        431: "Request head (request line and headers) over 64 KiB.",
         500: "Transient server fault (audited and alerted).",
         503: "Not ready or store unavailable; see Retry-After.",
     }.items()
