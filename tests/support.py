@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from bioverify.accounts import service as accounts
 from bioverify.accounts.secretbox import KeyRingSealer
+from bioverify.api.http_protocol import LimitedHttpToolsProtocol
 from bioverify.crypto.keyring import KeyRing
 from bioverify.storage.database import make_engine, session_factory, transaction
 from bioverify.storage.migrate import upgrade
@@ -150,7 +151,16 @@ class LiveServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        # proxy_headers=False as `bioverify serve` does: forwarding headers are the
+        # app's business (BIOVERIFY_TRUSTED_PROXIES), not uvicorn's.
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,
+            http=LimitedHttpToolsProtocol,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from bioverify.addresses import Network, parse_networks
 from bioverify.errors import BioverifyError
 
 T = TypeVar("T")
@@ -135,6 +136,12 @@ class Settings:
     #: Liveness for sessions created without ``liveness`` (PrivateID-style integrations).
     default_liveness: str = "active"
     alert_rules_file: str = ""
+    #: Proxies whose X-Forwarded-For/-Proto are believed (BIOVERIFY_TRUSTED_PROXIES).
+    trusted_proxies: tuple[Network, ...] = ()
+    #: Addresses allowed to read /metrics (BIOVERIFY_METRICS_ALLOW); default loopback.
+    metrics_allow: tuple[Network, ...] = field(
+        default_factory=lambda: parse_networks("127.0.0.1/32,::1/128")
+    )
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -207,6 +214,10 @@ class Settings:
             else None,
             default_liveness=get("DEFAULT_LIVENESS", _parse_liveness, "active"),
             alert_rules_file=get("ALERT_RULES_FILE", str, ""),
+            trusted_proxies=get("TRUSTED_PROXIES", parse_networks, ()),
+            metrics_allow=get(
+                "METRICS_ALLOW", parse_networks, parse_networks("127.0.0.1/32,::1/128")
+            ),
         )
 
 

@@ -27,6 +27,7 @@ from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.accounts.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
 from bioverify.alerts.rules import load_rules
 from bioverify.alerts.service import AlertService
+from bioverify.api.security_events import SecurityEvents
 from bioverify.audit.models import (
     AuditCheckpoint,
     AuditEntry,
@@ -108,6 +109,9 @@ class Services:
     sequencer: Sequencer | None
     #: Audit entries, alerts and webhooks tied to session transitions.
     effects: ServiceEffects | None
+    #: Security events (refused tokens, tampering, rejected credentials), aggregated
+    #: per window before they reach the audit log.
+    security_events: SecurityEvents | None
     sessions: SessionService | None
     engine: BioEngine | None
     biometrics: Biometrics | None
@@ -288,6 +292,37 @@ def build_documents(
     )
 
 
+def _checked_keyring(
+    settings: Settings,
+    keyring: KeyRing | None,
+    factory: sessionmaker[Session],
+    problems: dict[str, str],
+) -> KeyRing | None:
+    """The key ring (given or loaded) with its master key and signer checked; what
+    fails is recorded in ``problems``."""
+    ring = keyring
+    if ring is None:
+        try:
+            ring = load_keyring(settings)
+        except BioverifyError as exc:
+            # A bad BIOVERIFY_MASTER_KEY stops `serve` earlier (config check); here it
+            # is whatever else made the ring unloadable (files, permissions).
+            log.error("keyring_unavailable", reason=_first_line(exc))
+            part = MASTER_KEY if MASTER_KEY_ENV in exc.message else KEYS
+            problems[part] = _first_line(exc)
+    if ring is not None:
+        for part, check in (
+            (MASTER_KEY, lambda r: check_master_key(r, factory)),
+            (SIGNER, check_signer),
+        ):
+            try:
+                check(ring)
+            except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
+                log.error("collaborator_unusable", part=part, error=type(exc).__name__)
+                problems[part] = f"{part} is not usable ({type(exc).__name__})"
+    return ring
+
+
 def build_services(
     settings: Settings,
     *,
@@ -319,26 +354,7 @@ def build_services(
         clock=clock,
     )
 
-    ring = keyring
-    if ring is None:
-        try:
-            ring = load_keyring(settings)
-        except BioverifyError as exc:
-            # A bad BIOVERIFY_MASTER_KEY stops `serve` earlier (config check); here it
-            # is whatever else made the ring unloadable (files, permissions).
-            log.error("keyring_unavailable", reason=_first_line(exc))
-            part = MASTER_KEY if MASTER_KEY_ENV in exc.message else KEYS
-            problems[part] = _first_line(exc)
-    if ring is not None:
-        for part, check in (
-            (MASTER_KEY, lambda r: check_master_key(r, factory)),
-            (SIGNER, check_signer),
-        ):
-            try:
-                check(ring)
-            except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
-                log.error("collaborator_unusable", part=part, error=type(exc).__name__)
-                problems[part] = f"{part} is not usable ({type(exc).__name__})"
+    ring = _checked_keyring(settings, keyring, factory, problems)
     audit = AuditLog()
     sequencer: Sequencer | None = None
     if ring is not None and sequence:
@@ -366,6 +382,7 @@ def build_services(
     capture: CaptureService | None = None
     gallery_sync: GallerySync | None = None
     service_effects: ServiceEffects | None = None
+    security: SecurityEvents | None = None
     if ring is not None:
         # One cipher (per-tenant data keys) for templates, portraits and document fields.
         vault = IdentityVault(TemplateCipher(ring, SqlDataKeyStore(factory)))
@@ -376,6 +393,7 @@ def build_services(
             clock=clock,
             operator_webhook_url=settings.alert_webhook_url or None,
         )
+        security = SecurityEvents(service_effects, ring)
         sessions = SessionService(
             factory,
             public_url=settings.public_url,
@@ -395,7 +413,7 @@ def build_services(
                 engine=bio,
                 biometrics=biometrics,
                 vault=vault,
-                on_security_event=service_effects.security_event,
+                on_security_event=security.capture_hook,
             )
     return Services(
         settings=settings,
@@ -409,6 +427,7 @@ def build_services(
         keyring=ring,
         sequencer=sequencer,
         effects=service_effects,
+        security_events=security,
         sessions=sessions,
         engine=bio,
         biometrics=biometrics,

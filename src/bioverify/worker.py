@@ -15,6 +15,7 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -33,6 +34,8 @@ from bioverify.sessions.capture_views import portrait_aad
 from bioverify.sessions.models import SessionRow
 from bioverify.storage.database import is_sqlite, transaction
 from bioverify.webhooks import outbox
+from bioverify.webhooks.callback_headers import PURPOSE as HEADERS_PURPOSE
+from bioverify.webhooks.callback_headers import open_headers
 from bioverify.webhooks.dispatcher import Dispatcher
 from bioverify.webhooks.models import WebhookMessage
 from bioverify.webhooks.outbox import MessageView
@@ -207,6 +210,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
         on_delivered=delivered,
         lease=dt.timedelta(seconds=settings.webhook_lease_s),
         prepare=PayloadCompleter(services, audit),
+        open_headers=partial(open_headers, KeyRingSealer(keyring, purpose=HEADERS_PURPOSE)),
     )
 
 

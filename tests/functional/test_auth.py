@@ -134,9 +134,11 @@ def test_repeated_failures_are_throttled_with_retry_after(
     wrong = {**creds.headers(), "clientSecret": "bvs_wrong"}
     statuses = [app_client.post(CREATE, content=BODY, headers=wrong).status_code for _ in range(5)]
     assert statuses == [401] * 5
-    throttled = app_client.post(CREATE, content=BODY, headers=creds.headers())
+    throttled = app_client.post(CREATE, content=BODY, headers=wrong)
     assert_envelope(throttled, 429, [])
     assert int(throttled.headers["retry-after"]) >= 1
+    # Only failing attempts are refused: the right secret is still served.
+    assert app_client.post(CREATE, content=BODY, headers=creds.headers()).status_code == 201
 
 
 def test_rotated_secret_and_revoked_client(

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from bioverify.capture.envelope import fresh_nonce, seal
 from bioverify.capture.sdk import CaptureSession
+from bioverify.sessions.capture import WRONG_TOKEN_LIMIT
 from bioverify.sessions.models import Enrolment, SessionRow
 from bioverify.storage.database import session_factory, transaction
 from support import Creds, FakeClock, assert_envelope, serve
@@ -168,13 +169,14 @@ def test_any_capture_call_after_ttl_is_410_expired(
     assert got["errorCodes"] == [-8]
 
 
-def test_wrong_token_secret_ends_a_live_session_with_401(
+def test_repeated_wrong_token_secrets_end_a_live_session_with_401(
     app_client: httpx.Client, creds: Creds, made: dict[str, Any]
 ) -> None:
     token = str(made["launchUrl"]).rsplit("/", 1)[1]
     forged = token.rsplit(".", 1)[0] + ".A" + "b" * 42
-    response = app_client.get(f"{CREATE}/{forged}", headers={"user-agent": MOBILE})
-    assert_envelope(response, 401, [-14])
+    for _ in range(WRONG_TOKEN_LIMIT):  # one wrong secret alone does not end it
+        response = app_client.get(f"{CREATE}/{forged}", headers={"user-agent": MOBILE})
+        assert_envelope(response, 401, [-14])
     got = session_of(app_client, creds, str(made["sessionId"]))
     assert got["status"] == "FAILED"
     assert got["errorCodes"] == [-14]

@@ -52,3 +52,11 @@ def test_allow_names_every_method_of_the_path(app_client: httpx.Client, method: 
     response = app_client.request(method, "/v2/customers/alice")
     assert_envelope(response, 405)
     assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "DELETE"}
+
+
+def test_the_security_answers_are_documented(app_client: httpx.Client) -> None:
+    """Issue 20's new answers: 403 from /metrics outside the allow-list, and 431 for a
+    request head over the server's limit (any route)."""
+    paths = app_client.get("/openapi.json").json()["paths"]
+    assert "403" in paths["/metrics"]["get"]["responses"]
+    assert "431" in paths["/v2/verification-session"]["post"]["responses"]

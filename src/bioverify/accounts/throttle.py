@@ -1,4 +1,9 @@
-"""Failure throttles: repeated credential failures lock a client id or address out.
+"""Failure throttles: repeated credential failures slow down the one who fails.
+
+Only failing attempts are ever refused: a caller checks the throttle after a
+credential check failed, never before a good credential is honoured, so failures
+counted against a shared address (a NAT, a proxy) or a sprayed client id cannot
+lock anyone with valid credentials out.
 
 Behind a Protocol so that one process uses memory and a fleet of replicas shares
 Redis; both pass the same conformance tests.
@@ -7,9 +12,7 @@ Redis; both pass the same conformance tests.
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -17,55 +20,42 @@ import redis
 import structlog
 
 from bioverify.errors import TooManyRequests
+from bioverify.windows import WindowCounts
 
 log = structlog.get_logger("bioverify.throttle")
+
+_MESSAGE = "Too many failed attempts; try again later"
 
 
 class FailureThrottle(Protocol):
     def check(self, key: str) -> None:
-        """Raise :class:`TooManyRequests` while ``key`` is locked out."""
+        """Raise :class:`TooManyRequests` while ``key`` has reached its failure limit."""
 
     def record_failure(self, key: str) -> None:
         """Count one failure against ``key``."""
 
 
 class MemoryFailureThrottle:
-    """Sliding-window failure counter for one process."""
+    """Fixed-window failure counters for one process (a TTL map: stale keys evicted)."""
 
     def __init__(
         self, *, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._limit = limit
-        self._window = window_s
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self._windows: WindowCounts[str, None] = WindowCounts(window_s, clock)
 
-    def _prune(self, key: str, now: float) -> deque[float]:
-        window = self._failures.setdefault(key, deque())
-        while window and window[0] <= now - self._window:
-            window.popleft()
-        return window
+    def __len__(self) -> int:
+        """Keys currently tracked (stale ones are dropped as time passes)."""
+        return len(self._windows)
 
     def check(self, key: str) -> None:
-        with self._lock:
-            now = self._clock()
-            window = self._prune(key, now)
-            if len(window) >= self._limit:
-                retry_after = max(1, math.ceil(window[0] + self._window - now))
-                raise TooManyRequests(
-                    "Too many failed authentication attempts; try again later",
-                    retry_after=retry_after,
-                )
+        window, now = self._windows.get(key)
+        if window is not None and window.count >= self._limit:
+            retry_after = max(1, math.ceil(window.start + self._windows.window_s - now))
+            raise TooManyRequests(_MESSAGE, retry_after=retry_after)
 
     def record_failure(self, key: str) -> None:
-        with self._lock:
-            now = self._clock()
-            self._prune(key, now).append(now)
-            if len(self._failures) > 100_000:
-                # Bound memory under a spray of distinct keys: forget idle ones.
-                for stale in [k for k, v in self._failures.items() if not v]:
-                    del self._failures[stale]
+        self._windows.add(key, None)
 
 
 class RedisFailureThrottle:
@@ -88,9 +78,7 @@ class RedisFailureThrottle:
             return
         if count is not None and int(count) >= self._limit:
             ttl = int(self._redis.ttl(name))
-            raise TooManyRequests(
-                "Too many failed authentication attempts; try again later", retry_after=max(1, ttl)
-            )
+            raise TooManyRequests(_MESSAGE, retry_after=max(1, ttl))
 
     def record_failure(self, key: str) -> None:
         name = self._prefix + key
@@ -103,4 +91,21 @@ class RedisFailureThrottle:
             log.warning("throttle_unavailable", backend="redis")
 
 
-__all__ = ["FailureThrottle", "MemoryFailureThrottle", "RedisFailureThrottle"]
+def refuse_if_throttled(throttle: FailureThrottle, keys: list[str]) -> None:
+    """After a failed attempt: 429 when any of ``keys`` already reached its limit,
+    else nothing (the caller answers its own error); the failure is counted either way.
+    """
+    try:
+        for key in keys:
+            throttle.check(key)
+    finally:
+        for key in keys:
+            throttle.record_failure(key)
+
+
+__all__ = [
+    "FailureThrottle",
+    "MemoryFailureThrottle",
+    "RedisFailureThrottle",
+    "refuse_if_throttled",
+]

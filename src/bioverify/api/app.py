@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.throttle import FailureThrottle
 from bioverify.alerts.rules import Signal
-from bioverify.api import age, capture, customers, health, keys, page, sessions, webhooks
+from bioverify.api import age, capture, customers, docs, health, keys, page, sessions, webhooks
 from bioverify.api import audit as audit_routes
 from bioverify.api.deps import client_address, ready
 from bioverify.api.errors import ServerErrorHook, install_error_handlers
@@ -32,6 +32,8 @@ from bioverify.api.middleware import (
     route_template,
 )
 from bioverify.api.openapi import install_openapi
+from bioverify.api.proxies import ForwardedMiddleware
+from bioverify.api.response_headers import ResponseHeadersMiddleware
 from bioverify.api.schemas import CreateSessionRequest, EnvelopeBody, ErrorEnvelope
 from bioverify.audit.events import AuditEvent
 from bioverify.audit.wiring import run_sequencer
@@ -112,6 +114,7 @@ def create_app(
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+            await _flush_security_events(svc)
             if bio_engine is None and services is None and svc.engine is not None:
                 # The pool this app made: its processes must not outlive the server.
                 await svc.engine.close()
@@ -123,7 +126,7 @@ def create_app(
         version="2",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by api/docs.py, without a CDN
         redoc_url=None,
     )
     app.state.services = svc
@@ -138,6 +141,7 @@ def create_app(
     app.include_router(audit_routes.router, dependencies=gate)
     app.include_router(webhooks.router, dependencies=gate)
     app.include_router(page.router)
+    app.include_router(docs.router)
     app.include_router(age.router)
     # add_middleware prepends: the request id is outermost, then the body limit, then
     # the 500 net (installed with the handlers), then the routes.
@@ -145,9 +149,21 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(V2PrefixMiddleware)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)
     install_openapi(app, [CreateSessionRequest, ErrorEnvelope, EnvelopeBody])
     return app
+
+
+async def _flush_security_events(svc: Services) -> None:
+    """Write the counted entries of security events still pending in their window."""
+    if svc.security_events is None:
+        return
+    try:
+        await run_in_threadpool(svc.security_events.flush, svc.factory)
+    except BioverifyError:
+        log.exception("security_events_flush_failed")
 
 
 async def _watch_keys(svc: Services, stop: asyncio.Event, interval_s: float = 2.0) -> None:
@@ -168,18 +184,19 @@ async def _watch_keys(svc: Services, stop: asyncio.Event, interval_s: float = 2.
 def _install_hooks(svc: Services) -> None:
     """Audit rejected credentials and server errors (needs the key ring's effects)."""
     effects = svc.effects
-    ring = svc.keyring
-    if effects is None or ring is None:
+    security = svc.security_events
+    if effects is None or security is None:
         return  # not ready: every gated route answers 503 before reaching a hook
 
     def on_auth_failure(request: Request, reason: str, claimed_client: str) -> None:
-        address = ring.keyed_hash(client_address(request), "address")
+        # Aggregated per (address, window): a credential spray is one entry plus a count.
         with transaction(svc.factory) as db:
-            effects.record(
+            security.observe(
                 db,
-                AuditEvent.AUTH_REJECTED,
+                "auth_rejected",
                 client_id=None,
-                subjects={"address": address},
+                session_id=None,
+                address=client_address(request),
                 details={"reason": reason[:64], "route": route_template(request.scope)},
             )
 

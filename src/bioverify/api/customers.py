@@ -19,7 +19,7 @@ from bioverify.domain.customer_id import is_valid_customer_id
 from bioverify.errors import NotFound
 from bioverify.sessions import views
 from bioverify.sessions.biometrics import Biometrics
-from bioverify.storage.database import transaction
+from bioverify.storage.database import checkpoint_wal, transaction
 
 router = APIRouter(tags=["customers"])
 
@@ -92,6 +92,8 @@ async def delete_customer(
             sessions.effects.customer_erased(db, client.id, customerId)
 
     await run_in_threadpool(erase)
+    # The erased rows' old pages must not outlive them in SQLite's WAL.
+    await run_in_threadpool(checkpoint_wal, svc.db_engine)
     return Response(status_code=204)
 
 

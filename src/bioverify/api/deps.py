@@ -9,9 +9,12 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from bioverify import strict_json
 from bioverify.accounts import service as accounts
 from bioverify.accounts.models import Client
+from bioverify.accounts.throttle import refuse_if_throttled
 from bioverify.api.errors import describe_validation
+from bioverify.api.proxies import client_address
 from bioverify.errors import BadRequest, Unauthorized
 from bioverify.storage.database import transaction
 from bioverify.wiring import AuthFailureHook, Services
@@ -58,10 +61,6 @@ slc_header = APIKeyHeader(
 )
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _path_with_query(request: Request) -> str:
     raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
     query: bytes = request.scope.get("query_string", b"")
@@ -85,19 +84,16 @@ CLIENT_FAILURES = frozenset(
 
 
 async def authenticate(request: Request) -> Client:
-    """The authenticated integrator client, or 401/429 (API.md section 3)."""
+    """The authenticated integrator client, or 401/429 (API.md section 3).
+
+    Valid credentials are always honoured: failures are counted per address and per
+    claimed client, and only further *failing* attempts are refused (429), so anyone
+    sharing an address with an attacker, or whose public client id is sprayed, is
+    still served.
+    """
     svc = services(request)
     address_key = f"ip:{client_address(request)}"
     claimed_client = request.headers.get("clientid", "")[:64]
-    client_key = f"client:{claimed_client}" if claimed_client else None
-
-    def throttled() -> None:
-        svc.throttle.check(address_key)
-        if client_key:
-            svc.throttle.check(client_key)
-
-    # Off the event loop: the shared throttle may be a Redis round trip.
-    await run_in_threadpool(throttled)
     body = await request.body()
     facts = accounts.RequestFacts(
         method=request.method,
@@ -116,15 +112,17 @@ async def authenticate(request: Request) -> Client:
         client = await run_in_threadpool(check)
     except Unauthorized as exc:
         reason = str(getattr(exc, "reason", "rejected"))
+        keys = [address_key]
+        # Only a failure after the API key proved to be this client's counts against
+        # the client: anyone can send someone else's public clientID.
+        if claimed_client and reason in CLIENT_FAILURES:
+            keys.append(f"client:{claimed_client}")
 
         def record() -> None:
-            svc.throttle.record_failure(address_key)
-            # Only a failure after the API key proved to be this client's counts against
-            # the client: anyone can send someone else's public clientID.
-            if client_key and reason in CLIENT_FAILURES:
-                svc.throttle.record_failure(client_key)
             if svc.on_auth_failure is not None:
                 svc.on_auth_failure(request, reason, claimed_client)
+            # Off the event loop: the shared throttle may be a Redis round trip.
+            refuse_if_throttled(svc.throttle, keys)
 
         await run_in_threadpool(record)
         raise
@@ -151,6 +149,8 @@ async def read_json(request: Request, model: type[M]) -> M:
     if b"\\u0000" in body.lower():
         # PostgreSQL text cannot hold NUL; refuse it the same way on every store.
         raise BadRequest("Text fields must not contain NUL characters (\\u0000)")
+    # Strict and bounded first (duplicate keys, NaN, depth, size); then the model.
+    strict_json.loads(body)
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

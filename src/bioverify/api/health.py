@@ -10,12 +10,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
 from starlette.concurrency import run_in_threadpool
 
-from bioverify.api.deps import services
+from bioverify.addresses import in_networks, parse_ip
+from bioverify.api.deps import client_address, services
 from bioverify.api.envelope import envelope
 from bioverify.api.middleware import current_request_id
 from bioverify.api.schemas import ErrorEnvelope
 from bioverify.audit.models import AuditHead, AuditQueued
-from bioverify.errors import MODEL_LOAD_FAILED
+from bioverify.errors import MODEL_LOAD_FAILED, Forbidden
 from bioverify.metrics import AUDIT_QUEUED, AUDIT_SIZE, WEBHOOK_QUEUE
 from bioverify.webhooks.models import WebhookMessage
 
@@ -61,9 +62,22 @@ __all__ = ["router"]
     summary="Prometheus metrics",
     include_in_schema=True,
     response_class=PlainTextResponse,
+    responses={
+        403: {
+            "model": ErrorEnvelope,
+            "description": "The caller's address is not in BIOVERIFY_METRICS_ALLOW.",
+        }
+    },
 )
 async def metrics(request: Request) -> PlainTextResponse:
     svc = services(request)
+    # Metrics describe traffic and queues: only for the scraper's addresses.
+    address = parse_ip(client_address(request))
+    if address is None or not in_networks(address, svc.settings.metrics_allow):
+        raise Forbidden(
+            "/metrics is served only to the addresses in BIOVERIFY_METRICS_ALLOW "
+            "(default: loopback)"
+        )
 
     def gauges() -> None:
         with svc.db_engine.connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -52,6 +53,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+#: RFC 9110 token: what a header field name may be.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")
+
+
 class Callback(_Strict):
     url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
         description="https URL that receives the final webhook (http only to hosts the "
@@ -66,6 +71,15 @@ class Callback(_Strict):
     def _few_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         if value is not None and len(value) > 20:
             raise ValueError("at most 20 headers")
+        for name, text in (value or {}).items():
+            # A CR or LF would split the webhook request (header injection).
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"header name {name[:64]!r} is not an HTTP token (letters, digits "
+                    "and !#$%&'*+-.^_`|~ only, at most 64 characters)"
+                )
+            if any(ch in text for ch in "\r\n\x00"):
+                raise ValueError(f"the value of header {name!r} contains CR, LF or NUL")
         return value
 
 
@@ -231,6 +245,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "Idempotency-Key reused with another body, or session already ended.",
         413: "Body larger than the configured limit.",
         429: "Too many failed authentication attempts; see Retry-After.",
+        431: "Request head (request line and headers) over 64 KiB.",
         500: "Transient server fault (audited and alerted).",
         503: "Not ready or store unavailable; see Retry-After.",
     }.items()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -9,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
+from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.api import capture
 from bioverify.api.deps import authenticate, integrator, json_body, read_json, services
 from bioverify.api.schemas import (
@@ -22,6 +25,9 @@ from bioverify.domain.session import REQUIREMENT_SYNONYMS, SessionType
 from bioverify.errors import BadRequest
 from bioverify.sessions.service import NewSession
 from bioverify.sessions.tokens import looks_like_uuid
+from bioverify.webhooks.callback_headers import PURPOSE as HEADERS_PURPOSE
+from bioverify.webhooks.callback_headers import seal_headers
+from bioverify.wiring import Services
 
 router = APIRouter(tags=["sessions"])
 
@@ -82,6 +88,12 @@ def to_new_session(
     )
 
 
+def _sealed_headers(svc: Services, client_id: str, headers: Mapping[str, str]) -> dict[str, str]:
+    """Callback headers as stored: sealed under the master key (they hold credentials)."""
+    sealer = KeyRingSealer(svc.need_keyring(), purpose=HEADERS_PURPOSE)
+    return seal_headers(sealer, client_id, headers)
+
+
 @router.post(
     "/v2/verification-session",
     status_code=201,
@@ -110,6 +122,10 @@ async def create_session(
         check_callback=svc.egress.check_url,
         default_liveness=svc.settings.default_liveness,
     )
+    if spec.callback_headers:
+        spec = dataclasses.replace(
+            spec, callback_headers=_sealed_headers(svc, client.id, spec.callback_headers)
+        )
     raw = await request.body()
     status, payload = await run_in_threadpool(
         svc.need_sessions().create, client, spec, idempotency_key=idempotency_key, body=raw

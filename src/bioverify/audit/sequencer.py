@@ -42,13 +42,16 @@ from bioverify.audit.tilestore import load_edge, write_tiles
 
 log = structlog.get_logger("bioverify.audit.sequencer")
 
-#: PostgreSQL advisory lock id of the sequencer ("bioaudit" in ASCII).
-LOCK_KEY: Final = 0x62696F6175646974
+#: PostgreSQL advisory lock class of the sequencer ("bioa" in ASCII); the second key
+#: is the schema's hash, so logs in separate schemas of one database (deployments,
+#: parallel test runs) each get their own sequencer instead of one waiting for ever.
+LOCK_KEY: Final = 0x62696F61
 DEFAULT_BATCH: Final = 2000
 #: Longest wait for new entries, and shortest gap between two batches (see ``lead``).
 IDLE_S: Final = 0.1
 GAP_S: Final = 0.02
-_TRY_LOCK: Final = text("SELECT pg_try_advisory_lock(:k)")
+_TRY_LOCK: Final = text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))")
+_UNLOCK: Final = text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))")
 _LEAF: Final = b"\x00"
 _sha256 = hashlib.sha256
 
@@ -126,7 +129,7 @@ class Sequencer:
             try:
                 return self.step(conn)
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                conn.execute(_UNLOCK, {"k": LOCK_KEY})
                 conn.commit()
         except Exception:
             conn.invalidate()  # a broken session must not keep the lock in the pool

@@ -67,11 +67,13 @@ def migrated_engine(cfg: Settings) -> Engine:
     """The store's engine, reachable (bounded wait) and with the schema up to date."""
     from bioverify.storage.database import make_engine  # noqa: PLC0415
     from bioverify.storage.migrate import upgrade  # noqa: PLC0415
+    from bioverify.storage.permissions import secure_data_dir  # noqa: PLC0415
 
-    cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secure_data_dir(cfg.data_dir, cfg.resolved_database_url)
     engine = make_engine(cfg.resolved_database_url)
     wait_for_database(engine, cfg.database_wait_s)
     upgrade(engine)
+    secure_data_dir(cfg.data_dir, cfg.resolved_database_url)  # files the upgrade created
     return engine
 
 

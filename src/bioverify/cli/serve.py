@@ -30,6 +30,7 @@ def run_server(cfg: Settings, *, host: str, port: int, with_worker: bool) -> Non
     import uvicorn  # noqa: PLC0415
 
     from bioverify.api.app import create_app  # noqa: PLC0415
+    from bioverify.api.http_protocol import LimitedHttpToolsProtocol  # noqa: PLC0415
     from bioverify.worker import Worker  # noqa: PLC0415
 
     app = create_app(
@@ -43,6 +44,7 @@ def run_server(cfg: Settings, *, host: str, port: int, with_worker: bool) -> Non
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        http=LimitedHttpToolsProtocol,  # bounds request heads (431)
     )
 
 

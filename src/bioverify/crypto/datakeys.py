@@ -15,6 +15,7 @@ customer id), so a blob swapped between tenants, customers or key ids fails.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from typing import Final, Protocol
@@ -69,6 +70,21 @@ class InMemoryDataKeyStore:
             self._keys.setdefault(tenant_id, []).insert(0, (key_id, wrapped))
 
 
+def customer_scope(client_id: str, customer_id: str) -> str:
+    """The key scope of one customer's template: its own data key, destroyed on erase
+    (so a copy of the template left anywhere no longer decrypts). Fits the 36
+    characters a scope id may have."""
+    digest = hashlib.sha256(f"{client_id}\0{customer_id}".encode()).hexdigest()
+    return "cu_" + digest[:32]
+
+
+def key_id_of(blob: bytes) -> str:
+    """The data key id a blob names (its header), without decrypting anything."""
+    if len(blob) < 2 or blob[0] != _VERSION:
+        raise TemplateDecryptError("stored biometric data has an unknown format")
+    return blob[2 : 2 + blob[1]].decode("ascii", errors="replace")
+
+
 def _wrap_aad(tenant_id: str) -> bytes:
     return tenant_id.encode("utf-8")
 
@@ -113,6 +129,21 @@ class TemplateCipher:
                     wrapped = self._store.get_wrapped(tenant_id)
         key_id, blob = wrapped[0]
         return key_id, self._unwrap(tenant_id, key_id, blob)
+
+    def has_key(self, tenant_id: str, key_id: str) -> bool:
+        """True when ``tenant_id`` (the scope) holds ``key_id``."""
+        return (tenant_id, key_id) in self._cache or key_id in dict(
+            self._store.get_wrapped(tenant_id)
+        )
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop a destroyed scope's keys from this process's caches."""
+        with self._lock:
+            for cached in [k for k in self._cache if k[0] == tenant_id]:
+                del self._cache[cached]
+        forget = getattr(self._store, "forget", None)
+        if forget is not None:
+            forget(tenant_id)
 
     def ensure_key(self, tenant_id: str) -> None:
         """Load (or create) the tenant's current key now, outside any transaction."""
@@ -160,4 +191,11 @@ class TemplateCipher:
             raise TemplateDecryptError() from exc
 
 
-__all__ = ["DataKeyStore", "InMemoryDataKeyStore", "TemplateCipher", "TemplateDecryptError"]
+__all__ = [
+    "DataKeyStore",
+    "InMemoryDataKeyStore",
+    "TemplateCipher",
+    "TemplateDecryptError",
+    "customer_scope",
+    "key_id_of",
+]

@@ -14,7 +14,6 @@ learn which check failed (no padding oracle).
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from collections.abc import Mapping
 from typing import Final, Literal, NoReturn
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bioverify import errors
+from bioverify import errors, strict_json
 from bioverify.crypto import _b64
 from bioverify.crypto.keyring import KeyRing, UnknownKeyId
 
@@ -106,28 +105,20 @@ def _unwrap_key(private_key: rsa.RSAPrivateKey, encrypted_key: bytes) -> bytes:
     return key if len(key) == AES_KEY_BYTES else secrets.token_bytes(AES_KEY_BYTES)
 
 
-def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise ValueError("duplicate key")
-    return out
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _parse_plaintext(plaintext: bytes) -> dict[str, object]:
     try:
-        doc = json.loads(
-            plaintext.decode("utf-8"),
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        doc = strict_json.loads(plaintext, what="The decrypted envelope")
+    except strict_json.TooDeep as exc:
+        # The field first, as the plaintext schema names the fields it refuses.
+        where = exc.path or "the document"
         raise EnvelopeError(
-            "the decrypted envelope must be a UTF-8 JSON object (no duplicate keys)"
-        ) from exc
+            f"{where} is nested deeper than {strict_json.MAX_DEPTH} levels: the decrypted "
+            "envelope must be a UTF-8 JSON object within limits"
+        ) from None
+    except errors.BadRequest as exc:
+        raise EnvelopeError(
+            f"the decrypted envelope must be a UTF-8 JSON object within limits ({exc.message})"
+        ) from None
     if not isinstance(doc, dict):
         raise EnvelopeError("the decrypted envelope must be a JSON object")
     return doc

@@ -9,15 +9,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify.crypto.models import DataKey
 from bioverify.storage.base import utcnow
-from bioverify.storage.database import transaction
+from bioverify.storage.database import read_transaction, transaction
 
 
 class SqlDataKeyStore:
     """Wrapped data keys in the ``data_keys`` table, cached per process.
 
     The cache matters beyond speed: template encryption runs inside a session's
-    locked transaction, and on SQLite a second transaction there would wait for the
-    first's write lock. Callers load a tenant's keys before such a transaction
+    locked transaction, and on SQLite a second *write* transaction there would wait
+    for the first's write lock. Reads therefore use a read transaction; callers
+    create the keys they will write with before such a transaction
     (:meth:`TemplateCipher.ensure_key`); a key another replica added later is found
     by :meth:`refresh` when a blob names it.
     """
@@ -28,7 +29,9 @@ class SqlDataKeyStore:
         self._lock = threading.Lock()
 
     def _load(self, tenant_id: str) -> list[tuple[str, bytes]]:
-        with transaction(self._factory) as db:
+        # A read transaction: a cache miss inside a capture's locked transaction (a
+        # customer's key after a restart) must not wait on that transaction's lock.
+        with read_transaction(self._factory) as db:
             rows = db.scalars(
                 select(DataKey)
                 .where(DataKey.tenant_id == tenant_id)
@@ -49,6 +52,11 @@ class SqlDataKeyStore:
         with self._lock:
             self._cache[tenant_id] = loaded
         return list(loaded)
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop a scope from the cache (its rows were deleted by the caller)."""
+        with self._lock:
+            self._cache.pop(tenant_id, None)
 
     def put_wrapped(self, tenant_id: str, key_id: str, wrapped: bytes) -> None:
         with transaction(self._factory) as db:

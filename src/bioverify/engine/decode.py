@@ -9,6 +9,7 @@ image (a decompression bomb) is refused cheaply. Frames never touch disk.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import Final
 
 import cv2
@@ -18,7 +19,12 @@ from bioverify.engine.interfaces import InvalidImage
 from bioverify.engine.models import Image
 
 MAX_FRAME_BYTES: Final = 10 * 1024 * 1024
-MAX_FRAME_PIXELS: Final = 40_000_000
+#: One frame: 4K UHD (3840x2160), more than a selfie or a document photo needs. A
+#: 40-megapixel frame costs 120 MB of BGR pixels, and 24 of them cost gigabytes.
+MAX_FRAME_PIXELS: Final = 3840 * 2160
+#: All frames of one capture together (24 frames of 1080p): bounds what one request
+#: may make the engine decode and hold, whatever its frames claim.
+MAX_REQUEST_PIXELS: Final = 24 * 1920 * 1080
 
 _PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC: Final = b"\xff\xd8\xff"
@@ -80,6 +86,31 @@ def image_size(data: bytes, index: int = 0) -> tuple[int, int]:
     raise InvalidImage(f"Frame {index} is not a JPEG or PNG image", frame_index=index)
 
 
+def _mp(pixels: int) -> str:
+    return f"{pixels / 1_000_000:.1f} megapixels"
+
+
+def check_request_pixels(frames: Sequence[bytes]) -> int:
+    """Total pixels the frames declare (headers only, nothing decoded), or
+    :class:`InvalidImage` when a frame or the whole request is over its limit."""
+    total = 0
+    for index, data in enumerate(frames):
+        width, height = image_size(bytes(data), index)
+        if width * height > MAX_FRAME_PIXELS:
+            raise InvalidImage(
+                f"Frame {index} declares {width}x{height} pixels, over the "
+                f"{_mp(MAX_FRAME_PIXELS)} limit per frame",
+                frame_index=index,
+            )
+        total += width * height
+    if total > MAX_REQUEST_PIXELS:
+        raise InvalidImage(
+            f"The frames declare {_mp(total)} together, over the {_mp(MAX_REQUEST_PIXELS)} "
+            "limit per capture; send smaller or fewer frames"
+        )
+    return total
+
+
 def decode_frame(data: bytes, index: int = 0) -> Image:
     """Decode one frame to BGR pixels, or raise :class:`InvalidImage` naming the frame."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -95,7 +126,7 @@ def decode_frame(data: bytes, index: int = 0) -> Image:
     if width * height > MAX_FRAME_PIXELS:
         raise InvalidImage(
             f"Frame {index} declares {width}x{height} pixels, over the "
-            f"{MAX_FRAME_PIXELS // 1_000_000} megapixel limit",
+            f"{_mp(MAX_FRAME_PIXELS)} limit per frame",
             frame_index=index,
         )
     try:

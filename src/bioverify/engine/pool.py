@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,7 +35,29 @@ _T = TypeVar("_T")
 _worker_engine: LocalEngine | None = None
 
 
-def _init_worker(models_dir: Path | None, thresholds: Thresholds) -> None:
+#: How often a worker checks that the process that started it is still alive.
+PARENT_CHECK_S = 1.0
+
+
+def _exit_when_orphaned(parent_pid: int, interval_s: float) -> None:
+    """Exit this worker once its parent is gone (killed, crashed): an orphaned worker
+    would otherwise hold its ~300 MB of models forever."""
+    while True:
+        time.sleep(interval_s)  # a watchdog's period, not a wait for a result
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
+def _init_worker(
+    models_dir: Path | None, thresholds: Thresholds, parent_pid: int | None = None
+) -> None:
+    if parent_pid is not None:
+        threading.Thread(
+            target=_exit_when_orphaned,
+            args=(parent_pid, PARENT_CHECK_S),
+            name="orphan-watch",
+            daemon=True,
+        ).start()
     # OpenCV's own threads would fight the pool for the cores.
     import cv2  # noqa: PLC0415 - only worker processes need this setting
 
@@ -100,9 +124,11 @@ class PoolEngine:
                 max_workers=count,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(models_dir, self._thresholds),
+                initargs=(models_dir, self._thresholds, os.getpid()),
             )
         self._closed = False
+        #: Analyses that can run at once (what a per-tenant share is a share of).
+        self.capacity = max(1, count)
 
     def ready(self) -> bool:
         return not self._closed
@@ -151,6 +177,23 @@ class PoolEngine:
             partial(_analyze, list(frames), liveness, challenge, times, want_portrait)
         )
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop the workers: queued work is cancelled, running work gets ``grace_s``,
+        then any worker still alive is terminated (no process outlives the server)."""
         self._closed = True
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+        def reap() -> None:
+            deadline = time.monotonic() + grace_s
+            for process in processes:
+                process.join(max(0.0, deadline - time.monotonic()))
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+                    process.join(1.0)
+                if process.is_alive():
+                    process.kill()
+                    process.join(1.0)
+
+        await asyncio.to_thread(reap)

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify import errors
-from bioverify.crypto.datakeys import TemplateCipher
+from bioverify.crypto.datakeys import TemplateCipher, customer_scope, key_id_of
+from bioverify.crypto.models import DataKey
 from bioverify.domain import session as sm
 from bioverify.engine.gallery import Gallery, MemoryGallery
 from bioverify.engine.matcher import Thresholds, cosine
@@ -66,9 +67,18 @@ class Biometrics:
         self.syncer: GallerySync | None = None
         self._sync_lock = threading.Lock()
 
+    def _scope_of(self, client_id: str, customer_id: str, blob: bytes) -> str:
+        """The key scope of a stored template: the customer's own key, or (templates
+        stored before per-customer keys) the tenant's."""
+        if self.cipher.has_key(client_id, key_id_of(blob)):
+            return client_id
+        return customer_scope(client_id, customer_id)
+
     def template(self, client_id: str, customer_id: str, blob: bytes) -> Vector:
         """Decrypt a stored template."""
-        raw = self.cipher.decrypt(client_id, blob, _aad(client_id, customer_id))
+        raw = self.cipher.decrypt(
+            self._scope_of(client_id, customer_id, blob), blob, _aad(client_id, customer_id)
+        )
         return np.frombuffer(raw, dtype=np.float32).copy()
 
     def _decrypt(self, enrolment: Enrolment) -> Vector:
@@ -114,7 +124,9 @@ class Biometrics:
     ) -> Enrolment:
         """Store (or replace) the customer's protected template and device binding."""
         blob = self.cipher.encrypt(
-            client_id, np.asarray(embedding, np.float32).tobytes(), _aad(client_id, customer_id)
+            customer_scope(client_id, customer_id),
+            np.asarray(embedding, np.float32).tobytes(),
+            _aad(client_id, customer_id),
         )
         enrolment = self.enrolment(db, client_id, customer_id)
         if enrolment is None:
@@ -187,31 +199,44 @@ class Biometrics:
         return Identification(best.customer_id, best.puid, score, top_k)
 
     def erase(self, db: Session, client_id: str, customer_id: str) -> bool:
-        """Crypto-erase: delete the template row and its device binding, drop the vector."""
+        """Crypto-erase: destroy the customer's data key with the template row and its
+        device binding, drop the vector. A copy of the template left anywhere (a WAL,
+        a free page, a backup) no longer decrypts."""
         enrolment = self.enrolment(db, client_id, customer_id)
         if enrolment is None:
             return False
+        scope = customer_scope(client_id, customer_id)
         db.delete(enrolment)
         record_change(db, client_id, customer_id)
+        db.execute(delete(DataKey).where(DataKey.tenant_id == scope))
         db.flush()
+        self.cipher.forget(scope)
         self.gallery.remove(client_id, customer_id)
         return True
 
     def decide(
-        self, db: Session, row: SessionRow, embedding: Vector, now: dt.datetime
+        self,
+        db: Session,
+        row: SessionRow,
+        embedding: Vector,
+        now: dt.datetime,
+        *,
+        puid_if_new: str | None = None,
     ) -> int | None:
         """Match a capture by session type; the failing code, or None on success.
 
         Writes the match details (scores, identification, risk flags) into
         ``row.result``. An ENROLL that succeeds names the enrolled ``puid``/``guid``;
         an identification (SIGN-IN, VERIFY without customerId) that succeeds takes the
-        identified customer's id, puid and guid.
+        identified customer's id, puid and guid. ``puid_if_new`` is the puid chosen
+        (and its data key made, see :meth:`prepare`) before the locked transaction for
+        an ENROLL that names neither customer nor puid.
         """
         result: dict[str, Any] = dict(row.result or {})
         flags: list[str] = []
         kind = sm.SessionType(row.type)
         if kind is sm.SessionType.ENROLL:
-            puid = row.puid or new_puid()
+            puid = row.puid or puid_if_new or new_puid()
             customer_id = row.customer_id or puid
             duplicates = self.duplicates(row.client_id, customer_id, embedding)
             if duplicates:
@@ -275,9 +300,18 @@ class Biometrics:
         row.result = result
         return None
 
-    def prepare(self, client_id: str) -> None:
-        """Load the tenant's data key before a locked transaction needs it."""
+    def prepare(
+        self, client_id: str, customer_id: str | None = None, *, enrolling: bool = False
+    ) -> None:
+        """Load the data keys a capture will need before a locked transaction does: the
+        tenant's, and the customer's own when the capture names one (made if enrolling)."""
         self.cipher.ensure_key(client_id)
+        if customer_id:
+            scope = customer_scope(client_id, customer_id)
+            if enrolling:
+                self.cipher.ensure_key(scope)
+            else:
+                self.cipher.has_key(scope, "")  # reads the customer's key into the cache
 
     def rebuild(self, factory: sessionmaker[Session]) -> int:
         """Load the gallery (snapshots, then the store); returns the templates held."""

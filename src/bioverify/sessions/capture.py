@@ -14,9 +14,11 @@ import datetime as dt
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -24,11 +26,13 @@ from bioverify import errors
 from bioverify.accounts import framing
 from bioverify.crypto.keyring import KeyRing
 from bioverify.domain import session as sm
+from bioverify.engine.decode import check_request_pixels
 from bioverify.engine.interfaces import (
     Analysis,
     Challenge,
     ChallengeStep,
     Engine,
+    InvalidImage,
     LivenessMode,
     Outcome,
 )
@@ -36,6 +40,7 @@ from bioverify.metrics import observe_stages
 from bioverify.sessions import challenges, views
 from bioverify.sessions.biometrics import Biometrics
 from bioverify.sessions.capture_guard import (
+    WRONG_TOKEN_LIMIT,
     CaptureGuard,
     Deferred,
     DeviceFacts,
@@ -52,13 +57,21 @@ from bioverify.sessions.capture_views import (
     success_view,
 )
 from bioverify.sessions.document_step import needs_document
+from bioverify.sessions.engine_share import TenantShare
 from bioverify.sessions.identity_vault import DocumentState, IdentityVault
 from bioverify.sessions.models import SessionRow
-from bioverify.sessions.service import SessionService
+from bioverify.sessions.service import SessionService, new_puid
+from bioverify.storage.database import transaction
 
 MAX_PASSIVE_FRAMES = 5
 MAX_ACTIVE_FRAMES = 24
 CHALLENGE_TTL = dt.timedelta(minutes=5)
+#: Page loads (each issues a challenge) one session may answer, then 429; the steps
+#: themselves stop changing earlier (challenges.MAX_CHALLENGES).
+MAX_CHALLENGE_LOADS = 10
+#: How long a capture holds its session's one analysis slot at most (a crashed
+#: replica's hold runs out by itself).
+CAPTURE_HOLD = dt.timedelta(seconds=60)
 
 _OUTCOME_CODES = {
     Outcome.LOW_LIGHT: errors.LOW_LIGHT,
@@ -95,6 +108,11 @@ class CaptureService:
             on_security_event=on_security_event,
             freshness_window_s=freshness_window_s,
         )
+        self._share = TenantShare(int(getattr(engine, "capacity", 1)))
+        # Sessions this process is analysing a capture of (see ``_hold_is_live``).
+        self._analysing: set[str] = set()
+        bind = factory.kw.get("bind")
+        self._single_writer = bind is not None and bind.dialect.name == "sqlite"
 
     def device_hash(self, facts: DeviceFacts) -> str:
         return self.guard.device_hash(facts)
@@ -142,6 +160,17 @@ class CaptureService:
                 # The face passed before this load: the page goes on with the document.
                 view["next"] = "document"
             if row.liveness == LivenessMode.ACTIVE:
+                # A page-load budget as well as the re-roll bound of challenges.issue:
+                # loading is a write on the locked row, so it must not be unbounded.
+                if (row.challenges_issued or 0) >= MAX_CHALLENGE_LOADS:
+                    raise Deferred(
+                        errors.TooManyRequests(
+                            f"This session already issued {MAX_CHALLENGE_LOADS} liveness "
+                            "challenges; start a new session",
+                            retry_after=max(1, int((row.expires_at - now).total_seconds())),
+                        )
+                    )
+                row.challenges_issued = (row.challenges_issued or 0) + 1
                 row.challenge, view["challenge"] = challenges.issue(
                     row.challenge, now=now, ttl=CHALLENGE_TTL, ends=row.expires_at
                 )
@@ -158,7 +187,7 @@ class CaptureService:
         """``POST .../events``: client-side codes (fatal ends, diagnostics once)."""
 
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
-            plaintext = self.guard.open(db, row, envelope, "events", now)
+            plaintext = self.guard.open(db, row, envelope, "events", now, address=facts.address)
             parsed = validated(EventsPlaintext, plaintext)
             self.guard.observed(row, parsed.deviceInfo, parsed.indicators)
             self.guard.check_desktop(db, row, row.client_device_info)
@@ -195,37 +224,86 @@ class CaptureService:
         self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
     ) -> dict[str, Any]:
         """``POST .../capture``: analyse frames and end (or continue) the session."""
-        request: _CaptureRequest = await run_in_threadpool(self._accept, token, envelope, facts)
-        engine = self.engine
-        if engine is None or not engine.ready():
-            await run_in_threadpool(self._engine_down, token, facts)
-            raise errors.ServiceUnavailable(
-                "The face models are not loaded; try again shortly",
-                codes=[errors.MODEL_LOAD_FAILED],
-                retry_after=30,
-            )
-        if self.biometrics is not None:
-            await run_in_threadpool(self.biometrics.prepare, request.client_id)
-            if request.needs_gallery:
-                # Another replica may have enrolled someone since this one last looked.
-                await run_in_threadpool(self.biometrics.sync, self._factory)
-        analysis = await engine.analyze(
-            request.frames,
-            liveness=request.liveness,
-            challenge=request.challenge,
-            frame_times=request.frame_times,
-            want_portrait=request.want_portrait,
+        held: list[str] = []
+        try:
+            return await self._capture(token, envelope, facts, held)
+        finally:
+            for session_id in held:
+                self._analysing.discard(session_id)
+
+    async def _capture(
+        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts, held: list[str]
+    ) -> dict[str, Any]:
+        request: _CaptureRequest = await run_in_threadpool(
+            self._accept, token, envelope, facts, held
         )
+        engine = self.engine
+        try:
+            if engine is None or not engine.ready():
+                await run_in_threadpool(self._engine_down, token, facts)
+                raise errors.ServiceUnavailable(
+                    "The face models are not loaded; try again shortly",
+                    codes=[errors.MODEL_LOAD_FAILED],
+                    retry_after=30,
+                )
+            if self.biometrics is not None:
+                await run_in_threadpool(
+                    partial(
+                        self.biometrics.prepare,
+                        request.client_id,
+                        request.customer_key,
+                        enrolling=request.enrolling,
+                    )
+                )
+                if request.needs_gallery:
+                    # Another replica may have enrolled someone since this one last looked.
+                    await run_in_threadpool(self.biometrics.sync, self._factory)
+            async with self._share.slot(request.client_id):
+                analysis = await engine.analyze(
+                    request.frames,
+                    liveness=request.liveness,
+                    challenge=request.challenge,
+                    frame_times=request.frame_times,
+                    want_portrait=request.want_portrait,
+                )
+        except BaseException:
+            await run_in_threadpool(self._release_hold, request.session_id)
+            raise
         observe_stages(analysis.timings_ms)
-        result: dict[str, Any] = await run_in_threadpool(self._conclude, token, facts, analysis)
+        result: dict[str, Any] = await run_in_threadpool(
+            partial(self._conclude, token, facts, analysis, puid_if_new=request.puid_if_new)
+        )
         return result
 
+    def _hold_is_live(self, row: SessionRow, now: dt.datetime) -> bool:
+        """A capture of ``row`` is being analysed. On SQLite this process is the only
+        writer, so a hold it is not analysing was left by a crash and is void; on a shared
+        store another replica may hold it, until ``capture_until``."""
+        if row.capture_until is None or row.capture_until <= now:
+            return False
+        return row.id in self._analysing or not self._single_writer
+
+    def _release_hold(self, session_id: str) -> None:
+        with transaction(self._factory) as db:
+            db.execute(
+                update(SessionRow).where(SessionRow.id == session_id).values(capture_until=None)
+            )
+
     def _accept(
-        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts
+        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts, held: list[str]
     ) -> _CaptureRequest:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
-            plaintext = self.guard.open(db, row, envelope, "capture", now)
+            plaintext = self.guard.open(db, row, envelope, "capture", now, address=facts.address)
             parsed = validated(CapturePlaintext, plaintext)
+            # One capture in flight per session: two at once on one link would double
+            # what a single user can make the engine do.
+            if row.capture_until is not None and self._hold_is_live(row, now):
+                raise Deferred(
+                    errors.TooManyRequests(
+                        "A capture of this session is still being analysed; wait for its answer",
+                        retry_after=max(1, int((row.capture_until - now).total_seconds())),
+                    )
+                )
             self.guard.observed(row, parsed.deviceInfo, parsed.indicators)
             self.guard.check_desktop(db, row, row.client_device_info)
             if row.document_state is not None:
@@ -236,7 +314,11 @@ class CaptureService:
                 )
             # A client may capture without loading first: the session is under way now.
             self.sessions.apply(db, row, sm.load(views.state_of(row)))
-            return self._capture_request(row, parsed, now)
+            request = self._capture_request(row, parsed, now)
+            row.capture_until = now + CAPTURE_HOLD
+            self._analysing.add(row.id)
+            held.append(row.id)
+            return request
 
         request: _CaptureRequest = self.guard.locked(token, facts, body)
         return request
@@ -282,7 +364,17 @@ class CaptureService:
                 raise Deferred(
                     errors.BadRequest(f"frames[{index}] is not standard base64")
                 ) from None
+        try:
+            check_request_pixels(frames)
+        except InvalidImage as exc:
+            raise Deferred(errors.BadRequest(exc.message)) from None
+        enrolling = row.type == sm.SessionType.ENROLL
+        # A new customer's puid is chosen now (kept on the row only if the enrolment
+        # succeeds) so its data key is made before the locked transaction: on SQLite,
+        # making it inside would wait on that transaction's own write lock.
+        puid_if_new = new_puid() if enrolling and not (row.customer_id or row.puid) else None
         return _CaptureRequest(
+            session_id=row.id,
             frames=frames,
             liveness=liveness,
             challenge=challenge,
@@ -290,16 +382,26 @@ class CaptureService:
             want_portrait=row.send_images and bool(row.callback_url),
             client_id=row.client_id,
             needs_gallery=not sm.matches_one_to_one(sm.SessionType(row.type), row.customer_id),
+            # ENROLL stores under this customer's own key; VERIFY reads with it.
+            customer_key=None
+            if sm.identifies(sm.SessionType(row.type), row.customer_id)
+            else (row.customer_id or row.puid or puid_if_new),
+            enrolling=enrolling,
+            puid_if_new=puid_if_new,
         )
 
     def _engine_down(self, token: str, facts: DeviceFacts) -> None:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> None:
+            row.capture_until = None
             self.sessions.record_code(db, row, errors.MODEL_LOAD_FAILED)
 
         self.guard.locked(token, facts, body)
 
-    def _conclude(self, token: str, facts: DeviceFacts, analysis: Analysis) -> dict[str, Any]:
+    def _conclude(
+        self, token: str, facts: DeviceFacts, analysis: Analysis, *, puid_if_new: str | None
+    ) -> dict[str, Any]:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
+            row.capture_until = None
             liveness = analysis.liveness
             result: dict[str, Any] = dict(row.result or {})
             if liveness is not None:
@@ -347,7 +449,9 @@ class CaptureService:
                     )
                 # A document ENROLL enrols when the document passes too (document_step).
                 if not (document and row.type == sm.SessionType.ENROLL):
-                    code = self.biometrics.decide(db, row, analysis.embedding, now)
+                    code = self.biometrics.decide(
+                        db, row, analysis.embedding, now, puid_if_new=puid_if_new
+                    )
             if code is not None:
                 row.token_consumed = True
                 raise Deferred(self.guard.fail(db, row, code))
@@ -365,6 +469,7 @@ class CaptureService:
 
 @dataclass(frozen=True)
 class _CaptureRequest:
+    session_id: str
     frames: list[bytes]
     liveness: LivenessMode
     challenge: Challenge | None
@@ -372,6 +477,17 @@ class _CaptureRequest:
     want_portrait: bool
     client_id: str
     needs_gallery: bool
+    customer_key: str | None = None
+    enrolling: bool = False
+    puid_if_new: str | None = None
 
 
-__all__ = ["CaptureService", "DeviceFacts", "final_redirect", "portrait_aad"]
+__all__ = [
+    "CAPTURE_HOLD",
+    "MAX_CHALLENGE_LOADS",
+    "WRONG_TOKEN_LIMIT",
+    "CaptureService",
+    "DeviceFacts",
+    "final_redirect",
+    "portrait_aad",
+]

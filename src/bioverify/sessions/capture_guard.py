@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +35,9 @@ from bioverify.storage.database import transaction
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
+#: Wrong token secrets a live session tolerates; the one reaching it ends the session (-14).
+WRONG_TOKEN_LIMIT = 5
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceFacts:
@@ -43,9 +46,13 @@ class DeviceFacts:
     user_agent: str
     device_header: str
     device_info: Mapping[str, Any] | None = None
+    #: The caller's address (for aggregating security events; audited only as a hash).
+    address: str = ""
 
     def with_info(self, info: Mapping[str, Any] | None) -> DeviceFacts:
-        return DeviceFacts(self.user_agent, self.device_header, info or self.device_info)
+        return DeviceFacts(
+            self.user_agent, self.device_header, info or self.device_info, self.address
+        )
 
 
 SecurityHook = Callable[[Session, str, SessionRow | None, Mapping[str, object]], None]
@@ -117,13 +124,20 @@ class CaptureGuard:
         if parsed is not None:
             row = db.scalar(select(SessionRow).where(SessionRow.id == parsed[0]).with_for_update())
         if parsed is None or row is None:
-            self.security_event(db, "capture_token_rejected", None)
+            self.security_event(db, "capture_token_rejected", None, address=facts.address)
             return None, errors.Unauthorized(
                 "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
             )
         if not tokens.secret_matches(parsed[1], row.token_hash):
-            self.security_event(db, "capture_token_rejected", row)
+            self.security_event(db, "capture_token_rejected", row, address=facts.address)
             if views.state_of(row).ended:
+                return row, errors.Unauthorized(
+                    "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
+                )
+            # Anyone who knows a sessionId could end it with one wrong secret; only
+            # repeated attempts (counted on the locked row, so across replicas) do.
+            row.wrong_token_attempts = (row.wrong_token_attempts or 0) + 1
+            if row.wrong_token_attempts < WRONG_TOKEN_LIMIT:
                 return row, errors.Unauthorized(
                     "This capture link is not valid", codes=[errors.UNAUTHORIZED_CALLBACK]
                 )
@@ -170,6 +184,8 @@ class CaptureGuard:
         envelope: Mapping[str, object],
         route: Route,
         now: dt.datetime,
+        *,
+        address: str = "",
     ) -> dict[str, object]:
         """Decrypt, check freshness, and spend the nonce (a replay ends the session)."""
         try:
@@ -178,17 +194,24 @@ class CaptureGuard:
             )
         except EnvelopeError as exc:
             if exc.crypto_failure:
-                self.security_event(db, "envelope_rejected", row, route=route)
+                self.security_event(db, "envelope_rejected", row, route=route, address=address)
             raise Deferred(exc) from None
         try:
             nonce, _ = check_freshness(plaintext, now=now.timestamp(), window=self._window)
         except errors.BadRequest as exc:
             raise Deferred(exc) from None
+        # Nonces older than twice the freshness window can no longer be replayed (their
+        # timestamps are refused), so they are pruned rather than kept forever.
+        db.execute(
+            delete(CaptureNonce).where(
+                CaptureNonce.seen_at < now - dt.timedelta(seconds=2 * self._window)
+            )
+        )
         try:
             with db.begin_nested():
                 db.add(CaptureNonce(session_id=row.id, nonce=nonce, seen_at=now))
         except IntegrityError:
-            self.security_event(db, "nonce_replayed", row, route=route)
+            self.security_event(db, "nonce_replayed", row, route=route, address=address)
             raise Deferred(self.fail(db, row, errors.TOKEN_ALREADY_USED)) from None
         return plaintext
 
@@ -218,4 +241,12 @@ def validated(model: type[M], plaintext: Mapping[str, object]) -> M:
         raise Deferred(exc) from None
 
 
-__all__ = ["Body", "CaptureGuard", "Deferred", "DeviceFacts", "SecurityHook", "validated"]
+__all__ = [
+    "WRONG_TOKEN_LIMIT",
+    "Body",
+    "CaptureGuard",
+    "Deferred",
+    "DeviceFacts",
+    "SecurityHook",
+    "validated",
+]

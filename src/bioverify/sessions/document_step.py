@@ -24,6 +24,7 @@ import binascii
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -45,6 +46,7 @@ from bioverify.sessions.capture_models import DocumentPlaintext
 from bioverify.sessions.capture_views import next_view, retry_view, success_view
 from bioverify.sessions.identity_vault import DocumentState, IdentityVault
 from bioverify.sessions.models import SessionRow
+from bioverify.sessions.service import new_puid
 
 #: The ``requirements`` value that adds this step.
 IDENTITY_DOCUMENT = "identity_document"
@@ -64,6 +66,11 @@ class _Side:
     side: str
     image: bytes
     client_id: str
+    #: An ENROLL enrols when its document passes: the customer whose own data key the
+    #: template needs, made before the locked transaction (see Biometrics.prepare).
+    enrol_as: str | None = None
+    #: The puid chosen for an ENROLL that names neither customer nor puid.
+    puid_if_new: str | None = None
 
 
 class DocumentStep:
@@ -91,15 +98,19 @@ class DocumentStep:
     ) -> dict[str, Any]:
         side: _Side = await run_in_threadpool(self._accept, token, envelope, facts)
         await run_in_threadpool(self.vault.prepare, side.client_id)
+        if side.enrol_as is not None:
+            await run_in_threadpool(
+                partial(self.biometrics.prepare, side.client_id, side.enrol_as, enrolling=True)
+            )
         reading = await self.scanner.read(side.image, today=self.sessions.now().date())
         result: dict[str, Any] = await run_in_threadpool(
-            self._conclude, token, facts, side.side, reading
+            partial(self._conclude, token, facts, side.side, reading, side.puid_if_new)
         )
         return result
 
     def _accept(self, token: str, envelope: Mapping[str, object], facts: DeviceFacts) -> _Side:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> _Side:
-            plaintext = self.guard.open(db, row, envelope, "document", now)
+            plaintext = self.guard.open(db, row, envelope, "document", now, address=facts.address)
             parsed = validated(DocumentPlaintext, plaintext)
             if not needs_document(row):
                 raise Deferred(
@@ -118,13 +129,22 @@ class DocumentStep:
                 image = base64.b64decode(parsed.image, validate=True)
             except (binascii.Error, ValueError):
                 raise Deferred(errors.BadRequest("image is not standard base64")) from None
-            return _Side(parsed.side, image, row.client_id)
+            if row.type != sm.SessionType.ENROLL:
+                return _Side(parsed.side, image, row.client_id)
+            puid_if_new = None if (row.customer_id or row.puid) else new_puid()
+            enrol_as = row.customer_id or row.puid or puid_if_new
+            return _Side(parsed.side, image, row.client_id, enrol_as, puid_if_new)
 
         side: _Side = self.guard.locked(token, facts, body)
         return side
 
     def _conclude(
-        self, token: str, facts: DeviceFacts, side: str, reading: DocumentReading
+        self,
+        token: str,
+        facts: DeviceFacts,
+        side: str,
+        reading: DocumentReading,
+        puid_if_new: str | None,
     ) -> dict[str, Any]:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> dict[str, Any]:
             state = self.vault.open_state(row)
@@ -142,13 +162,25 @@ class DocumentStep:
                 if record is None:
                     return self._retry(db, row, now)
                 return self._decide(
-                    db, row, now, record=record, portrait=state.front_portrait, selfie=state.selfie
+                    db,
+                    row,
+                    now,
+                    record=record,
+                    portrait=state.front_portrait,
+                    selfie=state.selfie,
+                    puid_if_new=puid_if_new,
                 )
             if record is not None:
                 if reading.portrait is None:
                     return self._retry(db, row, now)
                 return self._decide(
-                    db, row, now, record=record, portrait=reading.portrait, selfie=state.selfie
+                    db,
+                    row,
+                    now,
+                    record=record,
+                    portrait=reading.portrait,
+                    selfie=state.selfie,
+                    puid_if_new=puid_if_new,
                 )
             if (
                 reading.failure == NOTHING_FOUND
@@ -190,6 +222,7 @@ class DocumentStep:
         record: MrzRecord | AamvaRecord,
         portrait: Embedding,
         selfie: Embedding,
+        puid_if_new: str | None,
     ) -> dict[str, Any]:
         score = portrait_score(portrait, selfie)
         check = PortraitCheck(score=score, matched=score >= self.threshold)
@@ -211,7 +244,7 @@ class DocumentStep:
         if sm.SessionType(row.type) is sm.SessionType.ENROLL:
             # Enrolled only now, when the whole session succeeds: a failed document
             # never leaves a template behind.
-            failed = self.biometrics.decide(db, row, selfie, now)
+            failed = self.biometrics.decide(db, row, selfie, now, puid_if_new=puid_if_new)
             if failed is not None:
                 self._close(row)
                 raise Deferred(self.guard.fail(db, row, failed))

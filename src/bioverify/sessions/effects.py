@@ -209,24 +209,62 @@ class ServiceEffects:
     # ------------------------------------------------------------------ others
 
     def security_event(
-        self, db: Session, kind: str, row: SessionRow | None, details: Mapping[str, object]
+        self,
+        db: Session,
+        kind: str,
+        row: SessionRow | None,
+        details: Mapping[str, object],
+        *,
+        subjects: Mapping[str, str] | None = None,
+        repeats: int = 0,
     ) -> None:
-        """Capture-side refusals: audited, and a failed cryptographic check alerts."""
+        """Capture-side refusals: audited, and a failed cryptographic check alerts.
+
+        ``repeats`` > 0 writes the one counted entry that stands for that many more
+        occurrences of an event already audited (aggregation by the caller).
+        """
+        self.security_entry(
+            db,
+            kind,
+            client_id=row.client_id if row else None,
+            session_id=row.id if row else None,
+            details=details,
+            subjects=subjects,
+            repeats=repeats,
+        )
+
+    def security_entry(
+        self,
+        db: Session,
+        kind: str,
+        *,
+        client_id: str | None,
+        session_id: str | None,
+        details: Mapping[str, object],
+        subjects: Mapping[str, str] | None = None,
+        repeats: int = 0,
+    ) -> None:
+        """:meth:`security_event` by ids (for counted entries written after the fact)."""
         event = _SECURITY_EVENTS.get(kind, AuditEvent.AUTH_REJECTED)
-        clean = {k: v for k, v in details.items() if isinstance(v, (str, int, bool))}
+        clean: dict[str, str | int | bool | None] = {
+            k: v for k, v in details.items() if isinstance(v, (str, int, bool))
+        }
+        if repeats:
+            clean["repeats"] = repeats
         self.record(
             db,
             event,
-            client_id=row.client_id if row else None,
-            session_id=row.id if row else None,
+            client_id=client_id,
+            session_id=session_id,
+            subjects=subjects,
             details=clean,
         )
-        if kind == "envelope_rejected":
+        if kind == "envelope_rejected" and not repeats:
             self.alerts.observe(
                 db,
                 Signal.CRYPTO_FAILURE,
                 keys={},
-                client_id=row.client_id if row else None,
+                client_id=client_id,
                 details={"route": str(details.get("route", ""))},
             )
 

@@ -56,6 +56,12 @@ class SessionRow(Base):
     # SHA-256 of the capture token's secret; the token itself is never stored.
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     token_consumed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Wrong token secrets presented for this session: it ends (-14) at the limit only.
+    wrong_token_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Liveness challenges issued by loads: bounded, so steps cannot be re-rolled at will.
+    challenges_issued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Until when a capture holds the session's one analysis slot (None: free).
+    capture_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     device_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     challenge: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     indicators: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -97,7 +103,7 @@ class CaptureNonce(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(String(36), index=True)
     nonce: Mapped[str] = mapped_column(String(128))
-    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Enrolment(Base):

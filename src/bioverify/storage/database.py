@@ -27,23 +27,58 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows are overwritten, not left in free pages (erasure means erased).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
+#: Connection execution option of :func:`read_transaction`.
+_READ_ONLY = "bioverify_read_only"
+
+
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only transaction takes no write lock (WAL readers never wait on the
+    # writer), so it may run while this very thread holds a write transaction.
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine configured for our workload on either backend."""
+    # hide_parameters: a logged SQL error must not carry the bound values (secret
+    # hashes, customer ids, sealed blobs) into the logs.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        hide_parameters=True,
     )
+
+
+def checkpoint_wal(engine: Engine) -> None:
+    """SQLite: copy the WAL into the database and truncate it, so content deleted
+    since (overwritten there under ``secure_delete``) leaves no copy in the WAL.
+    Outside any transaction (a checkpoint cannot run inside one); no-op elsewhere."""
+    if not is_sqlite(engine):
+        return
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.close()
+    finally:
+        raw.close()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -80,4 +115,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
 
 
-__all__ = ["is_sqlite", "make_engine", "session_factory", "transaction"]
+@contextmanager
+def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A :func:`transaction` for reads only. On SQLite it does not take the write lock,
+    so code running inside a locked write transaction (a capture's conclusion) can
+    read a row its cache lacks without waiting on its own lock until the busy timeout.
+    Writing in it is a programming error (SQLite would then fail to upgrade)."""
+    with transaction(factory) as db:
+        db.connection(execution_options={_READ_ONLY: True})
+        yield db
+
+
+__all__ = [
+    "checkpoint_wal",
+    "is_sqlite",
+    "make_engine",
+    "read_transaction",
+    "session_factory",
+    "transaction",
+]

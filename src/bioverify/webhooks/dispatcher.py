@@ -59,6 +59,9 @@ FINAL_WAITS_AT_MOST = dt.timedelta(seconds=20)
 _M = WebhookMessage
 
 
+#: ``(client id, stored callback headers) -> headers to send`` (they are sealed at rest).
+OpenHeaders = Callable[[str, dict[str, str]], dict[str, str]]
+
 #: Given claimed ``(webhook id, payload)`` pairs, the payloads to send instead, by id.
 Prepare = Callable[[list[tuple[str, str]]], dict[str, str]]
 
@@ -110,6 +113,16 @@ def request_headers(
     return out
 
 
+def _endpoint(url: str) -> str:
+    """What slots are capped per: one receiving server (host and port)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{(parts.hostname or '').lower()}:{port or ''}"
+
+
 def _describe(exc: Exception) -> str:
     """A short, secret-free description of a network failure for the delivery log."""
     if isinstance(exc, httpx.TimeoutException):
@@ -142,8 +155,12 @@ class Dispatcher:
         worker_id: str | None = None,
         rng: random.Random | None = None,
         prepare: Prepare | None = None,
+        open_headers: OpenHeaders | None = None,
+        attempt_deadline: dt.timedelta | None = None,
+        endpoint_defer: dt.timedelta = dt.timedelta(seconds=1),
     ) -> None:
         self._engine = engine
+        self._open_headers = open_headers
         self._prepare = prepare
         self._secrets_for = secrets_for
         self._signing_keys = signing_keys
@@ -159,6 +176,14 @@ class Dispatcher:
         self._on_dead = on_dead
         self._on_delivered = on_delivered
         self._lease = lease
+        # Every attempt ends (whatever a receiver trickles) well before its lease does, so
+        # no other claimer can start a second attempt of a message still being sent.
+        deadline = attempt_deadline or min(dt.timedelta(seconds=30), lease / 2)
+        if deadline >= lease:
+            raise ValueError("attempt_deadline must be shorter than the lease")
+        self._deadline_s = deadline.total_seconds()
+        self._endpoint_defer = endpoint_defer
+        self._sending: set[str] = set()
         self._poll_interval = poll_interval
         self._shutdown_grace = shutdown_grace
         self._max_response_bytes = max_response_bytes
@@ -443,9 +468,53 @@ class Dispatcher:
             del self._host_users[host]
             del self._host_sems[host]
 
+    async def _startable(self, claimed: Sequence[_Claimed]) -> list[_Claimed]:
+        """The claims to send now. A message already being sent here is never sent a
+        second time in parallel; an endpoint at its slot cap gets its extra claims
+        handed back (due again shortly, attempt not counted), so one slow integrator
+        holds at most ``per_endpoint_limit`` slots and never the others'."""
+        start: list[_Claimed] = []
+        defer: list[_Claimed] = []
+        planned: dict[str, int] = {}
+        for msg in claimed:
+            if msg.id in self._sending:
+                continue
+            endpoint = _endpoint(msg.url)
+            busy = self._host_users.get(endpoint, 0) + planned.get(endpoint, 0)
+            if busy >= self._per_endpoint:
+                defer.append(msg)
+                continue
+            planned[endpoint] = planned.get(endpoint, 0) + 1
+            start.append(msg)
+        if defer:
+            await asyncio.to_thread(self._defer, defer)
+        return start
+
+    def _defer(self, claimed: Sequence[_Claimed]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(_M)
+                .where(_M.id.in_([c.id for c in claimed]), _M.claimed_by == self.worker_id)
+                .values(
+                    status=MessageStatus.PENDING.value,
+                    claimed_by=None,
+                    claimed_until=None,
+                    attempts=_M.attempts - 1,
+                    next_attempt_at=self._clock() + self._endpoint_defer,
+                )
+            )
+
+    async def _tracked_send(self, msg: _Claimed) -> _Result:
+        self._sending.add(msg.id)
+        try:
+            return await self._send(msg)
+        finally:
+            self._sending.discard(msg.id)
+
     async def _send(self, msg: _Claimed) -> _Result:
         host = (urlsplit(msg.url).hostname or "").lower()
-        sem = self._host_enter(host)
+        endpoint = _endpoint(msg.url)
+        sem = self._host_enter(endpoint)
         try:
             async with sem:
                 shard = self._http.acquire(host)
@@ -457,7 +526,7 @@ class Dispatcher:
             log.exception("webhook.send_crashed", webhook_id=msg.id)
             return _Result(msg, self._clock(), None, f"internal error: {type(exc).__name__}", {}, 0)
         finally:
-            self._host_exit(host)
+            self._host_exit(endpoint)
 
     async def _post(self, msg: _Claimed, client: httpx.AsyncClient) -> _Result:
         at = self._clock()
@@ -475,20 +544,27 @@ class Dispatcher:
                 secrets=self._secrets_for(msg.client_id),
                 ed25519_keys=self._signing_keys(),
             )
-            headers = request_headers(
-                msg.id, timestamp, signature, msg.attempt, json.loads(msg.headers)
-            )
+            callback_headers = json.loads(msg.headers)
+            if self._open_headers is not None:
+                callback_headers = self._open_headers(msg.client_id, callback_headers)
+            headers = request_headers(msg.id, timestamp, signature, msg.attempt, callback_headers)
         except Exception as exc:  # a missing secret must not stop the loop  # noqa: BLE001 - reported, never fatal here
             log.warning("webhook.sign_failed", webhook_id=msg.id, error=type(exc).__name__)
-            error = "could not sign the webhook (no usable secret or key)"
+            error = "could not sign the webhook or open its callback headers (no usable key)"
         else:
             try:
-                async with client.stream("POST", msg.url, content=body, headers=headers) as resp:
-                    status = resp.status_code
-                    resp_headers = dict(resp.headers)
-                    await self._drain(resp)
+                async with asyncio.timeout(self._deadline_s):
+                    async with client.stream(
+                        "POST", msg.url, content=body, headers=headers
+                    ) as resp:
+                        status = resp.status_code
+                        resp_headers = dict(resp.headers)
+                        await self._drain(resp)
                 if 300 <= status < 400:
                     error = f"redirect {status} refused (webhooks do not follow redirects)"
+            except TimeoutError:
+                status = None
+                error = f"deadline exceeded (no complete answer within {self._deadline_s:g} s)"
             except httpx.HTTPError as exc:
                 if status is None:
                     error = _describe(exc)
@@ -528,8 +604,10 @@ class Dispatcher:
 
     async def run_once(self, limit: int | None = None) -> int:
         """Claim what is due (up to ``limit``), send it all, record; return how many sent."""
-        claimed = await asyncio.to_thread(self._claim, limit or self._concurrency)
-        results = await asyncio.gather(*(self._send(m) for m in claimed))
+        claimed = await self._startable(
+            await asyncio.to_thread(self._claim, limit or self._concurrency)
+        )
+        results = await asyncio.gather(*(self._tracked_send(m) for m in claimed))
         await self._finish(results)
         await self._http.prune()
         return len(results)
@@ -569,8 +647,8 @@ class Dispatcher:
                     if record:
                         finished = []
                 await self._fire(fired)
-                for msg in claimed:
-                    inflight[asyncio.create_task(self._send(msg))] = msg
+                for msg in await self._startable(claimed):
+                    inflight[asyncio.create_task(self._tracked_send(msg))] = msg
                 if not inflight and not finished:
                     await self._http.prune()
                     await self._idle(stop, self._wake)

@@ -48,6 +48,21 @@ _BLOCKED_NETS = tuple(
     )
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: IPv6 callbacks must be global unicast (2000::/3, RFC 4291 section 2.4) ...
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+#: ... and not one of the forms that carry an IPv4 address inside.
+_EMBEDDING_V6 = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "2002::/16",  # 6to4
+        "2001::/32",  # Teredo
+        "64:ff9b::/96",  # NAT64 well-known prefix
+        "64:ff9b:1::/48",  # NAT64 local use
+        "::/96",  # IPv4-compatible (deprecated)
+        "::ffff:0:0/96",  # IPv4-mapped
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+    )
+)
 
 # Cloud metadata services: refused even when private addresses are allowed, since no
 # development setup needs to post webhooks to them.
@@ -97,13 +112,18 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 
 def is_internal(ip: IPAddress) -> bool:
-    """True for loopback, private, link-local, multicast, unspecified, CGNAT, reserved."""
+    """True for anything but global unicast: loopback, private, link-local, multicast,
+    unspecified, CGNAT, reserved, documentation, and every IPv6 form that embeds an
+    IPv4 address (mapped, compatible, translated, NAT64, 6to4, Teredo), whatever it
+    embeds: those reach IPv4 hosts through paths this check cannot see."""
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_v4(ip)
-        if embedded is not None and is_internal(embedded):
-            return True
+        return (
+            ip not in _GLOBAL_UNICAST_V6
+            or any(ip in net for net in _EMBEDDING_V6)
+            or (not ip.is_global)
+        )
     return (
-        any(ip in net for net in _BLOCKED_NETS if net.version == ip.version)
+        any(ip in net for net in _BLOCKED_NETS if net.version == 4)
         or not ip.is_global
         or ip.is_multicast
     )

@@ -68,3 +68,15 @@ def test_memory_window_slides() -> None:
         throttle.check("k")
     now[0] = 10.5
     throttle.check("k")
+
+
+def test_memory_throttle_forgets_stale_keys_as_time_passes() -> None:
+    """A spray of distinct addresses costs memory for one window only (a TTL map)."""
+    now = [0.0]
+    throttle = MemoryFailureThrottle(limit=2, window_s=10, clock=lambda: now[0])
+    for index in range(5_000):
+        throttle.record_failure(f"ip:198.51.100.{index}")
+    assert len(throttle) == 5_000
+    now[0] = 10.5
+    throttle.record_failure("ip:203.0.113.9")
+    assert len(throttle) == 1

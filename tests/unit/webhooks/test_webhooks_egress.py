@@ -54,6 +54,14 @@ def test_public_https_url_is_accepted_and_yields_its_addresses() -> None:
         "[::ffff:10.0.0.1]",
         "[64:ff9b::a9fe:a9fe]",
         "[2002:7f00:1::1]",
+        # IPv4-embedding forms a review got through (item 6 of the security review).
+        "[::127.0.0.1]",
+        "[::ffff:0:127.0.0.1]",
+        "[64:ff9b:1::7f00:1]",
+        "[64:ff9b:1::cb00:7105]",
+        "[2001:0:4136:e378:8000:63bf:3fff:fdd2]",
+        "[100::1]",
+        "[2001:db8::1]",
     ],
 )
 def test_internal_addresses_are_refused_with_a_400_naming_the_field(host: str) -> None:

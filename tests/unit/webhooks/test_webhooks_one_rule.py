@@ -109,3 +109,18 @@ def test_service_and_sdk_accept_the_same_webhooks(
 
 def test_the_slc_message_is_the_sdks() -> None:
     assert accounts.slc_message is sdk.slc_message
+
+
+def test_a_non_ascii_signature_entry_does_not_hide_a_valid_one() -> None:
+    # Headers decode as Latin-1, so a receiver can see any byte; base64 of a
+    # non-ASCII str raised ValueError (not binascii.Error) out of both verifiers.
+    stamp = int(NOW.timestamp())
+    body = b'{"sessionId":"s"}'
+    valid = signing.sign("msg_1", stamp, body, secrets=[SECRET])
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": "v1,\u00e9\u00e9\u00e9\u00e9 " + valid,
+    }
+    signing.verify(body, headers, secrets=[SECRET], now=NOW.timestamp())
+    verify_webhook(body, headers, SECRET, now=NOW.timestamp())

@@ -69,8 +69,10 @@ def _signatures(header: str) -> list[tuple[str, bytes]]:
             continue
         try:
             out.append((version, base64.b64decode(value, validate=True)))
-        except binascii.Error:
-            continue  # one malformed entry must not hide a valid one next to it
+        except ValueError:
+            # binascii.Error, or a non-ASCII value (headers decode as Latin-1): one
+            # malformed entry must not hide a valid one next to it.
+            continue
     return out
 
 
