@@ -129,7 +129,8 @@ def _writer(url: str, orders: Any, out: Any) -> None:
         while time.time() < deadline:
             with Session(engine) as db, db.begin():
                 if mode == "raw":
-                    db.execute(insert(RAW).returning(RAW.c.id), [raw_row])
+                    # The statement append() runs: one row, INSERT ... RETURNING id.
+                    db.execute(insert(RAW).returning(RAW.c.id), raw_row)
                 else:
                     log.append(db, template)
             done += 1

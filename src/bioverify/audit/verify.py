@@ -45,7 +45,7 @@ from bioverify.audit.verify_chunk import (
     check_range,
     check_range_in_worker,
     check_rows,
-    placeholder,
+    dialect,
 )
 
 #: Entries per task: a multiple of the tile width, so a task reads whole level-0 tiles.
@@ -87,18 +87,24 @@ class VerifyReport:
 # ---------------------------------------------------------------- 1. entries
 
 
+def _schema(bind: Connection | Engine) -> str | None:
+    """The quoted schema an engine maps the tables into, if any (tests do)."""
+    schema = (bind.get_execution_options().get("schema_translate_map") or {}).get(None)
+    return bind.dialect.identifier_preparer.quote_schema(schema) if schema else None
+
+
 def _connect_spec(engine: Engine) -> Connect:
     """How a worker process opens the store with the driver alone (no SQLAlchemy)."""
     args, kwargs = engine.dialect.create_connect_args(engine.url)
     kwargs = {k: v for k, v in kwargs.items() if k != "context"}  # psycopg's adapters: local
     module = engine.dialect.dbapi.__name__  # type: ignore[union-attr]
-    return Connect(module, tuple(args), kwargs)
+    return Connect(module, tuple(args), kwargs, _schema(engine))
 
 
 def _check_here(conn: Connection, start: int, end: int) -> ChunkResult:
     dbapi = conn.connection.dbapi_connection
     module = conn.dialect.dbapi.__name__  # type: ignore[union-attr]
-    return check_range(dbapi, placeholder(module), start, end)
+    return check_range(dbapi, dialect(module, _schema(conn)), start, end)
 
 
 # ---------------------------------------------------------------- 2. and 3. tiles, checkpoints

@@ -26,10 +26,11 @@ from bioverify.audit.tiles import TILE_BYTES, TILE_WIDTH, tile_root
 BATCH: Final = 256
 _sha256 = hashlib.sha256
 _ENTRIES: Final = (
-    "SELECT idx, body, leaf_hash FROM audit_entries WHERE idx >= {p} AND idx < {p} ORDER BY idx"
+    "SELECT idx, body, leaf_hash FROM {s}audit_entries WHERE idx >= {p} AND idx < {p} ORDER BY idx"
 )
 _LEVEL0: Final = (
-    "SELECT idx, data FROM audit_tiles WHERE level = 0 AND idx >= {p} AND idx <= {p} ORDER BY idx"
+    "SELECT idx, data FROM {s}audit_tiles WHERE level = 0 AND idx >= {p} AND idx <= {p} "
+    "ORDER BY idx"
 )
 
 #: The first problem of a range: ``(index, reason)``.
@@ -37,11 +38,23 @@ Problem = tuple[int, str] | None
 
 
 class Connect(NamedTuple):
-    """How a worker opens its own connection: the DB-API module and its connect arguments."""
+    """How a worker opens its own connection: the DB-API module and its connect arguments.
+
+    ``schema`` is the quoted schema the tables live in, when an engine maps it
+    (``schema_translate_map``) rather than the connection's search path.
+    """
 
     module: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    schema: str | None = None
+
+
+class Dialect(NamedTuple):
+    """How to write this range's SQL: the driver's parameter mark and the table prefix."""
+
+    mark: str
+    prefix: str = ""
 
 
 class ChunkResult(NamedTuple):
@@ -128,10 +141,10 @@ def check_rows(
     return None
 
 
-def read_level0(cursor: Any, mark: str, start: int, end: int) -> bytes:
+def read_level0(cursor: Any, sql: Dialect, start: int, end: int) -> bytes:
     """The level-0 hashes of ``[start, end)`` from the stored tiles; short if one is missing."""
     first, last = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
-    cursor.execute(_LEVEL0.format(p=mark), (first, last))
+    cursor.execute(_LEVEL0.format(p=sql.mark, s=sql.prefix), (first, last))
     out = bytearray()
     for n, (idx, data) in enumerate(cursor.fetchall(), start=first):
         if idx != n:
@@ -141,16 +154,16 @@ def read_level0(cursor: Any, mark: str, start: int, end: int) -> bytes:
     return bytes(out[skip : skip + (end - start) * HASH_SIZE])
 
 
-def check_range(dbapi_conn: Any, mark: str, start: int, end: int) -> ChunkResult:
-    """Check entries ``[start, end)`` on a DB-API connection (``mark``: its placeholder)."""
+def check_range(dbapi_conn: Any, sql: Dialect, start: int, end: int) -> ChunkResult:
+    """Check entries ``[start, end)`` on a DB-API connection."""
     # The range's rows and decoded bodies are many young objects and no cycles: with
     # the collector on, it would walk them again and again (a third of the time).
     collecting = gc.isenabled()
     gc.disable()
     cursor = dbapi_conn.cursor()
     try:
-        level0 = read_level0(cursor, mark, start, end)
-        cursor.execute(_ENTRIES.format(p=mark), (start, end))
+        level0 = read_level0(cursor, sql, start, end)
+        cursor.execute(_ENTRIES.format(p=sql.mark, s=sql.prefix), (start, end))
         rows = cursor.fetchall()
         problem = check_rows(rows, start, end, level0)
     finally:
@@ -172,9 +185,9 @@ def check_range(dbapi_conn: Any, mark: str, start: int, end: int) -> ChunkResult
 _OPEN: list[tuple[Connect, Any]] = []
 
 
-def placeholder(module: str) -> str:
-    """The parameter mark of a DB-API module (sqlite3: ``?``; psycopg: ``%s``)."""
-    return "?" if module.startswith("sqlite3") else "%s"
+def dialect(module: str, schema: str | None) -> Dialect:
+    """The SQL dialect of a DB-API module (sqlite3: ``?``; psycopg: ``%s``) and schema."""
+    return Dialect("?" if module.startswith("sqlite3") else "%s", f"{schema}." if schema else "")
 
 
 def check_range_in_worker(connect: Connect, start: int, end: int) -> ChunkResult:
@@ -184,7 +197,7 @@ def check_range_in_worker(connect: Connect, start: int, end: int) -> ChunkResult
         _OPEN[:] = [(connect, driver.connect(*connect.args, **connect.kwargs))]
     conn = _OPEN[0][1]
     try:
-        return check_range(conn, placeholder(connect.module), start, end)
+        return check_range(conn, dialect(connect.module, connect.schema), start, end)
     finally:
         conn.rollback()  # read-only; end the snapshot so nothing is held between ranges
 
@@ -193,11 +206,12 @@ __all__ = [
     "BATCH",
     "ChunkResult",
     "Connect",
+    "Dialect",
     "Problem",
     "check_entries",
     "check_range",
     "check_range_in_worker",
     "check_rows",
-    "placeholder",
+    "dialect",
     "read_level0",
 ]
