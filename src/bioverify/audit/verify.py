@@ -22,9 +22,8 @@ the tiles above level 0 (1/256 of the leaf hashes).
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -43,10 +42,10 @@ from bioverify.audit.verify_chunk import (
     Problem,
     check_entries,
     check_range,
-    check_range_in_worker,
     check_rows,
     dialect,
 )
+from bioverify.audit.verify_pool import checked_in_order
 
 #: Entries per task: a multiple of the tile width, so a task reads whole level-0 tiles.
 CHUNK: Final = 1 << 16
@@ -331,7 +330,11 @@ def _check_all(  # noqa: PLR0917 - one call site, every argument is needed
     bounds = [(lo, min(lo + CHUNK, total)) for lo in range(0, total, CHUNK)]
     memory = engine is None or engine.url.database in (None, "", ":memory:")
     if engine is not None and workers > 1 and total >= PARALLEL_MIN and not memory:
-        return _parallel(_connect_spec(engine), bounds, workers, tree, progress)
+        results = checked_in_order(
+            _connect_spec(engine), bounds, workers, lambda lo, hi: _check_here(conn, lo, hi)
+        )
+        with closing(results):  # a problem ends the pool now, not when collected
+            return _consume(bounds, results, tree, progress)
     return _consume(bounds, (_check_here(conn, lo, hi) for lo, hi in bounds), tree, progress)
 
 
@@ -356,27 +359,6 @@ def _consume(
         if progress is not None:
             progress(hi, total)
     return None
-
-
-def _parallel(
-    connect: Connect,
-    bounds: Sequence[tuple[int, int]],
-    workers: int,
-    tree: _TreeCheck,
-    progress: Progress | None,
-) -> Problem:
-    # spawn: safe even if the caller runs threads (the CLI's progress bar does);
-    # workers import only bioverify.audit.verify_chunk and the driver.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures: list[Future[ChunkResult]] = [
-            pool.submit(check_range_in_worker, connect, lo, hi) for lo, hi in bounds
-        ]
-        try:
-            return _consume(bounds, (f.result() for f in futures), tree, progress)
-        finally:
-            for future in futures:
-                future.cancel()
 
 
 def _verify_rows(
