@@ -27,12 +27,22 @@ import datetime as dt
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from bioverify.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditQueued
 from bioverify.audit.note import sign_checkpoint
@@ -52,10 +62,54 @@ IDLE_S: Final = 0.1
 GAP_S: Final = 0.02
 _TRY_LOCK: Final = text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))")
 _UNLOCK: Final = text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))")
+_OLDEST: Final = select(AuditQueued.id).order_by(AuditQueued.id).limit(bindparam("n"))
+#: Take the oldest rows off the queue in one statement (Core: schema maps apply).
+_TAKE: Final = (
+    delete(AuditQueued)
+    .where(AuditQueued.id.in_(_OLDEST))
+    .returning(
+        AuditQueued.id,
+        AuditQueued.client_id,
+        AuditQueued.session_id,
+        AuditQueued.event,
+        AuditQueued.body,
+    )
+)
+_ENTRY_COLUMNS: Final = (
+    "idx",
+    "queue_id",
+    "client_id",
+    "session_id",
+    "event",
+    "body",
+    "leaf_hash",
+    "created_at",
+)
+_COPY_ENTRIES: Final = "COPY {table} (" + ", ".join(_ENTRY_COLUMNS) + ") FROM STDIN"
 _LEAF: Final = b"\x00"
 _sha256 = hashlib.sha256
 
 Clock = Callable[[], dt.datetime]
+
+
+def _insert_entries(conn: Connection, entries: Sequence[tuple[object, ...]]) -> None:
+    """Insert a batch of entry rows: COPY on PostgreSQL (one stream, no statement per row)."""
+    if conn.dialect.name == "postgresql":
+        schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+        table = "audit_entries"
+        if schema:
+            table = f"{conn.dialect.identifier_preparer.quote_schema(schema)}.{table}"
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(_COPY_ENTRIES.format(table=table)) as copy:
+                for row in entries:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return
+    conn.execute(
+        insert(AuditEntry), [dict(zip(_ENTRY_COLUMNS, row, strict=True)) for row in entries]
+    )
 
 
 class Sequencer:
@@ -152,17 +206,9 @@ class Sequencer:
             .with_for_update()
         ).first()
         size = int(head.tree_size) if head else 0
-        rows = conn.execute(
-            select(
-                AuditQueued.id,
-                AuditQueued.client_id,
-                AuditQueued.session_id,
-                AuditQueued.event,
-                AuditQueued.body,
-            )
-            .order_by(AuditQueued.id)
-            .limit(self.batch_size)
-        ).all()
+        # Take the oldest rows off the queue in one statement; the head row lock above
+        # keeps any other sequencer out until this transaction ends.
+        rows = sorted(conn.execute(_TAKE, {"n": self.batch_size}).all())
         if not rows:
             if head is not None and size and head.checkpoint_size != size:
                 # A migrated log whose last entries no checkpoint covered yet.
@@ -176,23 +222,11 @@ class Sequencer:
             stored = sequenced_body(bytes(body), idx)
             leaf = _sha256(_LEAF + stored).digest()
             leaves.append(leaf)
-            entries.append(
-                {
-                    "idx": idx,
-                    "queue_id": queue_id,
-                    "client_id": client_id,
-                    "session_id": session_id,
-                    "event": event,
-                    "body": stored,
-                    "leaf_hash": leaf,
-                    "created_at": now,
-                }
-            )
+            entries.append((idx, queue_id, client_id, session_id, event, stored, leaf, now))
         edge = self._edge if self._edge is not None and self._edge.size == size else None
         if edge is None:
             edge = load_edge(conn, size)
-        conn.execute(insert(AuditEntry), entries)
-        conn.execute(delete(AuditQueued).where(AuditQueued.id.in_([r[0] for r in rows])))
+        _insert_entries(conn, entries)
         write_tiles(conn, edge.append(b"".join(leaves)))
         self._sign(conn, edge.size, edge.root(), head_exists=head is not None)
         self._edge = edge

@@ -21,10 +21,10 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify import errors
@@ -60,6 +60,19 @@ class SignedCheckpoint:
     root: bytes
     note: str
     created_at: dt.datetime
+
+
+_QUEUE: Final = cast("Table", AuditQueued.__table__)
+_QUEUE_ONE: Final = insert(_QUEUE).returning(_QUEUE.c.id)
+_QUEUE_MANY: Final = insert(_QUEUE).returning(_QUEUE.c.id, sort_by_parameter_order=True)
+#: ``Session.info`` key: the wake-up to call once the appending transaction commits.
+_WAKE_KEY: Final = "bioverify.audit.wake"
+
+
+def _wake(session: Session) -> None:
+    wake = session.info.pop(_WAKE_KEY, None)
+    if wake is not None:
+        wake()
 
 
 def _b64(data: bytes) -> str:
@@ -102,6 +115,8 @@ class AuditLog:
     ) -> None:
         self.inline = inline
         self.on_queued = on_queued
+        if on_queued is not None and not sa_event.contains(Session, "after_commit", _wake):
+            sa_event.listen(Session, "after_commit", _wake)
 
     # ------------------------------------------------------------------ writing
 
@@ -114,7 +129,12 @@ class AuditLog:
         return self.append_many(db, [entry])[0]
 
     def append_many(self, db: Session, entries: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Queue several entries, in order; their queue ids."""
+        """Queue several entries, in order; their queue ids.
+
+        One Core INSERT ... RETURNING id of the rows, the very statement a plain
+        single-row INSERT is (no ORM unit of work, no flush, no lock): the queue
+        id comes from the table's own sequence, the order of arrival.
+        """
         if not entries:
             return []
         now = utcnow()
@@ -128,17 +148,15 @@ class AuditLog:
             }
             for entry in entries
         ]
-        ids = (
-            db.execute(
-                insert(AuditQueued).returning(AuditQueued.id, sort_by_parameter_order=True), rows
-            )
-            .scalars()
-            .all()
-        )
-        wake = self.on_queued
-        if wake is not None:
-            sa_event.listen(db, "after_commit", lambda _s: wake(), once=True)
-        return list(ids)
+        if len(rows) == 1:
+            ids = [int(db.execute(_QUEUE_ONE, rows[0]).scalar_one())]
+        else:
+            ids = [int(i) for i in db.execute(_QUEUE_MANY, rows).scalars()]
+        if self.on_queued is not None:
+            # One listener for all sessions (registered once): adding a listener to
+            # every session that appends would cost more than the append itself.
+            db.info[_WAKE_KEY] = self.on_queued
+        return ids
 
     # ------------------------------------------------------------------ sequencing state
 

@@ -94,8 +94,10 @@ def tile_root(data: bytes | memoryview, count: int | None = None, offset: int = 
     while n > 1:
         # Two adjacent 32-byte hashes are exactly one interior node's input.
         layer = b"".join(
-            _sha256(_NODE + layer[i : i + 2 * HASH_SIZE]).digest()
-            for i in range(0, n * HASH_SIZE, 2 * HASH_SIZE)
+            [
+                _sha256(_NODE + layer[i : i + 2 * HASH_SIZE]).digest()
+                for i in range(0, n * HASH_SIZE, 2 * HASH_SIZE)
+            ]
         )
         n //= 2
     return layer
@@ -168,8 +170,14 @@ class TreeEdge:
             partial[level] = bytes(data[: width * HASH_SIZE])
         return cls(size, partial)
 
-    def append(self, leaves: bytes) -> dict[TileKey, bytes]:
-        """Add concatenated leaf hashes; the tiles that changed (full or partial), by key."""
+    def append(
+        self, leaves: bytes, roots: Mapping[int, bytes] | None = None
+    ) -> dict[TileKey, bytes]:
+        """Add concatenated leaf hashes; the tiles that changed (full or partial), by key.
+
+        ``roots`` may give the roots of level-0 tiles this fills, by tile index,
+        already computed from the same hashes (``audit verify``'s workers do).
+        """
         if len(leaves) % HASH_SIZE:
             raise TileError("leaf hashes must be 32 bytes each")
         changed: dict[TileKey, bytes] = {}
@@ -184,7 +192,8 @@ class TreeEdge:
             while len(buf) - at >= TILE_BYTES:
                 tile = buf[at : at + TILE_BYTES]
                 changed[(level, index)] = tile
-                full_roots.append(tile_root(tile))
+                known = roots.get(index) if roots is not None and level == 0 else None
+                full_roots.append(known if known is not None else tile_root(tile))
                 index += 1
                 at += TILE_BYTES
             rest = buf[at:]

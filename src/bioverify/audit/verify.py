@@ -2,12 +2,14 @@
 
 Three checks, which together tie every stored body to the signed checkpoints:
 
-1. Entries (in index ranges, by worker processes when the log is large): indexes
-   are dense from 0 up to the head's size; each body hashes to its stored leaf
-   hash *and* to the leaf hash in its level-0 tile; each body is RFC 8785
-   canonical JSON recording its own ``index`` (:mod:`bioverify.audit.canonical`).
-2. Tiles (in this process, meanwhile): every tile above level 0 is recomputed from
-   the level below, which stored tiles must equal.
+1. Entries (in index ranges of 65,536, by worker processes when the log is
+   large; :mod:`bioverify.audit.verify_chunk`): indexes are dense from 0 up to
+   the head's size; each body, as stored, hashes to its stored leaf hash *and*
+   to the leaf hash in its level-0 tile; each body is RFC 8785 canonical JSON
+   recording its own ``index`` (:mod:`bioverify.audit.canonical`). The checker
+   of a range also hashes its full level-0 tiles into their roots.
+2. Tiles (in this process, as the ranges come back in order): every tile above
+   level 0 is recomputed from those roots, which stored tiles must equal.
 3. Checkpoints: every kept checkpoint and the head verify with one of the given
    keys, and at each one's size the tree head recomputed from the tiles equals
    its root. Consistency between checkpoints follows: all roots come from one
@@ -20,36 +22,38 @@ the tiles above level 0 (1/256 of the leaf hashes).
 
 from __future__ import annotations
 
-import hashlib
-import multiprocessing
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, cast
+from typing import Final, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from bioverify.audit.canonical import parse_canonical
 from bioverify.audit.merkle import HASH_SIZE
 from bioverify.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditTile
 from bioverify.audit.note import CheckpointError, parse_and_verify_checkpoint
-from bioverify.audit.tiles import TILE_BYTES, TILE_WIDTH, TreeEdge
+from bioverify.audit.tiles import TILE_WIDTH, TreeEdge
+from bioverify.audit.verify_chunk import (
+    ChunkResult,
+    Connect,
+    Problem,
+    check_entries,
+    check_range,
+    check_rows,
+    dialect,
+)
+from bioverify.audit.verify_pool import checked_in_order
 
 #: Entries per task: a multiple of the tile width, so a task reads whole level-0 tiles.
 CHUNK: Final = 1 << 16
 #: Below this many entries worker processes cost more than they save.
 PARALLEL_MIN: Final = 200_000
-_sha256 = hashlib.sha256
-_SQLITE_ENTRIES: Final = (
-    "SELECT idx, body, leaf_hash FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx"
-)
 
 #: ``progress(entries_checked, total_entries_or_None)``.
 Progress = Callable[[int, int | None], None]
-#: The first problem of a range: ``(index, reason)``.
-Problem = tuple[int, str] | None
 
 
 class CheckpointRow(NamedTuple):
@@ -82,94 +86,24 @@ class VerifyReport:
 # ---------------------------------------------------------------- 1. entries
 
 
-def _hash_problem(body: bytes, stored: bytes, tree_leaf: bytes, index: int) -> str:
-    if _sha256(b"\x00" + body).digest() != stored:
-        return f"entry {index}: stored leaf hash does not match its body"
-    return f"entry {index}: body does not hash to the leaf in tile 0/{index // TILE_WIDTH}"
+def _schema(bind: Connection | Engine) -> str | None:
+    """The quoted schema an engine maps the tables into, if any (tests do)."""
+    schema = (bind.get_execution_options().get("schema_translate_map") or {}).get(None)
+    return bind.dialect.identifier_preparer.quote_schema(schema) if schema else None
 
 
-def check_entries(
-    rows: Iterable[tuple[int, bytes, bytes]], start: int, end: int, level0: bytes
-) -> Problem:
-    """Check entries ``[start, end)`` against the level-0 tile hashes from ``start`` on.
-
-    The loop is written out (no helper call per entry): it runs once per entry.
-    """
-    expected = start
-    at = 0
-    sha = _sha256
-    parse = parse_canonical
-    for idx, body, leaf in rows:
-        if idx != expected:
-            return expected, (
-                f"entry {expected} is missing"
-                if idx > expected
-                else f"entry {idx} appears again after {expected - 1}"
-            )
-        if type(body) is not bytes:
-            body = bytes(body)  # noqa: PLW2901 - drivers may hand out memoryviews
-        digest = sha(b"\x00" + body).digest()
-        tree_leaf = level0[at : at + HASH_SIZE]
-        if digest != leaf or digest != tree_leaf:
-            return expected, _hash_problem(body, bytes(leaf), tree_leaf, expected)
-        obj = parse(body)
-        if obj is None:
-            return expected, f"entry {expected}: body is not RFC 8785 canonical JSON"
-        recorded = obj.get("index")
-        if recorded != expected or type(recorded) is not int:
-            return expected, f"entry {expected}: body records index {recorded!r}"
-        expected += 1
-        at += HASH_SIZE
-    if expected < end:
-        return expected, f"entry {expected} is missing"
-    return None
+def _connect_spec(engine: Engine) -> Connect:
+    """How a worker process opens the store with the driver alone (no SQLAlchemy)."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    kwargs = {k: v for k, v in kwargs.items() if k != "context"}  # psycopg's adapters: local
+    module = engine.dialect.dbapi.__name__  # type: ignore[union-attr]
+    return Connect(module, tuple(args), kwargs, _schema(engine))
 
 
-def _level0(conn: Connection, start: int, end: int) -> bytes:
-    first, last = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
-    rows = conn.execute(
-        select(AuditTile.idx, AuditTile.data)
-        .where(AuditTile.level == 0, AuditTile.idx >= first, AuditTile.idx <= last)
-        .order_by(AuditTile.idx)
-    )
-    out = bytearray()
-    for n, (idx, data) in enumerate(rows, start=first):
-        if idx != n:
-            break  # a missing tile: the entries from here on will not match
-        out += data
-    return bytes(out)
-
-
-def _check_chunk_on(conn: Connection, start: int, end: int) -> Problem:
-    level0 = _level0(conn, start, end)[(start % TILE_WIDTH) * HASH_SIZE :]
-    if conn.dialect.name == "sqlite":
-        # The driver's own cursor: a quarter faster than result rows, on the hot path.
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(_SQLITE_ENTRIES, (start, end))
-            rows: Iterable[tuple[int, bytes, bytes]] = iter(cursor.fetchone, None)
-            return check_entries(rows, start, end, level0)
-        finally:
-            cursor.close()
-    result = conn.execute(
-        select(AuditEntry.idx, AuditEntry.body, AuditEntry.leaf_hash)
-        .where(AuditEntry.idx >= start, AuditEntry.idx < end)
-        .order_by(AuditEntry.idx)
-    )
-    # Rows unpack like tuples (SQLAlchemy 2.1 deprecates .tuples() for that reason).
-    return check_entries(cast("Iterable[tuple[int, bytes, bytes]]", result), start, end, level0)
-
-
-_WORKER_ENGINES: dict[str, Engine] = {}
-
-
-def _check_chunk(url: str, options: dict[str, Any], start: int, end: int) -> Problem:
-    """Worker process: check entries ``[start, end)``."""
-    engine = _WORKER_ENGINES.get(url)
-    if engine is None:
-        engine = _WORKER_ENGINES[url] = create_engine(url).execution_options(**options)
-    with engine.connect() as conn:
-        return _check_chunk_on(conn, start, end)
+def _check_here(conn: Connection, start: int, end: int) -> ChunkResult:
+    dbapi = conn.connection.dbapi_connection
+    module = conn.dialect.dbapi.__name__  # type: ignore[union-attr]
+    return check_range(dbapi, dialect(module, _schema(conn)), start, end)
 
 
 # ---------------------------------------------------------------- 2. and 3. tiles, checkpoints
@@ -190,14 +124,17 @@ class _TreeCheck:
         self.last_good = 0
         self.failure: VerifyReport | None = None
 
-    def feed(self, leaves: bytes) -> bool:
-        """Add leaf hashes; ``False`` once something failed (see :attr:`failure`)."""
+    def feed(self, leaves: bytes, roots: dict[int, bytes] | None = None) -> bool:
+        """Add leaf hashes (``roots``: of the level-0 tiles they fill, if known).
+
+        ``False`` once something failed (see :attr:`failure`).
+        """
         while leaves and self.failure is None:
             room = len(leaves) // HASH_SIZE
             if self._next is not None:
                 room = min(room, self._next.tree_size - self.edge.size)
             part, leaves = leaves[: room * HASH_SIZE], leaves[room * HASH_SIZE :]
-            for (level, index), data in self.edge.append(part).items():
+            for (level, index), data in self.edge.append(part, roots).items():
                 if self._upper is None or level == 0:
                     continue  # nothing stored to compare (an export), or level 0 itself
                 stored = self._upper.get((level, index))
@@ -251,25 +188,6 @@ class _TreeCheck:
                 bad_checkpoint=self._next.tree_size,
             )
         return None
-
-
-def _stream_level0(conn: Connection, total: int) -> Iterator[bytes]:
-    """Level-0 tiles in order, cut to the tree's size; stops at the first missing one."""
-    last = (total - 1) // TILE_WIDTH if total else -1
-    rows = conn.execute(
-        select(AuditTile.idx, AuditTile.data)
-        .where(AuditTile.level == 0, AuditTile.idx <= last)
-        .order_by(AuditTile.idx)
-        .execution_options(yield_per=1024)
-    )
-    for expected, (idx, data) in enumerate(rows):
-        if idx != expected:
-            return
-        width = min(TILE_WIDTH, total - idx * TILE_WIDTH)
-        blob = bytes(data)
-        yield blob[: width * HASH_SIZE]
-        if len(blob) < min(TILE_BYTES, width * HASH_SIZE):
-            return
 
 
 # ---------------------------------------------------------------- the whole log
@@ -403,54 +321,43 @@ def _check_all(  # noqa: PLR0917 - one call site, every argument is needed
     workers: int,
     progress: Progress | None,
 ) -> Problem:
-    """Check every entry (in worker processes when it pays) and feed the tiles to ``tree``."""
+    """Check every entry (in worker processes when it pays) and feed the tiles to ``tree``.
+
+    Ranges are taken in order, so the first problem reported is the first bad
+    entry; the tiles above level 0 are rebuilt here from each range's level-0
+    hashes and tile roots, which the range's checker computed.
+    """
     bounds = [(lo, min(lo + CHUNK, total)) for lo in range(0, total, CHUNK)]
     memory = engine is None or engine.url.database in (None, "", ":memory:")
     if engine is not None and workers > 1 and total >= PARALLEL_MIN and not memory:
-        return _parallel(engine, bounds, workers, tree, conn, total, progress)
-    for lo, hi in bounds:
-        problem = _check_chunk_on(conn, lo, hi)
-        if problem is not None:
-            return problem
-        if progress is not None:
-            progress(hi, total)
-    for blob in _stream_level0(conn, total):
-        if not tree.feed(blob):
-            break
-    return None
+        results = checked_in_order(
+            _connect_spec(engine), bounds, workers, lambda lo, hi: _check_here(conn, lo, hi)
+        )
+        with closing(results):  # a problem ends the pool now, not when collected
+            return _consume(bounds, results, tree, progress)
+    return _consume(bounds, (_check_here(conn, lo, hi) for lo, hi in bounds), tree, progress)
 
 
-def _parallel(  # noqa: PLR0917 - one call site, every argument is needed
-    engine: Engine,
+def _consume(
     bounds: Sequence[tuple[int, int]],
-    workers: int,
+    results: Iterable[ChunkResult],
     tree: _TreeCheck,
-    conn: Connection,
-    total: int,
     progress: Progress | None,
 ) -> Problem:
-    url = engine.url.render_as_string(hide_password=False)
-    options = dict(engine.get_execution_options())
-    # spawn: safe even if the caller runs threads; workers import only this module.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures: list[Future[Problem]] = [
-            pool.submit(_check_chunk, url, options, lo, hi) for lo, hi in bounds
-        ]
-        try:
-            # The tiles are checked here while the workers hash the entries.
-            for blob in _stream_level0(conn, total):
-                if not tree.feed(blob):
-                    break
-            for (_, hi), future in zip(bounds, futures, strict=True):
-                problem = future.result()
-                if problem is not None:
-                    return problem
-                if progress is not None:
-                    progress(hi, total)
-        finally:
-            for future in futures:
-                future.cancel()
+    """The first problem among the ranges' results, in order; feeds the tree meanwhile."""
+    total = bounds[-1][1] if bounds else 0
+    for (lo, hi), result in zip(bounds, results, strict=True):
+        if result.problem is not None:
+            return result.problem
+        if tree.failure is None:  # entries are still checked: an entry problem comes first
+            first = lo // TILE_WIDTH
+            roots = {
+                first + i: result.roots[i * HASH_SIZE : (i + 1) * HASH_SIZE]
+                for i in range(len(result.roots) // HASH_SIZE)
+            }
+            tree.feed(result.level0, roots)
+        if progress is not None:
+            progress(hi, total)
     return None
 
 
@@ -466,7 +373,7 @@ def _verify_rows(
         return VerifyReport(False, None, "the log has no signed checkpoint")
     rows = [(int(i), bytes(b), bytes(h)) for i, b, h in source.entries]
     leaves = b"".join(h for _, _, h in rows)
-    problem = check_entries(rows, 0, len(rows), leaves)
+    problem = check_rows(rows, 0, len(rows), leaves)
     if problem is not None:
         return VerifyReport(False, problem[0], problem[1], entries=problem[0])
     tree = _TreeCheck(None, ordered)

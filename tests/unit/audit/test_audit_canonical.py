@@ -7,7 +7,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bioverify.audit.canonical import parse_canonical
+from bioverify.audit.canonical import parse_canonical, parse_canonical_many
 from bioverify.audit.events import canonical_bytes
 
 
@@ -64,3 +64,55 @@ def test_anything_else_is_encoded_by_rfc8785(obj: dict[str, object]) -> None:
     except rfc8785.CanonicalizationError:
         return
     assert canonical_bytes(obj) == expected
+
+
+any_body = st.one_of(
+    st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=4), plain_values).map(
+        canonical_bytes
+    ),
+    st.dictionaries(st.text(max_size=3), st.floats(allow_nan=False) | st.text(max_size=3)).map(
+        lambda obj: orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    ),
+    st.binary(max_size=12).map(lambda raw: b"{" + raw + b"}"),
+)
+
+
+@settings(deadline=None)  # timing is not what these test; the machine is shared
+@given(st.lists(any_body, max_size=8))
+def test_a_batch_passes_only_if_every_body_is_canonical(bodies: list[bytes]) -> None:
+    objs = parse_canonical_many(bodies)
+    if objs is not None:
+        assert objs == [parse_canonical(body) for body in bodies]
+        assert all(rfc_says(body, obj) for body, obj in zip(bodies, objs, strict=True))
+
+
+# Texts as entries hold them (ids, tags, times); a text spelling a float pattern
+# such as ".0}" is also judged body by body, by design.
+entry_text = st.text("abcdxyzABC0123456789_:+-/ ", max_size=8)
+entry_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | entry_text,
+    lambda inner: st.dictionaries(entry_text, inner),
+    max_leaves=12,
+)
+
+
+@settings(deadline=None)  # timing is not what these test; the machine is shared
+@given(st.lists(st.dictionaries(entry_text, entry_values, max_size=4), max_size=8))
+def test_entries_as_the_log_writes_them_pass_as_a_batch(objs: list[dict[str, object]]) -> None:
+    # The fast path is taken for what the sequencer stores (ASCII, no floats, no arrays;
+    # a non-ASCII text is judged body by body instead, and found canonical there).
+    bodies = [canonical_bytes(obj) for obj in objs]
+    assert parse_canonical_many(bodies) == objs
+
+
+def test_bodies_that_only_parse_together_are_refused() -> None:
+    # Joined, these three bodies read as three canonical objects, but not one body
+    # is one of them: the batch must not vouch for any.
+    bodies = [b'{"a":"}', b'{","b":{}}', b'{"c":1},{"d":2}']
+    assert orjson.loads(b"[" + b",".join(bodies) + b"]") == [
+        {"a": "},{", "b": {}},
+        {"c": 1},
+        {"d": 2},
+    ]
+    assert parse_canonical_many(bodies) is None
+    assert [parse_canonical(body) for body in bodies] == [None, None, None]

@@ -219,13 +219,21 @@ def test_rows_from_an_export_verify_too(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [2, 3])
 def test_worker_processes_reach_the_same_verdicts(
-    fill: FillLog, engine: Engine, signer: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch
+    fill: FillLog,
+    engine: Engine,
+    signer: Ed25519PrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
 ) -> None:
+    # Ranges of 64 (a quarter tile): this process and the workers each check some.
     monkeypatch.setattr(verify_module, "CHUNK", 64)
     monkeypatch.setattr(verify_module, "PARALLEL_MIN", 1)
-    fill(300, 40)
-    assert verify(engine, signer, workers=2).ok
-    bad = random.Random(7).randrange(300)
-    set_row(engine, bad, body=b"{}")
-    assert verify(engine, signer, workers=2).first_bad_index == bad
+    fill(1000, 40)
+    assert verify(engine, signer, workers=workers).ok
+    rng = random.Random(7 + workers)
+    bad = sorted(rng.sample(range(1000), 2))
+    for idx in bad:
+        set_row(engine, idx, body=b"{}")
+    assert verify(engine, signer, workers=workers).first_bad_index == bad[0]
