@@ -19,6 +19,7 @@ that joined text; any doubt sends the batch to the one-by-one path.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any, Final
@@ -36,15 +37,13 @@ _SMALL_EXP: Final = re.compile(rb"e-[56]").search
 
 
 def _slow(body: bytes) -> dict[str, Any] | None:
+    # The standard library's decoder, not orjson: orjson reads an integer beyond 64
+    # bits as a float, whose RFC 8785 form can equal the text, so such a body would
+    # pass here although the log's writer (rfc8785, integers up to 2**53) refuses it.
     try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        import json  # noqa: PLC0415 - only integers beyond 64 bits get here
-
-        try:
-            obj = json.loads(body)
-        except ValueError:
-            return None
+        obj = json.loads(body)
+    except ValueError:
+        return None
     if type(obj) is not dict:
         return None
     try:
