@@ -8,9 +8,15 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from bioverify.accounts.models import Client
 from bioverify.api import capture
-from bioverify.api.deps import authenticate, integrator, json_body, read_json, services
+from bioverify.api.deps import (
+    authenticate,
+    authenticated,
+    documented_credentials,
+    json_body,
+    read_json,
+    services,
+)
 from bioverify.api.schemas import (
     ERROR_RESPONSES,
     CaptureLoadView,
@@ -88,10 +94,10 @@ def to_new_session(
     responses=ERROR_RESPONSES,
     openapi_extra=json_body(CreateSessionRequest),
     summary="Open a verification session",
+    dependencies=[Depends(documented_credentials)],
 )
 async def create_session(
     request: Request,
-    client: Annotated[Client, Depends(integrator)],
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -102,17 +108,38 @@ async def create_session(
     ] = None,
 ) -> JSONResponse:
     svc = services(request)
-    body = await read_json(request, CreateSessionRequest)
-    spec = await run_in_threadpool(
-        to_new_session,
-        body,
-        check_callback=svc.egress.check_url,
-        default_liveness=svc.settings.default_liveness,
-    )
     raw = await request.body()
-    status, payload = await run_in_threadpool(
-        svc.need_sessions().create, client, spec, idempotency_key=idempotency_key, body=raw
-    )
+    try:
+        body: CreateSessionRequest | BadRequest = await read_json(request, CreateSessionRequest)
+    except BadRequest as exc:
+        body = exc  # answered only once the credentials are known to be good
+
+    def spec() -> NewSession:
+        if isinstance(body, BadRequest):
+            raise body
+        return to_new_session(
+            body,
+            check_callback=svc.egress.check_url,
+            default_liveness=svc.settings.default_liveness,
+        )
+
+    sessions = svc.need_sessions()
+    if isinstance(body, CreateSessionRequest) and body.callback and body.callback.url:
+        # Vetting a callback resolves its host: never inside a transaction (on SQLite
+        # that would hold the write lock for a DNS lookup). Check, vet, then create.
+        client = await authenticate(request)
+        new = await run_in_threadpool(spec)
+        _, status, payload = await run_in_threadpool(
+            sessions.create, client, new, idempotency_key=idempotency_key, body=raw
+        )
+    else:
+        # The common case: credentials, validation and the create in one transaction
+        # and one thread hop (it was three of each).
+        _, status, payload = await authenticated(
+            request,
+            lambda check: sessions.create(check, spec, idempotency_key=idempotency_key, body=raw),
+            client_of=lambda created: created[0],
+        )
     return JSONResponse(payload, status_code=status)
 
 

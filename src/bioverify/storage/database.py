@@ -34,10 +34,22 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+#: Connections kept open per process. Up to 40 requests run in worker threads at once
+#: (anyio's default), each holding one connection for its one transaction; with fewer
+#: kept, every burst above the pool opened and closed connections (a connect and, on
+#: SQLite, four PRAGMAs each), a measured cost under 16 concurrent creates.
+POOL_SIZE = 20
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
     """An engine configured for our workload on either backend."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
