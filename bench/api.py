@@ -11,8 +11,8 @@ is not the bottleneck it would otherwise be on a 2-core machine; it still takes 
 share of the cores, the same for both apps).
 
 Phases per store, each bounded by ``--seconds``:
-1. closed loop, ``--connections`` (16) in flight: the peer's maximum rate;
-2. the same against create-session;
+1. closed loop, ``--connections`` (16) in flight: the peer's maximum rate, then
+2. the same against create-session; 1 and 2 alternate for ``--rounds`` (3) rounds;
 3. open loop at ``--fraction`` (70 %) of phase 2's rate, paced on a fixed schedule,
    latency counted from each request's *scheduled* time (no coordinated omission).
 
@@ -326,6 +326,15 @@ def drop_pg_schema(admin_url: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def merged(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Rounds of one phase as one: total requests over total time; worst percentiles."""
+    seconds = sum(r["requests"] / r["rps"] for r in rows)
+    total = sum(r["requests"] for r in rows)
+    out = {k: max(r[k] for r in rows) for k in ("p50", "p95", "p99")}
+    out.update(rps=total / seconds, requests=total, errors=sum(r["errors"] for r in rows))
+    return out
+
+
 def _line(name: str, row: dict[str, float]) -> str:
     return (
         f"  {name:<34} {row['rps']:8.0f} req/s   p50 {row['p50']:6.1f} ms   "
@@ -351,17 +360,24 @@ def bench_backend(
         peer_port, api_port = free_port(), free_port()
         peer_db = peer_url or f"sqlite:///{Path(tmp) / 'peer.sqlite3'}"
         peer_target = Target("POST", CREATE_PATH, PEER_HEADERS, PEER_BODY, 201)
-        with process([sys.executable, str(PEER_APP), str(peer_port), peer_db], peer_port):
-            run_load(peer_port, peer_target, connections=4, seconds=1)  # warm-up
-            peer = run_load(peer_port, peer_target, connections=conns, seconds=secs)
+        create = Target("POST", CREATE_PATH, headers, CREATE_BODY, 201)
         serve = [
             *[str(BIN / "bioverify"), "serve", "--workers", "1"],
             *["--host", "127.0.0.1", "--port", str(api_port)],
         ]
-        with process(serve, api_port, env):
-            create = Target("POST", CREATE_PATH, headers, CREATE_BODY, 201)
-            run_load(api_port, create, connections=4, seconds=1)  # warm-up
-            peak = run_load(api_port, create, connections=conns, seconds=secs)
+        with (
+            process([sys.executable, str(PEER_APP), str(peer_port), peer_db], peer_port),
+            process(serve, api_port, env),
+        ):
+            run_load(peer_port, peer_target, connections=4, seconds=1)  # warm-up
+            run_load(api_port, create, connections=4, seconds=1)
+            # Alternate the two in short rounds: on a shared machine the load of the
+            # neighbours drifts, and interleaving spreads it over both alike.
+            peers, ours = [], []
+            for _ in range(args.rounds):
+                peers.append(run_load(peer_port, peer_target, connections=conns, seconds=secs))
+                ours.append(run_load(api_port, create, connections=conns, seconds=secs))
+            peer, peak = merged(peers), merged(ours)
             paced = run_load(
                 api_port, create, connections=conns, seconds=secs, rate=peak["rps"] * args.fraction
             )
@@ -386,7 +402,8 @@ def bench_backend(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each phase")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating peer/ours rounds")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument("--fraction", type=float, default=0.7, help="open-loop share of max")
     parser.add_argument("--pg", default=PG_URL, help="PostgreSQL URL (admin; a schema is made)")
@@ -398,7 +415,7 @@ def main() -> None:
         return
     print(
         f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
-        f"{args.connections} connections, {args.seconds:.0f} s per phase"
+        f"{args.connections} connections, {args.rounds} rounds of {args.seconds:.0f} s per app"
     )
     print(
         f"goals: create-session >= {GOAL_RATIO}x the peer app; p99 <= {GOAL_P99_MS:.0f} ms "
