@@ -28,6 +28,7 @@ from sqlalchemy import Engine, select
 
 from bioverify.capture.sdk import CaptureError, CaptureSession
 from bioverify.sessions.models import SessionRow
+from bioverify.webhooks.models import WebhookMessage
 from support import Creds, Receiver, drop_schema_of, fresh_database_url, migrated
 
 pytestmark = pytest.mark.slow
@@ -211,9 +212,19 @@ def _run_sessions(
 def _check_outcome(stack: Stack, receiver: Receiver, made: dict[str, int]) -> None:
     """No session lost or doubled, one final webhook each with its code, a sound log."""
     assert _session_ids(stack.engine) == set(made), "a session was lost or made twice"
-    wait_until(
-        lambda: set(receiver.ids_by_session()) >= set(made), 60, "a final webhook per session"
-    )
+    try:
+        wait_until(
+            lambda: set(receiver.ids_by_session()) >= set(made), 120, "a final webhook per session"
+        )
+    except AssertionError as exc:
+        missing = set(made) - set(receiver.ids_by_session())
+        with stack.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    WebhookMessage.session_id, WebhookMessage.status, WebhookMessage.attempts
+                ).where(WebhookMessage.session_id.in_(missing))
+            ).all()
+        raise AssertionError(f"{exc}: outbox of the missing: {rows}") from None
     per_session = receiver.ids_by_session()
     assert all(len(per_session[sid]) == 1 for sid in made), per_session
     for hook in receiver.received:
