@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from bioverify.accounts.models import Client
 from bioverify.api import capture
 from bioverify.api.deps import (
+    CredentialCheck,
     authenticate,
     authenticated,
     documented_credentials,
@@ -28,6 +30,7 @@ from bioverify.domain.session import REQUIREMENT_SYNONYMS, SessionType
 from bioverify.errors import BadRequest
 from bioverify.sessions.service import NewSession
 from bioverify.sessions.tokens import looks_like_uuid
+from bioverify.storage.database import transaction
 
 router = APIRouter(tags=["sessions"])
 
@@ -124,22 +127,23 @@ async def create_session(
         )
 
     sessions = svc.need_sessions()
-    if isinstance(body, CreateSessionRequest) and body.callback and body.callback.url:
+
+    def vetted_create(check: CredentialCheck) -> tuple[Client, int, dict[str, Any]]:
         # Vetting a callback resolves its host: never inside a transaction (on SQLite
         # that would hold the write lock for a DNS lookup). Check, vet, then create.
-        client = await authenticate(request)
-        new = await run_in_threadpool(spec)
-        _, status, payload = await run_in_threadpool(
-            sessions.create, client, new, idempotency_key=idempotency_key, body=raw
-        )
-    else:
-        # The common case: credentials, validation and the create in one transaction
-        # and one thread hop (it was three of each).
-        _, status, payload = await authenticated(
-            request,
-            lambda check: sessions.create(check, spec, idempotency_key=idempotency_key, body=raw),
-            client_of=lambda created: created[0],
-        )
+        with transaction(svc.factory) as db:
+            client = check(db)
+        return sessions.create(client, spec(), idempotency_key=idempotency_key, body=raw)
+
+    def create(check: CredentialCheck) -> tuple[Client, int, dict[str, Any]]:
+        # The common case: credentials, validation and the insert in one transaction.
+        return sessions.create(check, spec, idempotency_key=idempotency_key, body=raw)
+
+    vetting = isinstance(body, CreateSessionRequest) and body.callback and body.callback.url
+    # Either way one thread hop (it was three).
+    _, status, payload = await authenticated(
+        request, vetted_create if vetting else create, client_of=lambda created: created[0]
+    )
     return JSONResponse(payload, status_code=status)
 
 
