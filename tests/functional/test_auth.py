@@ -156,3 +156,14 @@ def test_rotated_secret_and_revoked_client(
     with transaction(session_factory(db_engine)) as db:
         accounts.revoke_client(db, creds.client_id, clock())
     assert_envelope(app_client.post(CREATE, content=BODY, headers=new_headers), 401, [])
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"type":"NOPE"}', b'{"type":"VERIFY_ULTRA"}'])
+def test_a_bad_body_without_good_credentials_is_a_401_not_a_400(
+    app_client: httpx.Client, creds: Creds, body: bytes
+) -> None:
+    # The create route checks credentials and validates in one transaction: an unknown
+    # caller must still learn nothing about what its body would have been told.
+    wrong = {**creds.headers(), "clientSecret": "not-the-secret"}
+    assert_envelope(app_client.post(CREATE, content=body, headers=wrong), 401, [])
+    assert_envelope(app_client.post(CREATE, content=body, headers=creds.headers()), 400)

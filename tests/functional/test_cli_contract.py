@@ -7,6 +7,7 @@ no traceback (a traceback only with ``--verbose``).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -75,6 +76,7 @@ def env(settings: Settings, db_engine: Engine) -> dict[str, str]:
         (["audit", "prove", "-1"], "-1"),
         (["webhooks", "list", "--limit", "0"], "--limit"),
         (["serve", "--port", "eighty"], "--port"),
+        (["serve", "--workers", "0"], "--workers"),
         (["demo", "--port", "eighty"], "--port"),
         (["eval", "--faces", "/nonexistent-faces"], "identities.csv"),
     ],
@@ -136,6 +138,16 @@ def test_verbose_shows_the_traceback_and_keeps_the_status(env: dict[str, str]) -
     assert result.returncode == 1
     assert "Traceback" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_serve_on_a_taken_port_exits_1_naming_it(env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for workers in ("1", "2"):
+            result = run(env, "serve", "--port", port, "--workers", workers)
+            assert_fails(result, 1, f"cannot listen on 127.0.0.1:{port}")
 
 
 def test_success_exits_0(env: dict[str, str]) -> None:

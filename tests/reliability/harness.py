@@ -132,7 +132,10 @@ class Processes:
         return proc
 
     def serve(self, env: dict[str, str], port: int, *extra: str) -> tuple[Proc, str]:
-        """``bioverify serve`` on ``port``; returns once /healthz answers."""
+        """``bioverify serve`` on ``port``; returns once /healthz answers. One API process
+        unless ``extra`` says ``--workers``: these tests kill and restart *the* server."""
+        if "--workers" not in extra:
+            extra = ("--workers", "1", *extra)
         proc = self._proc(
             "serve", ["serve", "--host", "127.0.0.1", "--port", str(port), *extra], env
         )

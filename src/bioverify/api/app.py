@@ -76,6 +76,7 @@ def create_app(
     worker_factory: Callable[[Services], Any] | None = None,
     services: Services | None = None,
     warm_engine: bool = False,
+    lead_sequencer: bool = True,
 ) -> FastAPI:
     """The ASGI app over ``services`` (built here by ``build_services`` when not given;
     the other collaborators are overridable for tests)."""
@@ -105,9 +106,12 @@ def create_app(
             tasks.append(asyncio.create_task(svc.gallery_sync.run(stop)))
         if run_worker and worker_factory is not None:
             tasks.append(asyncio.create_task(worker_factory(svc).run(stop)))
-        elif is_sqlite(engine) and svc.sequencer is not None and not svc.problems:
+        elif (
+            lead_sequencer and is_sqlite(engine) and svc.sequencer is not None and not svc.problems
+        ):
             # On SQLite the serving process is the audit sequencer, worker or not (and,
-            # like the worker, it writes nothing while a part is broken).
+            # like the worker, it writes nothing while a part is broken); with several
+            # API processes only the first one leads (bioverify.serving).
             tasks.append(asyncio.create_task(run_sequencer(svc.sequencer, engine, stop)))
         try:
             yield

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bioverify import strict_json
@@ -20,6 +22,7 @@ from bioverify.storage.database import transaction
 from bioverify.wiring import AuthFailureHook, Services
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def services(request: Request) -> Services:
@@ -83,8 +86,33 @@ CLIENT_FAILURES = frozenset(
 )
 
 
+#: Checks the request's credentials in the given transaction: the client, or Unauthorized.
+CredentialCheck = Callable[[Session], Client]
+
+
 async def authenticate(request: Request) -> Client:
-    """The authenticated integrator client, or 401/429 (API.md section 3).
+    """The authenticated integrator client, or 401/429 (API.md section 3)."""
+    factory = services(request).factory
+
+    def own_transaction(check: CredentialCheck) -> Client:
+        with transaction(factory) as db:
+            return check(db)
+
+    return await authenticated(request, own_transaction, client_of=lambda client: client)
+
+
+async def authenticated(
+    request: Request,
+    work: Callable[[CredentialCheck], T],
+    *,
+    client_of: Callable[[T], Client],
+) -> T:
+    """Run ``work`` (in a worker thread) with the credential check of this request, or
+    answer 401/429 (API.md section 3).
+
+    ``work`` calls the check inside its own transaction, first: a route can check the
+    credentials and do its writes in one transaction and one thread hop (the create
+    route does). ``client_of`` names the client ``work``'s result was made for.
 
     Valid credentials are always honoured: failures are counted per address and per
     claimed client, and only further *failing* attempts are refused (429), so anyone
@@ -102,14 +130,14 @@ async def authenticate(request: Request) -> Client:
         body=body,
     )
 
-    def check() -> Client:
-        with transaction(svc.factory) as db:
-            return accounts.authenticate(
-                db, facts, now=svc.clock(), slc_window_s=svc.settings.slc_window_s
-            )
+    def check(db: Session) -> Client:
+        return accounts.authenticate(
+            db, facts, now=svc.clock(), slc_window_s=svc.settings.slc_window_s
+        )
 
     try:
-        client = await run_in_threadpool(check)
+        # One thread hop for the credential check and the route's work.
+        result = await run_in_threadpool(work, check)
     except Unauthorized as exc:
         reason = str(getattr(exc, "reason", "rejected"))
         keys = [address_key]
@@ -126,8 +154,18 @@ async def authenticate(request: Request) -> Client:
 
         await run_in_threadpool(record)
         raise
-    request.state.client = client
-    return client
+    request.state.client = client_of(result)
+    return result
+
+
+async def documented_credentials(
+    _key: str | None = Depends(api_key_header),
+    _client_id: str | None = Depends(client_id_header),
+    _secret: str | None = Depends(client_secret_header),
+    _slc: str | None = Depends(slc_header),
+) -> None:
+    """Route dependency that only documents the credentials (/docs) of a route that
+    checks them itself, with :func:`authenticated`."""
 
 
 async def integrator(
@@ -175,9 +213,12 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 __all__ = [
     "AuthFailureHook",
+    "CredentialCheck",
     "Services",
     "authenticate",
+    "authenticated",
     "client_address",
+    "documented_credentials",
     "integrator",
     "json_body",
     "read_json",

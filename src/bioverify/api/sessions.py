@@ -13,7 +13,15 @@ from starlette.concurrency import run_in_threadpool
 from bioverify.accounts.models import Client
 from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.api import capture
-from bioverify.api.deps import authenticate, integrator, json_body, read_json, services
+from bioverify.api.deps import (
+    CredentialCheck,
+    authenticate,
+    authenticated,
+    documented_credentials,
+    json_body,
+    read_json,
+    services,
+)
 from bioverify.api.schemas import (
     ERROR_RESPONSES,
     CaptureLoadView,
@@ -25,6 +33,7 @@ from bioverify.domain.session import REQUIREMENT_SYNONYMS, SessionType
 from bioverify.errors import BadRequest
 from bioverify.sessions.service import NewSession
 from bioverify.sessions.tokens import looks_like_uuid
+from bioverify.storage.database import transaction
 from bioverify.webhooks.callback_headers import PURPOSE as HEADERS_PURPOSE
 from bioverify.webhooks.callback_headers import seal_headers
 from bioverify.wiring import Services
@@ -101,10 +110,10 @@ def _sealed_headers(svc: Services, client_id: str, headers: Mapping[str, str]) -
     responses=ERROR_RESPONSES,
     openapi_extra=json_body(CreateSessionRequest),
     summary="Open a verification session",
+    dependencies=[Depends(documented_credentials)],
 )
 async def create_session(
     request: Request,
-    client: Annotated[Client, Depends(integrator)],
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -115,20 +124,44 @@ async def create_session(
     ] = None,
 ) -> JSONResponse:
     svc = services(request)
-    body = await read_json(request, CreateSessionRequest)
-    spec = await run_in_threadpool(
-        to_new_session,
-        body,
-        check_callback=svc.egress.check_url,
-        default_liveness=svc.settings.default_liveness,
-    )
-    if spec.callback_headers:
-        spec = dataclasses.replace(
-            spec, callback_headers=_sealed_headers(svc, client.id, spec.callback_headers)
-        )
     raw = await request.body()
-    status, payload = await run_in_threadpool(
-        svc.need_sessions().create, client, spec, idempotency_key=idempotency_key, body=raw
+    try:
+        body: CreateSessionRequest | BadRequest = await read_json(request, CreateSessionRequest)
+    except BadRequest as exc:
+        body = exc  # answered only once the credentials are known to be good
+
+    def spec() -> NewSession:
+        if isinstance(body, BadRequest):
+            raise body
+        return to_new_session(
+            body,
+            check_callback=svc.egress.check_url,
+            default_liveness=svc.settings.default_liveness,
+        )
+
+    sessions = svc.need_sessions()
+
+    def vetted_create(check: CredentialCheck) -> tuple[Client, int, dict[str, Any]]:
+        # Vetting a callback resolves its host: never inside a transaction (on SQLite
+        # that would hold the write lock for a DNS lookup). Check, vet, then create.
+        with transaction(svc.factory) as db:
+            client = check(db)
+        new = spec()
+        if new.callback_headers:
+            # Stored sealed under the master key: they often carry the receiver's credentials.
+            new = dataclasses.replace(
+                new, callback_headers=_sealed_headers(svc, client.id, new.callback_headers)
+            )
+        return sessions.create(client, new, idempotency_key=idempotency_key, body=raw)
+
+    def create(check: CredentialCheck) -> tuple[Client, int, dict[str, Any]]:
+        # The common case: credentials, validation and the insert in one transaction.
+        return sessions.create(check, spec, idempotency_key=idempotency_key, body=raw)
+
+    vetting = isinstance(body, CreateSessionRequest) and body.callback and body.callback.url
+    # Either way one thread hop (it was three).
+    _, status, payload = await authenticated(
+        request, vetted_create if vetting else create, client_of=lambda created: created[0]
     )
     return JSONResponse(payload, status_code=status)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,45 +20,56 @@ PortOption = Annotated[
 ]
 
 
-def run_server(cfg: Settings, *, host: str, port: int, with_worker: bool) -> None:
+def run_server(
+    cfg: Settings, *, host: str, port: int, with_worker: bool, processes: int = 1
+) -> None:
     from bioverify.observability import configure_logging  # noqa: PLC0415 - fast start
 
     configure_logging(cfg.log_level)
     if not cfg.public_url_set:
         cfg = cfg.with_overrides(public_url=f"http://{host}:{port}")
     engine = migrated_engine(cfg)  # an unreachable store stops here, before the heavy part
+    engine.dispose()  # each API process opens its own
+    if processes > 1:
+        # Create the key ring once, here, rather than racing N processes to do it; a
+        # ring that cannot be loaded is reported by each process (readiness fails).
+        from bioverify.errors import BioverifyError  # noqa: PLC0415
+        from bioverify.wiring import load_keyring  # noqa: PLC0415
+
+        with contextlib.suppress(BioverifyError):
+            load_keyring(cfg)
     # Imported here: the server stack is what makes a command slow to start.
-    import uvicorn  # noqa: PLC0415
+    from bioverify.serving import serve_processes  # noqa: PLC0415
 
-    from bioverify.api.app import create_app  # noqa: PLC0415
-    from bioverify.api.http_protocol import LimitedHttpToolsProtocol  # noqa: PLC0415
-    from bioverify.worker import Worker  # noqa: PLC0415
-
-    app = create_app(
-        cfg, db_engine=engine, run_worker=with_worker, worker_factory=Worker, warm_engine=True
-    )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        http=LimitedHttpToolsProtocol,  # bounds request heads (431)
-    )
+    serve_processes(cfg, host=host, port=port, processes=processes, with_worker=with_worker)
 
 
 def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="API processes on the port (default: one per core); the worker runs once.",
+        ),
+    ] = None,
     no_worker: Annotated[
         bool,
         typer.Option("--no-worker", help="API only; run `bioverify worker` processes separately."),
     ] = False,
 ) -> None:
     """Serve the API (with the embedded worker unless --no-worker)."""
-    run_server(settings(), host=host, port=port, with_worker=not no_worker)
+    from bioverify.serving import default_workers  # noqa: PLC0415 - fast start
+
+    run_server(
+        settings(),
+        host=host,
+        port=port,
+        with_worker=not no_worker,
+        processes=workers or default_workers(),
+    )
 
 
 def worker() -> None:

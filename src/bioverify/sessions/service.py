@@ -108,43 +108,56 @@ class SessionService:
 
     def create(
         self,
-        client: Client,
-        spec: NewSession,
+        client: Client | Callable[[Session], Client],
+        spec: NewSession | Callable[[], NewSession],
         *,
         idempotency_key: str | None = None,
         body: bytes = b"",
-    ) -> tuple[int, dict[str, Any]]:
-        """Create a session; ``(status_code, response body)``, replayed for a known key."""
+    ) -> tuple[Client, int, dict[str, Any]]:
+        """Create a session; ``(client, status_code, response body)``, replayed for a
+        known key.
+
+        ``client`` may be the credential check of the request, and ``spec`` a function
+        that validates it: both then run in this one transaction (the check first, so a
+        request without valid credentials learns nothing about its body), instead of a
+        transaction and a thread hop each.
+        """
         body_hash = hashlib.sha256(body).digest()
         now = self.now()
+        who = client if isinstance(client, Client) else None
         try:
             with transaction(self._factory) as db:
+                current = client if isinstance(client, Client) else client(db)
+                who = current
+                new = spec if isinstance(spec, NewSession) else spec()
                 if idempotency_key is not None:
-                    replay = self._idempotent_replay(db, client.id, idempotency_key, body_hash, now)
+                    replay = self._idempotent_replay(
+                        db, current.id, idempotency_key, body_hash, now
+                    )
                     if replay is not None:
-                        return replay
-                response = self._create(db, client, spec, now)
+                        return (current, *replay)
+                response = self._create(db, current, new, now)
                 if idempotency_key is not None:
                     db.add(
                         IdempotencyKey(
-                            client_id=client.id,
+                            client_id=current.id,
                             key=idempotency_key,
                             body_hash=body_hash,
                             status_code=201,
-                            response=self._stored(client.id, response),
+                            response=self._stored(current.id, response),
                             created_at=now,
                         )
                     )
-                return 201, response
+                return current, 201, response
         except IntegrityError:
             # Two concurrent creates with one key: the loser answers as a replay.
-            if idempotency_key is None:
+            if idempotency_key is None or who is None:
                 raise
             with transaction(self._factory) as db:
-                replay = self._idempotent_replay(db, client.id, idempotency_key, body_hash, now)
+                replay = self._idempotent_replay(db, who.id, idempotency_key, body_hash, now)
             if replay is None:
                 raise
-            return replay
+            return (who, *replay)
 
     def _idempotent_replay(
         self, db: Session, client_id: str, key: str, body_hash: bytes, now: dt.datetime
