@@ -8,12 +8,9 @@ the session. The document step (:mod:`.document_step`) shares the same guard.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -26,13 +23,9 @@ from bioverify import errors
 from bioverify.accounts import framing
 from bioverify.crypto.keyring import KeyRing
 from bioverify.domain import session as sm
-from bioverify.engine.decode import check_request_pixels
 from bioverify.engine.interfaces import (
     Analysis,
-    Challenge,
-    ChallengeStep,
     Engine,
-    InvalidImage,
     LivenessMode,
     Outcome,
 )
@@ -48,6 +41,7 @@ from bioverify.sessions.capture_guard import (
     validated,
 )
 from bioverify.sessions.capture_models import CapturePlaintext, EventsPlaintext
+from bioverify.sessions.capture_request import CaptureRequest, capture_request
 from bioverify.sessions.capture_views import (
     final_redirect,
     next_view,
@@ -60,10 +54,9 @@ from bioverify.sessions.document_step import needs_document
 from bioverify.sessions.engine_share import TenantShare
 from bioverify.sessions.identity_vault import DocumentState, IdentityVault
 from bioverify.sessions.models import SessionRow
-from bioverify.sessions.service import SessionService, new_puid
+from bioverify.sessions.service import SessionService
 from bioverify.storage.database import transaction
 
-MAX_PASSIVE_FRAMES = 5
 MAX_ACTIVE_FRAMES = 24
 CHALLENGE_TTL = dt.timedelta(minutes=5)
 #: Page loads (each issues a challenge) one session may answer, then 429; the steps
@@ -234,7 +227,7 @@ class CaptureService:
     async def _capture(
         self, token: str, envelope: Mapping[str, object], facts: DeviceFacts, held: list[str]
     ) -> dict[str, Any]:
-        request: _CaptureRequest = await run_in_threadpool(
+        request: CaptureRequest = await run_in_threadpool(
             self._accept, token, envelope, facts, held
         )
         engine = self.engine
@@ -291,8 +284,8 @@ class CaptureService:
 
     def _accept(
         self, token: str, envelope: Mapping[str, object], facts: DeviceFacts, held: list[str]
-    ) -> _CaptureRequest:
-        def body(db: Session, row: SessionRow, now: dt.datetime) -> _CaptureRequest:
+    ) -> CaptureRequest:
+        def body(db: Session, row: SessionRow, now: dt.datetime) -> CaptureRequest:
             plaintext = self.guard.open(db, row, envelope, "capture", now, address=facts.address)
             parsed = validated(CapturePlaintext, plaintext)
             # One capture in flight per session: two at once on one link would double
@@ -314,81 +307,14 @@ class CaptureService:
                 )
             # A client may capture without loading first: the session is under way now.
             self.sessions.apply(db, row, sm.load(views.state_of(row)))
-            request = self._capture_request(row, parsed, now)
+            request = capture_request(row, parsed, now)
             row.capture_until = now + CAPTURE_HOLD
             self._analysing.add(row.id)
             held.append(row.id)
             return request
 
-        request: _CaptureRequest = self.guard.locked(token, facts, body)
+        request: CaptureRequest = self.guard.locked(token, facts, body)
         return request
-
-    def _capture_request(
-        self, row: SessionRow, parsed: CapturePlaintext, now: dt.datetime
-    ) -> _CaptureRequest:
-        liveness = LivenessMode(row.liveness)
-        challenge = None
-        if liveness is LivenessMode.PASSIVE and len(parsed.frames) > MAX_PASSIVE_FRAMES:
-            raise Deferred(
-                errors.BadRequest(
-                    f"frames: passive liveness takes 1 to {MAX_PASSIVE_FRAMES} frames"
-                )
-            )
-        if liveness is LivenessMode.ACTIVE:
-            stored = row.challenge or {}
-            if parsed.challengeId is None:
-                raise Deferred(
-                    errors.BadRequest("challengeId is required: this session uses active liveness")
-                )
-            if not stored or not hmac.compare_digest(
-                str(stored.get("id")).encode(), parsed.challengeId.encode()
-            ):
-                raise Deferred(
-                    errors.BadRequest(
-                        "challengeId does not match the session's current challenge; load the "
-                        "session again for a new one"
-                    )
-                )
-            if now >= dt.datetime.fromisoformat(str(stored["expiresAt"])):
-                raise Deferred(
-                    errors.BadRequest("The liveness challenge has expired; load the session again")
-                )
-            challenge = Challenge(
-                id=str(stored["id"]), steps=tuple(ChallengeStep(s) for s in stored["steps"])
-            )
-        frames = []
-        for index, frame in enumerate(parsed.frames):
-            try:
-                frames.append(base64.b64decode(frame, validate=True))
-            except (binascii.Error, ValueError):
-                raise Deferred(
-                    errors.BadRequest(f"frames[{index}] is not standard base64")
-                ) from None
-        try:
-            check_request_pixels(frames)
-        except InvalidImage as exc:
-            raise Deferred(errors.BadRequest(exc.message)) from None
-        enrolling = row.type == sm.SessionType.ENROLL
-        # A new customer's puid is chosen now (kept on the row only if the enrolment
-        # succeeds) so its data key is made before the locked transaction: on SQLite,
-        # making it inside would wait on that transaction's own write lock.
-        puid_if_new = new_puid() if enrolling and not (row.customer_id or row.puid) else None
-        return _CaptureRequest(
-            session_id=row.id,
-            frames=frames,
-            liveness=liveness,
-            challenge=challenge,
-            frame_times=parsed.frameTimes,
-            want_portrait=row.send_images and bool(row.callback_url),
-            client_id=row.client_id,
-            needs_gallery=not sm.matches_one_to_one(sm.SessionType(row.type), row.customer_id),
-            # ENROLL stores under this customer's own key; VERIFY reads with it.
-            customer_key=None
-            if sm.identifies(sm.SessionType(row.type), row.customer_id)
-            else (row.customer_id or row.puid or puid_if_new),
-            enrolling=enrolling,
-            puid_if_new=puid_if_new,
-        )
 
     def _engine_down(self, token: str, facts: DeviceFacts) -> None:
         def body(db: Session, row: SessionRow, now: dt.datetime) -> None:
@@ -465,21 +391,6 @@ class CaptureService:
 
         result: dict[str, Any] = self.guard.locked(token, facts, body)
         return result
-
-
-@dataclass(frozen=True)
-class _CaptureRequest:
-    session_id: str
-    frames: list[bytes]
-    liveness: LivenessMode
-    challenge: Challenge | None
-    frame_times: list[float] | None
-    want_portrait: bool
-    client_id: str
-    needs_gallery: bool
-    customer_key: str | None = None
-    enrolling: bool = False
-    puid_if_new: str | None = None
 
 
 __all__ = [
