@@ -28,7 +28,7 @@ from bioverify.documents.evaluation import matches, random_holder
 from bioverify.documents.generate import render_mrz_document
 from bioverify.documents.mrz_fields import MrzFormat
 from bioverify.documents.reader import DocumentReader
-from bioverify.engine.decode import decode_frame
+from bioverify.engine.decode import LOCAL_MAX_PIXELS, decode_frame
 from bioverify.engine.evaluation import read_identities
 from bioverify.engine.models import Image
 from bioverify.engine.samples import read_image_bytes
@@ -41,7 +41,10 @@ FACES = Path("../shared/data/faces")
 def _portraits() -> list[Image]:
     if not (FACES / "identities.csv").is_file():
         raise SystemExit(f"no labelled photos at {FACES} (run from the repository root)")
-    return [decode_frame(read_image_bytes(path)) for path, _ in read_identities(FACES)]
+    return [
+        decode_frame(read_image_bytes(path), max_pixels=LOCAL_MAX_PIXELS)
+        for path, _ in read_identities(FACES)
+    ]
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from bioverify.documents.ocr import (
 from bioverify.documents.portrait import THRESHOLDS_FILE, portrait_embedding
 from bioverify.documents.reader import DocumentReader
 from bioverify.documents.zone import find_mrz_lines
-from bioverify.engine.decode import decode_frame
+from bioverify.engine.decode import LOCAL_MAX_PIXELS, decode_frame
 from bioverify.engine.evaluation import _Z_FMR, TARGET_FMR, choose_threshold, read_identities
 from bioverify.engine.interfaces import Embedding, EngineUnavailable
 from bioverify.engine.models import MODEL_VERSION, FaceModels, Image
@@ -273,7 +273,7 @@ def evaluate_documents(
     selfies: list[tuple[str, str, Embedding]] = []
     images: list[tuple[str, str, Image]] = []
     for path, identity in read_identities(faces):
-        image = decode_frame(read_image_bytes(path))
+        image = decode_frame(read_image_bytes(path), max_pixels=LOCAL_MAX_PIXELS)
         found = reader.faces.detect(image)
         if found:
             selfies.append((path.name, identity, reader.faces.embed(image, found[0])))

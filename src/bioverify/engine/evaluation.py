@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from bioverify.engine.decode import decode_frame
+from bioverify.engine.decode import LOCAL_MAX_PIXELS, decode_frame
 from bioverify.engine.interfaces import Embedding
 from bioverify.engine.matcher import Thresholds
 from bioverify.engine.models import MODEL_VERSION, FaceModels, Image, as_image
@@ -97,7 +97,7 @@ def load_labelled(
     """Decode and embed every labelled photo (largest face)."""
     out: list[Labelled] = []
     for path, identity in rows:
-        image = decode_frame(read_image_bytes(path))
+        image = decode_frame(read_image_bytes(path), max_pixels=LOCAL_MAX_PIXELS)
         embedding, luma = _largest_face(models, image)
         out.append(Labelled(path.name, identity, image, embedding, luma))
         advance()
@@ -269,7 +269,7 @@ def face_counts(models: FaceModels, paths: Iterable[Path]) -> dict[str, Any]:
     """Faces found vs expected in the group photos."""
     per_photo: dict[str, dict[str, int]] = {}
     for path in paths:
-        image = decode_frame(read_image_bytes(path))
+        image = decode_frame(read_image_bytes(path), max_pixels=LOCAL_MAX_PIXELS)
         per_photo[path.name] = {
             "expected": GROUP_FACE_COUNTS[path.name],
             "found": len(models.detect(image, enhance)),
@@ -338,7 +338,7 @@ def plot_det(
 def _distractor_embeddings(models: FaceModels, extra: Sequence[Path]) -> list[Embedding]:
     out: list[Embedding] = []
     for path in extra:
-        image = decode_frame(read_image_bytes(path))
+        image = decode_frame(read_image_bytes(path), max_pixels=LOCAL_MAX_PIXELS)
         if path.name in GROUP_FACE_COUNTS:
             faces = models.detect(image, enhance)
             out.extend(models.embed(image, f) for f in faces)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bioverify import errors
 from bioverify.engine import InvalidImage
-from bioverify.engine.decode import MAX_FRAME_BYTES, decode_frame, image_size
+from bioverify.engine.decode import LOCAL_MAX_PIXELS, MAX_FRAME_BYTES, decode_frame, image_size
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -114,3 +114,25 @@ def test_truncated_or_tampered_images_only_raise_invalid_image(
         return
     assert out.ndim == 3
     assert out.shape[2] == 3
+
+
+def test_an_operators_own_camera_photo_decodes_where_a_request_frame_may_not() -> None:
+    """``bioverify eval`` and the benches read full-size camera photos from the
+    operator's disk (one test photo is 3061x4600): the request limit must not refuse
+    them, and must still refuse the same image sent as a frame."""
+    big = np.zeros((2200, 4000, 3), np.uint8)
+    ok, png = cv2.imencode(".png", big)
+    assert ok
+    with pytest.raises(InvalidImage, match="limit per frame"):
+        decode_frame(png.tobytes())
+    assert decode_frame(png.tobytes(), max_pixels=LOCAL_MAX_PIXELS).shape == (2200, 4000, 3)
+
+
+def test_every_labelled_test_photo_loads_for_the_evaluation() -> None:
+    from bioverify.engine.evaluation import read_identities  # noqa: PLC0415
+    from bioverify.engine.samples import read_image_bytes  # noqa: PLC0415
+    from fixtures_faces import FACES  # noqa: PLC0415
+
+    for path, _ in read_identities(FACES):
+        image = decode_frame(read_image_bytes(path), max_pixels=LOCAL_MAX_PIXELS)
+        assert image.ndim == 3, path
