@@ -6,8 +6,10 @@ no traceback (a traceback only with ``--verbose``).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -188,3 +190,25 @@ def test_audit_verify_exits_1_naming_the_tampered_entry(
     assert bad.returncode == 1, bad.stderr
     assert "entry 4" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_logs_never_mix_with_a_commands_output(backend: str, tmp_path: Path) -> None:
+    """Scripts parse `clients create --json`: log records (here the warnings of a data
+    directory left world-readable) go to stderr, stdout holds the JSON alone; a data
+    directory the command makes itself is private from the start, with no warning."""
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    made = run({"BIOVERIFY_DATA_DIR": str(loose)}, "clients", "create", "--name", "a", "--json")
+    assert made.returncode == 0, made.stderr
+    assert set(json.loads(made.stdout)) >= {"apiKey", "clientId"}
+    assert "permissions_tightened" in made.stderr
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o700
+
+    fresh = tmp_path / "fresh"
+    made = run({"BIOVERIFY_DATA_DIR": str(fresh)}, "clients", "create", "--name", "b", "--json")
+    assert made.returncode == 0, made.stderr
+    assert set(json.loads(made.stdout)) >= {"apiKey", "clientId"}
+    assert "permissions_tightened" not in made.stderr
+    database = fresh / "bioverify.sqlite3"
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -34,8 +35,13 @@ def console() -> Console:
 
 def settings() -> Settings:
     from bioverify.config import Settings  # noqa: PLC0415 - see the module docstring
+    from bioverify.observability import configure_logging  # noqa: PLC0415
 
-    return Settings.from_env()
+    cfg = Settings.from_env()
+    # Log records go to stderr as JSON lines: stdout is the command's own output
+    # (`clients create --json` is parsed by scripts), never mixed with logs.
+    configure_logging(cfg.log_level)
+    return cfg
 
 
 def wait_for_database(engine: Engine, wait_s: float) -> None:
@@ -69,6 +75,9 @@ def migrated_engine(cfg: Settings) -> Engine:
     from bioverify.storage.migrate import upgrade  # noqa: PLC0415
     from bioverify.storage.permissions import secure_data_dir  # noqa: PLC0415
 
+    # What this process creates in the data directory (the SQLite files) is private
+    # from the start, rather than made 0644 and tightened (with a warning) afterwards.
+    os.umask(0o077)
     secure_data_dir(cfg.data_dir, cfg.resolved_database_url)
     engine = make_engine(cfg.resolved_database_url)
     wait_for_database(engine, cfg.database_wait_s)
