@@ -206,6 +206,7 @@ async def fastest_raw(url: str, count: int) -> tuple[str, float]:
     rates: dict[str, float] = {
         "httpx async, 1 pool of 64": await raw_httpx_async(url, reqs, 64, 64),
         "httpx async, 8 pools of 8": await raw_httpx_async(url, reqs, 64, 8),
+        "httpx async, 32 pools of 2": await raw_httpx_async(url, reqs, 64, 2),
         "httpx sync, 16 threads": await asyncio.to_thread(
             raw_threads, httpx_sync_post(url), reqs, 16
         ),

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from bioverify.storage.base import utcnow
-from bioverify.webhooks._clients import CONNECTIONS_PER_CLIENT, HostClients
+from bioverify.webhooks._clients import CONNECTIONS_PER_CLIENT, EndpointClients
 from bioverify.webhooks._transport import guarded_client
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.webhooks.models import (
@@ -166,7 +166,7 @@ class Dispatcher:
         self._signing_keys = signing_keys
         self.policy = policy or RetryPolicy()
         guard = guard or EgressGuard()
-        self._http = HostClients(
+        self._http = EndpointClients(
             http or (lambda: guarded_client(guard, max_connections=CONNECTIONS_PER_CLIENT)),
             per_endpoint_limit,
         )
@@ -512,12 +512,11 @@ class Dispatcher:
             self._sending.discard(msg.id)
 
     async def _send(self, msg: _Claimed) -> _Result:
-        host = (urlsplit(msg.url).hostname or "").lower()
         endpoint = _endpoint(msg.url)
         sem = self._host_enter(endpoint)
         try:
             async with sem:
-                shard = self._http.acquire(host)
+                shard = self._http.acquire(endpoint)
                 try:
                     return await self._post(msg, shard.client)
                 finally:
