@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from bioverify.storage.base import Base, utcnow
 from bioverify.storage.database import make_engine
 from bioverify.webhooks import outbox
-from bioverify.webhooks.dispatcher import Dispatcher, request_headers
+from bioverify.webhooks.dispatcher import Dispatcher, DispatcherConfig, request_headers
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.webhooks.models import TABLES, WebhookDelivery, WebhookMessage, new_message_id
 from bioverify.webhooks.outbox import MessageView
@@ -235,12 +235,14 @@ def make_dispatcher(
 ) -> Dispatcher:
     return Dispatcher(
         engine,
-        secrets_for=lambda c: [SECRET],
-        guard=EgressGuard(allow_private=True),
-        concurrency=concurrency,
-        per_endpoint_limit=concurrency,
-        poll_interval=poll,
-        on_delivered=on_delivered,
+        DispatcherConfig(
+            secrets_for=lambda c: [SECRET],
+            guard=EgressGuard(allow_private=True),
+            concurrency=concurrency,
+            per_endpoint_limit=concurrency,
+            poll_interval=poll,
+            on_delivered=on_delivered,
+        ),
     )
 
 
