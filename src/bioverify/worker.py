@@ -36,7 +36,7 @@ from bioverify.storage.database import is_sqlite, transaction
 from bioverify.webhooks import outbox
 from bioverify.webhooks.callback_headers import PURPOSE as HEADERS_PURPOSE
 from bioverify.webhooks.callback_headers import open_headers
-from bioverify.webhooks.dispatcher import Dispatcher
+from bioverify.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from bioverify.webhooks.models import WebhookMessage
 from bioverify.webhooks.outbox import MessageView
 from bioverify.webhooks.retry import RetryPolicy
@@ -201,16 +201,18 @@ def build_dispatcher(services: Services) -> Dispatcher:
 
     return Dispatcher(
         services.db_engine,
-        secrets_for=webhook_secrets(services),
-        signing_keys=lambda: [keyring.signing_key().private_key],
-        policy=policy,
-        guard=guard,
-        clock=services.clock,
-        on_dead=dead,
-        on_delivered=delivered,
-        lease=dt.timedelta(seconds=settings.webhook_lease_s),
-        prepare=PayloadCompleter(services, audit),
-        open_headers=partial(open_headers, KeyRingSealer(keyring, purpose=HEADERS_PURPOSE)),
+        DispatcherConfig(
+            secrets_for=webhook_secrets(services),
+            signing_keys=lambda: [keyring.signing_key().private_key],
+            policy=policy,
+            guard=guard,
+            clock=services.clock,
+            on_dead=dead,
+            on_delivered=delivered,
+            lease=dt.timedelta(seconds=settings.webhook_lease_s),
+            prepare=PayloadCompleter(services, audit),
+            open_headers=partial(open_headers, KeyRingSealer(keyring, purpose=HEADERS_PURPOSE)),
+        ),
     )
 
 

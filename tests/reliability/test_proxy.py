@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -37,6 +38,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "deploy" / "nginx" / "bioverify.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS_URL = os.environ.get("BIOVERIFY_TEST_REDIS", "redis://127.0.0.1:6379/0")
+#: Where nginx connects to the API processes from (BIOVERIFY_TRUSTED_PROXIES).
+NGINX_ADDRESS = "127.0.0.1"
+#: BIOVERIFY_AUTH_FAILURE_LIMIT of the stack (shared by both API processes through Redis).
+FAILURE_LIMIT = 3
 #: Fatal client codes the sessions end with (reported through the capture client).
 CODES = (-7, 1, -10)
 
@@ -76,7 +81,7 @@ pid {workdir / "nginx.pid"};
 error_log {workdir / "error.log"} warn;
 events {{ worker_connections 512; }}
 http {{
-    log_format upstream '$request_method $uri $status $upstream_addr';
+    log_format upstream '$remote_addr $request_method $uri $status $upstream_addr';
     access_log {workdir / "access.log"} upstream;
 {temp}
     include {workdir / "bioverify.conf"};
@@ -86,12 +91,17 @@ http {{
     return conf
 
 
+def clients_seen(workdir: Path) -> set[str]:
+    """The client addresses nginx accepted requests from (from its access log)."""
+    return {line.split(" ", 1)[0] for line in (workdir / "access.log").read_text().splitlines()}
+
+
 def backends_used(workdir: Path) -> dict[str, int]:
     """How many requests each backend answered (from nginx's access log)."""
     counts: dict[str, int] = {}
     for line in (workdir / "access.log").read_text().splitlines():
         # "$upstream_addr" lists every backend tried: "a:1, b:2" after a failover.
-        for addr in re.findall(r"127\.0\.0\.1:\d+", line.split(" ", 3)[-1]):
+        for addr in re.findall(r"127\.0\.0\.1:\d+", line.split(" ", 4)[-1]):
             counts[addr] = counts.get(addr, 0) + 1
     return counts
 
@@ -118,7 +128,15 @@ def stack(tmp_path: Path, procs: Processes) -> Iterator[Stack]:
     creds = make_creds(engine, data)
     listen = free_port()
     proxy = f"http://127.0.0.1:{listen}"
-    env = service_env(data, url, BIOVERIFY_REDIS_URL=REDIS_URL, BIOVERIFY_PUBLIC_URL=proxy)
+    env = service_env(
+        data,
+        url,
+        BIOVERIFY_REDIS_URL=REDIS_URL,
+        BIOVERIFY_PUBLIC_URL=proxy,
+        # nginx reaches the API processes from loopback: its X-Forwarded-For is believed.
+        BIOVERIFY_TRUSTED_PROXIES=NGINX_ADDRESS,
+        BIOVERIFY_AUTH_FAILURE_LIMIT=str(FAILURE_LIMIT),
+    )
     ports = [free_port(), free_port()]
     api = [procs.serve(env, port, "--no-worker", "--workers", "1")[0] for port in ports]
     procs.worker(env)
@@ -266,3 +284,58 @@ def test_a_killed_api_process_behind_nginx_loses_no_session(stack: Stack) -> Non
         _check_outcome(stack, receiver, made)
     used = backends_used(stack.workdir)
     assert used.get(f"127.0.0.1:{stack.api_ports[1]}", 0) > 0, used
+
+
+def _client_at(stack: Stack, address: str) -> httpx.Client:
+    """An HTTP client whose connections to nginx come from ``address`` (a loopback
+    address other than nginx's own: a distinct real client as nginx sees it)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=stack.url, transport=transport, timeout=15)
+
+
+def _loopback_clients(count: int) -> list[str]:
+    """Distinct loopback addresses, random so that no other run's failure counts (the
+    Redis throttle is shared and keeps them for its window) fall on this run's clients."""
+    picked: set[str] = set()
+    while len(picked) < count:
+        octets = (random.randint(1, 254), random.randint(0, 255), random.randint(1, 254))
+        picked.add(".".join(map(str, (127, *octets))))
+    return sorted(picked)
+
+
+def _create_status(http: httpx.Client, headers: dict[str, str]) -> int:
+    body = {"type": "ENROLL", "liveness": "passive"}
+    return http.post(CREATE, headers=headers, json=body).status_code
+
+
+def test_throttles_count_each_real_client_address_behind_nginx(stack: Stack) -> None:
+    attacker_at, bystander_at, spoofer_at = _loopback_clients(3)
+    wrong_key = {**stack.creds.headers(), "x_api_key": "not-a-key-of-anyone"}
+    with (
+        _client_at(stack, attacker_at) as attacker,
+        _client_at(stack, bystander_at) as bystander,
+        _client_at(stack, spoofer_at) as spoofer,
+    ):
+        # Failures from one address (spread over both API processes by nginx) ...
+        for _ in range(FAILURE_LIMIT):
+            assert _create_status(attacker, wrong_key) == 401
+        # ... get that address refused on further failing attempts,
+        assert _create_status(attacker, wrong_key) == 429
+        # also when the client claims, in its own X-Forwarded-For, to be someone else:
+        # nginx appends the address it saw, and the API takes the right-most untrusted hop.
+        for claimed in ("203.0.113.7", bystander_at, f"{bystander_at}, {NGINX_ADDRESS}"):
+            status = _create_status(attacker, {**wrong_key, "X-Forwarded-For": claimed})
+            assert status == 429, claimed
+        # A client at another address is not refused, not even its own failing attempt,
+        assert _create_status(bystander, wrong_key) == 401
+        assert _create_status(bystander, stack.creds.headers()) == 201
+        # and valid credentials from the attacker's own address are still honoured.
+        assert _create_status(attacker, stack.creds.headers()) == 201
+        # Nor can a client get its failures counted against someone else's address:
+        # claiming to be the refused attacker, a third client is only answered 401.
+        status = _create_status(spoofer, {**wrong_key, "X-Forwarded-For": attacker_at})
+        assert status == 401
+    # The attempts really came through nginx from those addresses, to both processes.
+    assert {attacker_at, bystander_at, spoofer_at} <= clients_seen(stack.workdir)
+    used = backends_used(stack.workdir)
+    assert all(used.get(f"127.0.0.1:{port}", 0) > 0 for port in stack.api_ports), used

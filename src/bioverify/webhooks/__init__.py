@@ -6,6 +6,7 @@ The lead wires: :func:`enqueue` inside the transaction that ends a session,
 worker, and the read helpers for the webhook/deliveries routes.
 """
 
+from bioverify.webhooks.dispatch_config import DispatcherConfig
 from bioverify.webhooks.dispatcher import Dispatcher
 from bioverify.webhooks.egress import EgressGuard, EgressRefused, system_resolver
 from bioverify.webhooks.models import (
@@ -32,6 +33,7 @@ __all__ = [
     "Decision",
     "DeliveryView",
     "Dispatcher",
+    "DispatcherConfig",
     "EgressGuard",
     "EgressRefused",
     "MessageKind",

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 from webhook_helpers import FakeClock, Receiver, Reply
 
 from bioverify.webhooks import outbox
-from bioverify.webhooks.dispatcher import FINAL_WAITS_AT_MOST, Dispatcher
+from bioverify.webhooks.dispatcher import FINAL_WAITS_AT_MOST, Dispatcher, DispatcherConfig
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.webhooks.models import MessageStatus, WebhookMessage
 from bioverify.webhooks.outbox import MessageView
@@ -34,7 +34,9 @@ LOOPBACK = EgressGuard(allow_private=True)
 def make(engine: Engine, clock: FakeClock, **kw: Any) -> Dispatcher:
     kw.setdefault("policy", RetryPolicy.for_tests(attempts=5))
     kw.setdefault("guard", LOOPBACK)
-    return Dispatcher(engine, secrets_for=lambda client_id: [SECRET], clock=clock, **kw)
+    return Dispatcher(
+        engine, DispatcherConfig(secrets_for=lambda client_id: [SECRET], clock=clock, **kw)
+    )
 
 
 def put(
@@ -336,11 +338,13 @@ async def test_run_delivers_until_stopped(engine: Engine, receiver: Receiver) ->
     delivered: list[str] = []
     dispatcher = Dispatcher(
         engine,
-        secrets_for=lambda c: [SECRET],
-        guard=LOOPBACK,
-        concurrency=8,
-        poll_interval=0.01,
-        on_delivered=lambda view: delivered.append(view.id),
+        DispatcherConfig(
+            secrets_for=lambda c: [SECRET],
+            guard=LOOPBACK,
+            concurrency=8,
+            poll_interval=0.01,
+            on_delivered=lambda view: delivered.append(view.id),
+        ),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
@@ -368,11 +372,13 @@ async def test_shutdown_releases_claims_it_could_not_finish(
     msg_id = put(engine, None, receiver.url)
     dispatcher = Dispatcher(
         engine,
-        secrets_for=lambda c: [SECRET],
-        guard=LOOPBACK,
-        poll_interval=0.01,
-        shutdown_grace=0.05,
-        http=lambda: httpx.AsyncClient(transport=httpx.MockTransport(slow)),
+        DispatcherConfig(
+            secrets_for=lambda c: [SECRET],
+            guard=LOOPBACK,
+            poll_interval=0.01,
+            shutdown_grace=0.05,
+            http=lambda: httpx.AsyncClient(transport=httpx.MockTransport(slow)),
+        ),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
@@ -391,10 +397,12 @@ def test_missing_secret_is_a_failed_attempt_not_a_crash(
     secrets: Sequence[str] = []
     dispatcher = Dispatcher(
         engine,
-        secrets_for=lambda c: secrets,
-        guard=LOOPBACK,
-        clock=clock,
-        policy=RetryPolicy.for_tests(),
+        DispatcherConfig(
+            secrets_for=lambda c: secrets,
+            guard=LOOPBACK,
+            clock=clock,
+            policy=RetryPolicy.for_tests(),
+        ),
     )
     assert asyncio.run(drive(dispatcher, clock, 1)) == [1]
     row = status_of(engine, msg_id)

@@ -15,7 +15,7 @@ from webhook_helpers import Receiver
 
 from bioverify.storage.base import Base
 from bioverify.webhooks import outbox
-from bioverify.webhooks.dispatcher import Dispatcher
+from bioverify.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.webhooks.models import TABLES, MessageStatus, WebhookDelivery, WebhookMessage
 from bioverify.webhooks.retry import RetryPolicy
@@ -64,10 +64,12 @@ def _fill(engine: Engine, url: str, count: int) -> set[str]:
 def _dispatcher(engine: Engine) -> Dispatcher:
     return Dispatcher(
         engine,
-        secrets_for=lambda c: [SECRET],
-        policy=RetryPolicy.for_tests(),
-        guard=EgressGuard(allow_private=True),
-        concurrency=16,
+        DispatcherConfig(
+            secrets_for=lambda c: [SECRET],
+            policy=RetryPolicy.for_tests(),
+            guard=EgressGuard(allow_private=True),
+            concurrency=16,
+        ),
     )
 
 

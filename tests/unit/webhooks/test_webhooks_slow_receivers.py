@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from test_webhooks_dispatcher import put
 from webhook_helpers import Receiver
 
-from bioverify.webhooks.dispatcher import Dispatcher
+from bioverify.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from bioverify.webhooks.egress import EgressGuard
 from bioverify.webhooks.models import MessageStatus, WebhookDelivery, WebhookMessage
 from bioverify.webhooks.retry import RetryPolicy
@@ -86,11 +86,13 @@ def _dispatcher(engine: Engine, **kw: object) -> Dispatcher:
     secret = new_webhook_secret()
     return Dispatcher(
         engine,
-        secrets_for=lambda _client: [secret],
-        policy=RetryPolicy.for_tests(attempts=50),
-        guard=EgressGuard(allow_private=True),
-        poll_interval=0.05,
-        **kw,  # type: ignore[arg-type]
+        DispatcherConfig(
+            secrets_for=lambda _client: [secret],
+            policy=RetryPolicy.for_tests(attempts=50),
+            guard=EgressGuard(allow_private=True),
+            poll_interval=0.05,
+            **kw,  # type: ignore[arg-type]
+        ),
     )
 
 

@@ -1,0 +1,188 @@
+"""Claiming outbox rows: leases taken, handed back, and pushed back.
+
+Claiming is one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+RETURNING`` statement: on PostgreSQL many workers share the queue without ever
+holding the same row; on SQLite the statement is atomic under the database lock.
+A claim is a lease (``claimed_until``): a worker that dies mid-send leaves rows
+that become due again when the lease runs out, so delivery is at-least-once and
+receivers deduplicate by ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from bioverify.webhooks.dispatch_config import DispatcherConfig
+from bioverify.webhooks.models import ACTIVE_STATUSES, MessageKind, MessageStatus, WebhookMessage
+
+_WAIT_BEHIND = dt.timedelta(milliseconds=1)
+#: The longest a final webhook waits behind its session's undelivered event webhooks
+#: (a slow event endpoint: each attempt may take a send timeout). Documented: the
+#: final webhook goes out within 30 s whatever happens to the events.
+FINAL_WAITS_AT_MOST = dt.timedelta(seconds=20)
+_M = WebhookMessage
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message this worker holds the lease of, as it is sent."""
+
+    id: str
+    session_id: str
+    client_id: str
+    kind: str
+    event: str | None
+    payload: str
+    url: str
+    headers: str
+    attempt: int
+    schedule_base: int
+    created_at: dt.datetime
+
+
+class Claims:
+    """Takes, hands back and defers this worker's leases on outbox rows."""
+
+    def __init__(self, engine: Engine, config: DispatcherConfig) -> None:
+        self._engine = engine
+        self._config = config
+
+    def claim_with(self, conn: Connection, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` due messages to this worker inside ``conn``'s transaction.
+
+        Plain index-range queries only (no anti-join), so a cold table with stale
+        planner statistics cannot turn a claim into a quadratic plan. A message that
+        must wait for an earlier message of its session is pushed back to when that
+        one is next due, so it never clogs the head of the queue.
+        """
+        now = self._config.clock()
+        candidates = conn.execute(
+            select(_M.id, _M.session_id, _M.sequence, _M.kind, _M.created_at)
+            .where(_M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= now)
+            .order_by(_M.next_attempt_at)
+            .limit(limit * 2)
+            .with_for_update(skip_locked=True, of=_M)
+        ).all()
+        if not candidates:
+            return []
+        heads: dict[str, tuple[int, dt.datetime]] = {}
+        failed_event: set[str] = set()
+        for session_id, sequence, next_at, kind, attempts, status in conn.execute(
+            select(
+                _M.session_id, _M.sequence, _M.next_attempt_at, _M.kind, _M.attempts, _M.status
+            ).where(
+                _M.session_id.in_({c.session_id for c in candidates}),
+                _M.status.in_(ACTIVE_STATUSES),
+            )
+        ):
+            if session_id not in heads or sequence < heads[session_id][0]:
+                heads[session_id] = (sequence, next_at)
+            if kind == MessageKind.EVENT and attempts and status == MessageStatus.PENDING:
+                failed_event.add(session_id)
+        ready: list[str] = []
+        for cand in candidates:
+            head_sequence, head_next = heads[cand.session_id]
+            if cand.sequence <= head_sequence or _final_goes_ahead(cand, failed_event, now):
+                ready.append(cand.id)
+                continue
+            park = max(head_next, now) + _WAIT_BEHIND
+            if cand.kind == MessageKind.FINAL:
+                park = min(park, cand.created_at + FINAL_WAITS_AT_MOST)
+            conn.execute(update(_M).where(_M.id == cand.id).values(next_attempt_at=park))
+        if not ready:
+            return []
+        lease_end = now + self._config.lease
+        # Re-check "due" in the UPDATE: on SQLite without FOR UPDATE another claimer
+        # may have taken a candidate since the SELECT; then it is simply skipped.
+        rows = conn.execute(
+            update(_M)
+            .where(
+                _M.id.in_(ready[:limit]), _M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= now
+            )
+            .values(
+                status=MessageStatus.DELIVERING.value,
+                claimed_by=self._config.worker_id,
+                claimed_until=lease_end,
+                next_attempt_at=lease_end,
+                attempts=_M.attempts + 1,
+            )
+            .returning(
+                _M.id,
+                _M.session_id,
+                _M.client_id,
+                _M.kind,
+                _M.event,
+                _M.payload,
+                _M.url,
+                _M.headers,
+                _M.attempts.label("attempt"),
+                _M.schedule_base,
+                _M.created_at,
+            )
+        )
+        return [Claimed(**row._asdict()) for row in rows]
+
+    def claim(self, limit: int) -> list[Claimed]:
+        """:meth:`claim_with` in its own transaction, payloads completed for sending."""
+        with self._engine.begin() as conn:
+            claimed = self.claim_with(conn, limit)
+        prepare = self._config.prepare
+        if prepare is None or not claimed:
+            return claimed
+        # Complete payloads that are finished only at send time (the audit receipt);
+        # the hook stores what it changes so every later attempt sends the same body.
+        changed = prepare([(m.id, m.payload) for m in claimed])
+        return [dataclasses.replace(m, payload=changed.get(m.id, m.payload)) for m in claimed]
+
+    def release(self, claimed: Sequence[Claimed]) -> None:
+        """Hand unfinished claims back (shutdown): due again at once for any worker."""
+        if not claimed:
+            return
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(_M)
+                .where(_M.id.in_([c.id for c in claimed]), _M.claimed_by == self._config.worker_id)
+                .values(
+                    status=MessageStatus.PENDING.value,
+                    claimed_by=None,
+                    claimed_until=None,
+                    next_attempt_at=self._config.clock(),
+                )
+            )
+
+    def defer(self, claimed: Sequence[Claimed]) -> None:
+        """Hand back claims over an endpoint's slot cap: due again shortly, the attempt
+        not counted."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(_M)
+                .where(_M.id.in_([c.id for c in claimed]), _M.claimed_by == self._config.worker_id)
+                .values(
+                    status=MessageStatus.PENDING.value,
+                    claimed_by=None,
+                    claimed_until=None,
+                    attempts=_M.attempts - 1,
+                    next_attempt_at=self._config.clock() + self._config.endpoint_defer,
+                )
+            )
+
+
+def _final_goes_ahead(cand: Any, failed_event: set[str], now: dt.datetime) -> bool:
+    """A final webhook is never held hostage by its session's event webhooks.
+
+    Events go first while the endpoint takes them. Once an event attempt has
+    failed, or the final one has waited :data:`FINAL_WAITS_AT_MOST`, the final
+    webhook goes out and the events follow on their own retry schedule.
+    """
+    if cand.kind != MessageKind.FINAL:
+        return False
+    waited = now - cand.created_at
+    return cand.session_id in failed_event or waited >= FINAL_WAITS_AT_MOST
+
+
+__all__ = ["FINAL_WAITS_AT_MOST", "Claimed", "Claims"]

@@ -1,0 +1,170 @@
+"""Recording attempts: the delivery log, each message's new state, and what follows.
+
+One transaction per batch of results: every attempt is a row of the delivery log;
+delivered and rescheduled messages are updated in one statement; the rare outcomes
+(dead-lettered, stopped by 410 Gone) one by one, firing their callbacks only for rows
+this worker still held.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, insert, update
+
+from bioverify.webhooks.claiming import Claimed
+from bioverify.webhooks.dispatch_config import DispatcherConfig
+from bioverify.webhooks.models import MessageKind, MessageStatus, WebhookDelivery, WebhookMessage
+from bioverify.webhooks.outbox import MessageView
+from bioverify.webhooks.retry import Action
+
+_M = WebhookMessage
+
+#: A message whose callback is due, with the action that ended it (``None``: delivered).
+Fired = tuple[MessageView, Action | None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Attempt:
+    """The outcome of one send of a claimed message."""
+
+    msg: Claimed
+    at: dt.datetime
+    status: int | None
+    error: str | None
+    headers: dict[str, str]
+    latency_ms: int
+
+
+def record(engine: Engine, config: DispatcherConfig, results: Sequence[Attempt]) -> list[Fired]:
+    """Store the attempts and the messages' new states; return callbacks to fire."""
+    deliveries: list[dict[str, Any]] = []
+    done: list[dict[str, Any]] = []
+    fired: list[Fired] = []
+    finish = _finish_stmt(config.worker_id)
+    with engine.begin() as conn:
+        for res in results:
+            msg = res.msg
+            decision = config.policy.classify(res.status, res.headers, now=res.at)
+            delay = config.policy.delay_after(decision, msg.attempt - msg.schedule_base, config.rng)
+            next_at = None if delay is None else res.at + delay
+            deliveries.append(
+                {
+                    "message_id": msg.id,
+                    "attempt": msg.attempt,
+                    "at": res.at,
+                    "http_status": res.status,
+                    "error": res.error,
+                    "latency_ms": res.latency_ms,
+                    "next_retry_at": next_at,
+                }
+            )
+            if decision.action is Action.DELIVERED:
+                status = MessageStatus.DELIVERED
+            elif decision.action is Action.STOP_ENDPOINT:
+                status = MessageStatus.STOPPED
+            else:
+                status = MessageStatus.PENDING if next_at else MessageStatus.DEAD
+            values = {
+                "b_id": msg.id,
+                "b_status": status.value,
+                "b_next": next_at or res.at,
+                "b_last_status": res.status,
+                "b_last_error": res.error,
+                "b_delivered_at": res.at if status is MessageStatus.DELIVERED else None,
+            }
+            if status in (MessageStatus.DELIVERED, MessageStatus.PENDING):
+                done.append(values)
+                if status is MessageStatus.DELIVERED and config.on_delivered:
+                    fired.append((view(res, status, next_at), None))
+                continue
+            # Rare outcomes: one statement each, and only fire callbacks for rows
+            # this worker still held (a redelivery may have reset it meanwhile).
+            if conn.execute(finish, values).rowcount:
+                fired.append((view(res, status, next_at), decision.action))
+            if status is MessageStatus.STOPPED:
+                _stop_endpoint(conn, msg, res.at)
+        if deliveries:
+            conn.execute(insert(WebhookDelivery), deliveries)
+        if done:
+            conn.execute(finish, done)
+        _wake_successors(conn, results)
+    return fired
+
+
+def _finish_stmt(worker_id: str) -> Any:
+    return (
+        update(_M)
+        .where(_M.id == bindparam("b_id"), _M.claimed_by == worker_id)
+        .values(
+            status=bindparam("b_status"),
+            next_attempt_at=bindparam("b_next"),
+            claimed_by=None,
+            claimed_until=None,
+            last_status=bindparam("b_last_status"),
+            last_error=bindparam("b_last_error"),
+            delivered_at=bindparam("b_delivered_at"),
+        )
+    )
+
+
+def _stop_endpoint(conn: Connection, msg: Claimed, at: dt.datetime) -> None:
+    # 410 Gone: the receiver asked us to stop, so nothing else queued for the same
+    # client and URL is retried either.
+    conn.execute(
+        update(_M)
+        .where(
+            _M.client_id == msg.client_id,
+            _M.url == msg.url,
+            _M.status == MessageStatus.PENDING.value,
+        )
+        .values(
+            status=MessageStatus.STOPPED.value,
+            last_error="endpoint answered 410 Gone",
+            next_attempt_at=at,
+        )
+    )
+
+
+def _wake_successors(conn: Connection, results: Sequence[Attempt]) -> None:
+    # A final webhook parked behind its session's event is pulled forward once the
+    # event has an outcome (claiming re-parks it if the event is still pending).
+    sessions = {r.msg.session_id for r in results if r.msg.kind == MessageKind.EVENT}
+    if sessions:
+        at = min(r.at for r in results)
+        conn.execute(
+            update(_M)
+            .where(
+                _M.session_id.in_(sessions),
+                _M.status == MessageStatus.PENDING.value,
+                _M.next_attempt_at > at,
+                _M.id.not_in([r.msg.id for r in results]),
+            )
+            .values(next_attempt_at=at)
+        )
+
+
+def view(res: Attempt, status: MessageStatus, next_at: dt.datetime | None) -> MessageView:
+    """The message as callbacks see it after this attempt."""
+    m = res.msg
+    return MessageView(
+        m.id,
+        m.session_id,
+        m.client_id,
+        m.kind,
+        m.event,
+        m.url,
+        status.value,
+        m.attempt,
+        m.created_at,
+        next_at or res.at,
+        res.status,
+        res.error,
+        res.at if status is MessageStatus.DELIVERED else None,
+    )
+
+
+__all__ = ["Attempt", "Fired", "record", "view"]

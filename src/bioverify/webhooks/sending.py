@@ -1,0 +1,216 @@
+"""Sending claimed webhooks: signed POSTs, one attempt each, within the slot caps.
+
+Each endpoint (host and port) gets at most ``per_endpoint_limit`` sends in flight,
+so one slow integrator never takes the others' slots; every attempt ends within its
+deadline; redirects are refused, and at most ``max_response_bytes`` of an answer is
+read. A send never raises: whatever happens becomes the attempt's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+
+from bioverify.webhooks._clients import CONNECTIONS_PER_CLIENT, EndpointClients
+from bioverify.webhooks._transport import guarded_client
+from bioverify.webhooks.claiming import Claimed
+from bioverify.webhooks.dispatch_config import DispatcherConfig
+from bioverify.webhooks.recording import Attempt
+from bioverify.webhooks.signing import sign
+
+log = structlog.get_logger("bioverify.webhooks.dispatcher")
+
+#: Callback headers may add to the request but never replace these.
+_RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "connection", "transfer-encoding", "user-agent"}
+)
+_USER_AGENT = "bioverify-webhooks/1"
+
+
+def request_headers(
+    msg_id: str, timestamp: int, signature: str, attempt: int, callback_headers: dict[str, str]
+) -> dict[str, str]:
+    """The POST's headers: the session's callback headers under the webhook ones."""
+    out = {
+        k: v
+        for k, v in callback_headers.items()
+        if not k.lower().startswith("webhook-") and k.lower() not in _RESERVED_HEADERS
+    }
+    out.update(
+        {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature,
+            "webhook-attempt": str(attempt),
+            "content-type": "application/json",
+            "user-agent": _USER_AGENT,
+        }
+    )
+    return out
+
+
+def endpoint_of(url: str) -> str:
+    """What slots are capped per: one receiving server (host and port)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{(parts.hostname or '').lower()}:{port or ''}"
+
+
+def _describe(exc: Exception) -> str:
+    """A short, secret-free description of a network failure for the delivery log."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout ({type(exc).__name__})"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+class Sender:
+    """Sends claimed messages, each endpoint within its slot cap."""
+
+    def __init__(self, config: DispatcherConfig) -> None:
+        self._config = config
+        guard = config.guard
+        self._http = EndpointClients(
+            config.http or (lambda: guarded_client(guard, max_connections=CONNECTIONS_PER_CLIENT)),
+            config.per_endpoint_limit,
+        )
+        self._deadline_s = config.deadline.total_seconds()
+        self._sending: set[str] = set()
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._slot_users: dict[str, int] = {}
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients (connections are kept alive between sends)."""
+        await self._http.aclose()
+
+    async def prune(self) -> None:
+        """Close HTTP clients nobody used for a while."""
+        await self._http.prune()
+
+    def _slot_enter(self, endpoint: str) -> asyncio.Semaphore:
+        sem = self._slots.get(endpoint)
+        if sem is None:
+            sem = self._slots[endpoint] = asyncio.Semaphore(self._config.per_endpoint_limit)
+        self._slot_users[endpoint] = self._slot_users.get(endpoint, 0) + 1
+        return sem
+
+    def _slot_exit(self, endpoint: str) -> None:
+        self._slot_users[endpoint] -= 1
+        if not self._slot_users[endpoint]:  # forget idle endpoints so the maps stay small
+            del self._slot_users[endpoint]
+            del self._slots[endpoint]
+
+    async def startable(
+        self,
+        claimed: Sequence[Claimed],
+        defer: Callable[[Sequence[Claimed]], Awaitable[None]],
+    ) -> list[Claimed]:
+        """The claims to send now. A message already being sent here is never sent a
+        second time in parallel; an endpoint at its slot cap gets its extra claims
+        handed back through ``defer``, so one slow integrator holds at most
+        ``per_endpoint_limit`` slots and never the others'."""
+        start: list[Claimed] = []
+        deferred: list[Claimed] = []
+        planned: dict[str, int] = {}
+        for msg in claimed:
+            if msg.id in self._sending:
+                continue
+            endpoint = endpoint_of(msg.url)
+            busy = self._slot_users.get(endpoint, 0) + planned.get(endpoint, 0)
+            if busy >= self._config.per_endpoint_limit:
+                deferred.append(msg)
+                continue
+            planned[endpoint] = planned.get(endpoint, 0) + 1
+            start.append(msg)
+        if deferred:
+            await defer(deferred)
+        return start
+
+    async def send(self, msg: Claimed) -> Attempt:
+        """One attempt of ``msg``: its outcome, whatever happened."""
+        self._sending.add(msg.id)
+        try:
+            return await self._send(msg)
+        finally:
+            self._sending.discard(msg.id)
+
+    async def _send(self, msg: Claimed) -> Attempt:
+        endpoint = endpoint_of(msg.url)
+        sem = self._slot_enter(endpoint)
+        try:
+            async with sem:
+                shard = self._http.acquire(endpoint)
+                try:
+                    return await self._post(msg, shard.client)
+                finally:
+                    self._http.release(shard)
+        except Exception as exc:  # a bug in one send must not lose the others' results
+            log.exception("webhook.send_crashed", webhook_id=msg.id)
+            at = self._config.clock()
+            return Attempt(msg, at, None, f"internal error: {type(exc).__name__}", {}, 0)
+        finally:
+            self._slot_exit(endpoint)
+
+    async def _post(self, msg: Claimed, client: httpx.AsyncClient) -> Attempt:
+        config = self._config
+        at = config.clock()
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        resp_headers: dict[str, str] = {}
+        try:
+            body = msg.payload.encode()
+            timestamp = int(at.timestamp())
+            signature = sign(
+                msg.id,
+                timestamp,
+                body,
+                secrets=config.secrets_for(msg.client_id),
+                ed25519_keys=config.signing_keys(),
+            )
+            callback_headers = json.loads(msg.headers)
+            if config.open_headers is not None:
+                callback_headers = config.open_headers(msg.client_id, callback_headers)
+            headers = request_headers(msg.id, timestamp, signature, msg.attempt, callback_headers)
+        except Exception as exc:  # a missing secret must not stop the loop  # noqa: BLE001 - reported, never fatal here
+            log.warning("webhook.sign_failed", webhook_id=msg.id, error=type(exc).__name__)
+            error = "could not sign the webhook or open its callback headers (no usable key)"
+        else:
+            try:
+                async with asyncio.timeout(self._deadline_s):
+                    async with client.stream(
+                        "POST", msg.url, content=body, headers=headers
+                    ) as resp:
+                        status = resp.status_code
+                        resp_headers = dict(resp.headers)
+                        await self._drain(resp)
+                if 300 <= status < 400:
+                    error = f"redirect {status} refused (webhooks do not follow redirects)"
+            except TimeoutError:
+                status = None
+                error = f"deadline exceeded (no complete answer within {self._deadline_s:g} s)"
+            except httpx.HTTPError as exc:
+                if status is None:
+                    error = _describe(exc)
+        latency = int((time.perf_counter() - started) * 1000)
+        return Attempt(msg, at, status, error, resp_headers, latency)
+
+    async def _drain(self, resp: httpx.Response) -> None:
+        # Read at most the cap: a receiver must not make us buffer gigabytes.
+        seen = 0
+        async for chunk in resp.aiter_raw():
+            seen += len(chunk)
+            if seen >= self._config.max_response_bytes:
+                break
+
+
+__all__ = ["Sender", "endpoint_of", "request_headers"]
