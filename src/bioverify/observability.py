@@ -21,6 +21,17 @@ def _add_request_id(
     return event
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was set up:
+    a command run in-process (tests, embedders) may swap stderr and close the old one."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", *, stream: Any = None) -> None:
     """JSON lines on stderr (or ``stream``); idempotent."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -34,7 +45,7 @@ def configure_logging(level: str = "info", *, stream: Any = None) -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or _CurrentStderr()),
         cache_logger_on_first_use=False,
     )
 
