@@ -150,7 +150,13 @@ class CaptureSession:
         )
         if user_agent:
             capture.user_agent = user_agent
-        capture.load()
+        try:
+            capture.load()
+        except BaseException:
+            # The caller never gets the session to close: close its connections here
+            # (a failed load left the client's sockets to the garbage collector).
+            capture.close()
+            raise
         return capture
 
     def close(self) -> None:
