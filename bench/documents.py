@@ -35,7 +35,7 @@ from bioverify.engine.samples import read_image_bytes
 
 GOAL_TIME_RATIO = 1.5
 GOAL_READ_RATE = 0.99
-FACES = Path("../shared/data/faces")
+FACES = Path("tests/data/faces")  # the repository's own labelled photos (MIT)
 
 
 def _portraits() -> list[Image]:

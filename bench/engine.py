@@ -38,13 +38,13 @@ def _row(name: str, values: Sequence[float]) -> str:
 
 
 def _frame() -> bytes:
-    """A 640x480 JPEG with one real face (registry sample), or a shared photo."""
+    """A 640x480 JPEG with one real face (registry sample), or a photo from tests/data/faces."""
     try:
         image = cv2.imread(str(fetch("skimage") / "astronaut.png"))
     except SamplesUnavailable:
-        image = cv2.imread("../shared/data/faces/img1.jpg")
+        image = cv2.imread("tests/data/faces/img1.jpg")
     if image is None:
-        raise SystemExit("no sample face available (registry unreachable, no ../shared)")
+        raise SystemExit("no sample face available (registry unreachable, no tests/data/faces)")
     face = cv2.resize(image, (480, 480), interpolation=cv2.INTER_AREA)
     canvas = cv2.copyMakeBorder(face, 0, 0, 80, 80, cv2.BORDER_REPLICATE)
     ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-_DEFAULT_FACES = Path(os.environ.get("BIOVERIFY_EVAL_FACES", "../shared/data/faces"))
+_DEFAULT_FACES = Path(os.environ.get("BIOVERIFY_EVAL_FACES", "tests/data/faces"))
 
 
 def eval_command(
