@@ -57,7 +57,6 @@ from bioverify.sessions.models import SessionRow
 from bioverify.sessions.service import SessionService
 from bioverify.storage.database import transaction
 
-MAX_ACTIVE_FRAMES = 24
 CHALLENGE_TTL = dt.timedelta(minutes=5)
 #: Page loads (each issues a challenge) one session may answer, then 429; the steps
 #: themselves stop changing earlier (challenges.MAX_CHALLENGES).

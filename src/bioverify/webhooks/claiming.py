@@ -141,6 +141,19 @@ class Claims:
 
     def release(self, claimed: Sequence[Claimed]) -> None:
         """Hand unfinished claims back (shutdown): due again at once for any worker."""
+        self._hand_back(claimed, next_attempt_at=self._config.clock())
+
+    def defer(self, claimed: Sequence[Claimed]) -> None:
+        """Hand back claims over an endpoint's slot cap: due again shortly, the attempt
+        not counted."""
+        self._hand_back(
+            claimed,
+            attempts=_M.attempts - 1,
+            next_attempt_at=self._config.clock() + self._config.endpoint_defer,
+        )
+
+    def _hand_back(self, claimed: Sequence[Claimed], **values: Any) -> None:
+        """Make this worker's ``claimed`` rows pending again, with ``values`` set."""
         if not claimed:
             return
         with self._engine.begin() as conn:
@@ -151,23 +164,7 @@ class Claims:
                     status=MessageStatus.PENDING.value,
                     claimed_by=None,
                     claimed_until=None,
-                    next_attempt_at=self._config.clock(),
-                )
-            )
-
-    def defer(self, claimed: Sequence[Claimed]) -> None:
-        """Hand back claims over an endpoint's slot cap: due again shortly, the attempt
-        not counted."""
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(_M)
-                .where(_M.id.in_([c.id for c in claimed]), _M.claimed_by == self._config.worker_id)
-                .values(
-                    status=MessageStatus.PENDING.value,
-                    claimed_by=None,
-                    claimed_until=None,
-                    attempts=_M.attempts - 1,
-                    next_attempt_at=self._config.clock() + self._config.endpoint_defer,
+                    **values,
                 )
             )
 
