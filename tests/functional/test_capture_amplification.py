@@ -192,29 +192,90 @@ def test_a_hold_left_by_a_crash_is_void_on_sqlite_and_expires_elsewhere(
         assert 1 <= int(answer.headers["retry-after"]) <= 30
 
 
-def test_a_tenant_cannot_take_the_whole_engine() -> None:
-    """Pure logic of the share: with capacity 2, one tenant holds at most one slot, so
-    another tenant's capture is never queued behind the first tenant's backlog."""
+def _share_scenario(capacity: int, arrivals: list[tuple[str, str]], finish: list[str]) -> list[str]:
+    """Pure logic of the share: ``arrivals`` (tenant, name) ask for a slot in order;
+    after they settled, the running jobs named in ``finish`` end one by one. Returns
+    the order in which jobs got a slot."""
 
     async def scenario() -> list[str]:
-        share = TenantShare(capacity=2)
+        share = TenantShare(capacity=capacity)
+        order: list[str] = []
+        done = {name: asyncio.Event() for _, name in arrivals}
+
+        async def job(tenant: str, name: str) -> None:
+            async with share.slot(tenant):
+                order.append(name)
+                await done[name].wait()
+
+        async def settle() -> None:
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+        tasks = []
+        for tenant, name in arrivals:
+            tasks.append(asyncio.create_task(job(tenant, name)))
+            await settle()
+        for name in finish:
+            done[name].set()
+            await settle()
+        for event in done.values():
+            event.set()
+        await asyncio.gather(*tasks)
+        return order
+
+    return asyncio.run(scenario())
+
+
+def test_a_tenant_alone_uses_the_whole_engine() -> None:
+    """With no one else waiting, one tenant's captures take every engine slot (a slot
+    kept idle would leave a core unused)."""
+    arrivals = [("a", "a0"), ("a", "a1"), ("a", "a2")]
+    assert _share_scenario(2, arrivals, [])[:2] == ["a0", "a1"]
+
+
+def test_a_tenant_cannot_take_the_whole_engine() -> None:
+    """Another tenant's capture is never queued behind the first tenant's backlog: it
+    takes the first slot that frees, before the first tenant's waiting captures."""
+    arrivals = [("a", "a0"), ("a", "a1"), ("a", "a2"), ("a", "a3"), ("b", "b0")]
+    assert _share_scenario(2, arrivals, ["a0"]) == ["a0", "a1", "b0", "a2", "a3"]
+
+
+def test_the_share_goes_to_the_tenant_served_least() -> None:
+    """A freed slot goes to the waiting tenant with the fewest analyses running, then to
+    the one served least recently: a tenant's backlog cannot starve tenants that
+    arrive after it."""
+    arrivals = [("a", "a0"), ("a", "a1"), ("a", "a2"), ("b", "b0"), ("c", "c0")]
+    # a0 ends: b and c run nothing, b came first. a1 ends: a and c run nothing, c has
+    # not been served yet, so c0 goes before a's waiting a2.
+    order = _share_scenario(2, arrivals, ["a0", "a1"])
+    assert order == ["a0", "a1", "b0", "c0", "a2"]
+
+
+def test_a_cancelled_wait_gives_its_slot_on() -> None:
+    """A capture cancelled while waiting (its client went away) neither holds nor loses
+    a slot: the next waiter still gets the freed one."""
+
+    async def scenario() -> list[str]:
+        share = TenantShare(capacity=1)
         order: list[str] = []
         release = asyncio.Event()
 
         async def job(tenant: str, name: str) -> None:
             async with share.slot(tenant):
                 order.append(name)
-                if tenant == "a":
-                    await release.wait()
+                await release.wait()
 
-        tasks = [asyncio.create_task(job("a", f"a{i}")) for i in range(3)]
+        first = asyncio.create_task(job("a", "a0"))
         await asyncio.sleep(0)
-        tasks.append(asyncio.create_task(job("b", "b0")))
-        for _ in range(3):
-            await asyncio.sleep(0)
-        seen = list(order)
+        gone = asyncio.create_task(job("b", "b0"))
+        later = asyncio.create_task(job("c", "c0"))
+        await asyncio.sleep(0)
+        gone.cancel()
         release.set()
-        await asyncio.gather(*tasks)
-        return seen
+        await asyncio.gather(first, later)
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        assert share.busy("a") == share.busy("b") == share.busy("c") == 0
+        return order
 
-    assert asyncio.run(scenario()) == ["a0", "b0"]
+    assert asyncio.run(scenario()) == ["a0", "c0"]
