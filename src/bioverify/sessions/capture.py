@@ -239,17 +239,8 @@ class CaptureService:
                     retry_after=30,
                 )
             if self.biometrics is not None:
-                await run_in_threadpool(
-                    partial(
-                        self.biometrics.prepare,
-                        request.client_id,
-                        request.customer_key,
-                        enrolling=request.enrolling,
-                    )
-                )
-                if request.needs_gallery:
-                    # Another replica may have enrolled someone since this one last looked.
-                    await run_in_threadpool(self.biometrics.sync, self._factory)
+                # One thread hop for both: they are short, and each hop costs the loop.
+                await run_in_threadpool(self._prepare_matching, self.biometrics, request)
             async with self._share.slot(request.client_id):
                 analysis = await engine.analyze(
                     request.frames,
@@ -266,6 +257,14 @@ class CaptureService:
             partial(self._conclude, token, facts, analysis, puid_if_new=request.puid_if_new)
         )
         return result
+
+    def _prepare_matching(self, biometrics: Biometrics, request: CaptureRequest) -> None:
+        """Load the data keys the decision will need (outside the locked transaction)
+        and, for an identification, catch the gallery up: another replica may have
+        enrolled someone since this one last looked."""
+        biometrics.prepare(request.client_id, request.customer_key, enrolling=request.enrolling)
+        if request.needs_gallery:
+            biometrics.sync(self._factory)
 
     def _hold_is_live(self, row: SessionRow, now: dt.datetime) -> bool:
         """A capture of ``row`` is being analysed. On SQLite this process is the only
