@@ -46,11 +46,6 @@ class TenantShare:
         state = self._tenants.get(tenant)
         return 0 if state is None else state.running + len(state.waiting)
 
-    def running(self, tenant: str) -> int:
-        """Analyses of ``tenant`` holding a slot."""
-        state = self._tenants.get(tenant)
-        return 0 if state is None else state.running
-
     def _grant(self) -> None:
         """Hand free slots to waiters: fewest running, then served least recently, then
         the oldest arrival."""
