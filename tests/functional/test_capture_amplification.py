@@ -279,3 +279,32 @@ def test_a_cancelled_wait_gives_its_slot_on() -> None:
         return order
 
     assert asyncio.run(scenario()) == ["a0", "c0"]
+
+
+def test_a_wait_cancelled_just_before_its_slot_frees_is_skipped() -> None:
+    """A waiter cancelled in the same step as the slot it waits for frees (its task has
+    not run yet) is passed over: the slot goes to the next waiter, none is lost."""
+
+    async def scenario() -> list[str]:
+        share = TenantShare(capacity=1)
+        order: list[str] = []
+
+        async def job(tenant: str, name: str) -> None:
+            async with share.slot(tenant):
+                order.append(name)
+
+        async with share.slot("a"):
+            gone = asyncio.create_task(job("b", "b0"))
+            later = asyncio.create_task(job("c", "c0"))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            gone.cancel()  # no await: the slot frees before the task sees its cancel
+        await later
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        assert share.busy("b") == share.busy("c") == 0
+        async with share.slot("b"):  # the slot came back
+            order.append("b1")
+        return order
+
+    assert asyncio.run(scenario()) == ["c0", "b1"]

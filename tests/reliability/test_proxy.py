@@ -339,8 +339,6 @@ def test_throttles_count_each_real_client_address_behind_nginx(stack: Stack) -> 
     # nginx writes a request's log line after it has sent the response, so the last
     # lines may land a moment after the client has its answer.
     addresses = {attacker_at, bystander_at, spoofer_at}
-    wait_until(
-        lambda: addresses <= clients_seen(stack.workdir), 10, "nginx to log every client"
-    )
+    wait_until(lambda: addresses <= clients_seen(stack.workdir), 10, "nginx to log every client")
     used = backends_used(stack.workdir)
     assert all(used.get(f"127.0.0.1:{port}", 0) > 0 for port in stack.api_ports), used

@@ -55,6 +55,10 @@ class TenantShare:
                 return
             state = min(waiting, key=lambda s: (s.running, s.served, s.waiting[0][0]))
             _, future = state.waiting.popleft()
+            if future.done():
+                # Cancelled while queued: its task has not run its handler yet (a
+                # task's wait is cancelled at once, its except clause runs later).
+                continue
             state.running += 1
             state.served = next(self._grants)
             self._free -= 1
@@ -82,8 +86,9 @@ class TenantShare:
             if future.done() and not future.cancelled():
                 self._release(tenant)  # granted as the wait was cancelled: hand it on
             else:
-                state.waiting.remove(entry)
-                if not state.running and not state.waiting:
+                if entry in state.waiting:  # _grant may have dropped it already
+                    state.waiting.remove(entry)
+                if not state.running and not state.waiting and self._tenants.get(tenant) is state:
                     del self._tenants[tenant]
             raise
         try:
