@@ -107,7 +107,6 @@ class Dispatcher:
         )
         results = await asyncio.gather(*(self._sender.send(m) for m in claimed))
         await self._finish(results)
-        await self._sender.prune()
         return len(results)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -148,7 +147,6 @@ class Dispatcher:
                 for msg in await self._startable(claimed):
                     inflight[asyncio.create_task(self._sender.send(msg))] = msg
                 if not inflight and not finished:
-                    await self._sender.prune()
                     await self._idle(stop, self._wake)
                     continue
                 if inflight:
