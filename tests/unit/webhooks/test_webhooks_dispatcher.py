@@ -255,6 +255,19 @@ async def test_send_time_egress_check_blocks_dns_rebinding(
     assert "egress refused" in row.last_error
 
 
+async def test_a_literal_internal_address_is_refused_at_send_time(
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
+    # No name to resolve: the HTTP client would connect without asking any resolver,
+    # so the literal address must be vetted before the request all the same.
+    msg_id = put(engine, clock, receiver.url)  # http://127.0.0.1:<port>/hook
+    await drive(make(engine, clock, guard=EgressGuard()), clock, 1)
+    assert receiver.requests == []
+    row = status_of(engine, msg_id)
+    assert row.last_error is not None
+    assert "egress refused" in row.last_error
+
+
 async def test_connection_goes_to_the_vetted_address_with_the_original_host(
     engine: Engine, clock: FakeClock, receiver: Receiver
 ) -> None:
