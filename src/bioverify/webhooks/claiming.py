@@ -131,6 +131,10 @@ class Claims:
         """:meth:`claim_with` in its own transaction, payloads completed for sending."""
         with self._engine.begin() as conn:
             claimed = self.claim_with(conn, limit)
+        return self.complete(claimed)
+
+    def complete(self, claimed: list[Claimed]) -> list[Claimed]:
+        """Claims (committed) with their payloads completed for sending."""
         prepare = self._config.prepare
         if prepare is None or not claimed:
             return claimed

@@ -12,7 +12,6 @@ import random
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bioverify.storage.base import utcnow
@@ -54,8 +53,6 @@ class DispatcherConfig:
     policy: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     #: Vets every address a webhook connects to (the default refuses private ones).
     guard: EgressGuard = dataclasses.field(default_factory=EgressGuard)
-    #: Makes an HTTP client (tests); default: the guarded, no-redirect client.
-    http: Callable[[], httpx.AsyncClient] | None = None
     #: Sends in flight at once, and the most claimed in one go.
     concurrency: int = 64
     #: Sends in flight to one endpoint (host and port) at once.

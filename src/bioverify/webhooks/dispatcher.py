@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 from bioverify.webhooks.claiming import FINAL_WAITS_AT_MOST, Claimed, Claims
 from bioverify.webhooks.dispatch_config import Callback, DispatcherConfig, Prepare
 from bioverify.webhooks.models import MessageStatus
-from bioverify.webhooks.recording import Attempt, Fired, record
+from bioverify.webhooks.recording import Attempt, Fired, record, record_with
 from bioverify.webhooks.sending import Sender, request_headers
 
 log = structlog.get_logger(__name__)
@@ -68,8 +68,19 @@ class Dispatcher:
     def _record_and_claim(
         self, results: Sequence[Attempt], limit: int
     ) -> tuple[list[Fired], list[Claimed]]:
-        fired = record(self._engine, self.config, results) if results else []
-        return fired, self._claims.claim(limit) if limit else []
+        # One transaction (one commit, one fsync) for the finished batch and the next
+        # claims. If it fails, neither happened: the results are recorded on a later
+        # try and no claim was taken.
+        with self._engine.begin() as conn:
+            fired = record_with(conn, self.config, results) if results else []
+            claimed = self._claims.claim_with(conn, limit) if limit else []
+        try:
+            return fired, self._claims.complete(claimed)
+        except Exception:
+            # Committed: the results must not be recorded twice. The claims stay
+            # leased to this worker and are due again when the lease ends.
+            log.exception("webhook.prepare_failed", count=len(claimed))
+            return fired, []
 
     async def _startable(self, claimed: Sequence[Claimed]) -> list[Claimed]:
         async def defer(extra: Sequence[Claimed]) -> None:
@@ -107,7 +118,6 @@ class Dispatcher:
         )
         results = await asyncio.gather(*(self._sender.send(m) for m in claimed))
         await self._finish(results)
-        await self._sender.prune()
         return len(results)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -137,8 +147,8 @@ class Dispatcher:
                             self._record_and_claim, finished if record_now else [], claim
                         )
                     except Exception:
-                        # Results stay in ``finished`` and are recorded on a later try;
-                        # claims that were made are recovered when their lease ends.
+                        # Nothing was written: the results stay in ``finished`` and are
+                        # recorded on a later try.
                         log.exception("webhook.store_failed")
                         await self._idle(stop, self._wake)
                         continue
@@ -148,7 +158,6 @@ class Dispatcher:
                 for msg in await self._startable(claimed):
                     inflight[asyncio.create_task(self._sender.send(msg))] = msg
                 if not inflight and not finished:
-                    await self._sender.prune()
                     await self._idle(stop, self._wake)
                     continue
                 if inflight:

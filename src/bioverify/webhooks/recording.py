@@ -40,58 +40,66 @@ class Attempt:
 
 
 def record(engine: Engine, config: DispatcherConfig, results: Sequence[Attempt]) -> list[Fired]:
-    """Store the attempts and the messages' new states; return callbacks to fire."""
+    """Store the attempts and the messages' new states in one transaction; return
+    callbacks to fire once it has committed."""
+    with engine.begin() as conn:
+        return record_with(conn, config, results)
+
+
+def record_with(
+    conn: Connection, config: DispatcherConfig, results: Sequence[Attempt]
+) -> list[Fired]:
+    """:func:`record` inside ``conn``'s transaction (callbacks only after it commits)."""
     deliveries: list[dict[str, Any]] = []
     done: list[dict[str, Any]] = []
     fired: list[Fired] = []
     finish = _finish_stmt(config.worker_id)
-    with engine.begin() as conn:
-        for res in results:
-            msg = res.msg
-            decision = config.policy.classify(res.status, res.headers, now=res.at)
-            delay = config.policy.delay_after(decision, msg.attempt - msg.schedule_base, config.rng)
-            next_at = None if delay is None else res.at + delay
-            deliveries.append(
-                {
-                    "message_id": msg.id,
-                    "attempt": msg.attempt,
-                    "at": res.at,
-                    "http_status": res.status,
-                    "error": res.error,
-                    "latency_ms": res.latency_ms,
-                    "next_retry_at": next_at,
-                }
-            )
-            if decision.action is Action.DELIVERED:
-                status = MessageStatus.DELIVERED
-            elif decision.action is Action.STOP_ENDPOINT:
-                status = MessageStatus.STOPPED
-            else:
-                status = MessageStatus.PENDING if next_at else MessageStatus.DEAD
-            values = {
-                "b_id": msg.id,
-                "b_status": status.value,
-                "b_next": next_at or res.at,
-                "b_last_status": res.status,
-                "b_last_error": res.error,
-                "b_delivered_at": res.at if status is MessageStatus.DELIVERED else None,
+    for res in results:
+        msg = res.msg
+        decision = config.policy.classify(res.status, res.headers, now=res.at)
+        delay = config.policy.delay_after(decision, msg.attempt - msg.schedule_base, config.rng)
+        next_at = None if delay is None else res.at + delay
+        deliveries.append(
+            {
+                "message_id": msg.id,
+                "attempt": msg.attempt,
+                "at": res.at,
+                "http_status": res.status,
+                "error": res.error,
+                "latency_ms": res.latency_ms,
+                "next_retry_at": next_at,
             }
-            if status in (MessageStatus.DELIVERED, MessageStatus.PENDING):
-                done.append(values)
-                if status is MessageStatus.DELIVERED and config.on_delivered:
-                    fired.append((view(res, status, next_at), None))
-                continue
-            # Rare outcomes: one statement each, and only fire callbacks for rows
-            # this worker still held (a redelivery may have reset it meanwhile).
-            if conn.execute(finish, values).rowcount:
-                fired.append((view(res, status, next_at), decision.action))
-            if status is MessageStatus.STOPPED:
-                _stop_endpoint(conn, msg, res.at)
-        if deliveries:
-            conn.execute(insert(WebhookDelivery), deliveries)
-        if done:
-            conn.execute(finish, done)
-        _wake_successors(conn, results)
+        )
+        if decision.action is Action.DELIVERED:
+            status = MessageStatus.DELIVERED
+        elif decision.action is Action.STOP_ENDPOINT:
+            status = MessageStatus.STOPPED
+        else:
+            status = MessageStatus.PENDING if next_at else MessageStatus.DEAD
+        values = {
+            "b_id": msg.id,
+            "b_status": status.value,
+            "b_next": next_at or res.at,
+            "b_last_status": res.status,
+            "b_last_error": res.error,
+            "b_delivered_at": res.at if status is MessageStatus.DELIVERED else None,
+        }
+        if status in (MessageStatus.DELIVERED, MessageStatus.PENDING):
+            done.append(values)
+            if status is MessageStatus.DELIVERED and config.on_delivered:
+                fired.append((view(res, status, next_at), None))
+            continue
+        # Rare outcomes: one statement each, and only fire callbacks for rows
+        # this worker still held (a redelivery may have reset it meanwhile).
+        if conn.execute(finish, values).rowcount:
+            fired.append((view(res, status, next_at), decision.action))
+        if status is MessageStatus.STOPPED:
+            _stop_endpoint(conn, msg, res.at)
+    if deliveries:
+        conn.execute(insert(WebhookDelivery), deliveries)
+    if done:
+        conn.execute(finish, done)
+    _wake_successors(conn, results)
     return fired
 
 
@@ -167,4 +175,4 @@ def view(res: Attempt, status: MessageStatus, next_at: dt.datetime | None) -> Me
     )
 
 
-__all__ = ["Attempt", "Fired", "record", "view"]
+__all__ = ["Attempt", "Fired", "record", "record_with", "view"]

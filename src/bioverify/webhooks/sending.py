@@ -14,13 +14,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import structlog
 
-from bioverify.webhooks._clients import CONNECTIONS_PER_CLIENT, EndpointClients
-from bioverify.webhooks._transport import guarded_client
+from bioverify.webhooks._transport import GuardedHttp
 from bioverify.webhooks.claiming import Claimed
 from bioverify.webhooks.dispatch_config import DispatcherConfig
+from bioverify.webhooks.egress import EgressRefused
 from bioverify.webhooks.recording import Attempt
 from bioverify.webhooks.signing import sign
 
@@ -67,8 +67,14 @@ def endpoint_of(url: str) -> str:
 
 def _describe(exc: Exception) -> str:
     """A short, secret-free description of a network failure for the delivery log."""
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, EgressRefused):
+        return f"egress refused: {exc.message}"
+    if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts
         return f"timeout ({type(exc).__name__})"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # The delivery log's wording from before aiohttp: "ConnectError: ...".
+        reason = exc.os_error.strerror or type(exc.os_error).__name__
+        return f"ConnectError: could not connect to {exc.host}:{exc.port} ({reason})"[:200]
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}"[:200]
 
@@ -78,10 +84,10 @@ class Sender:
 
     def __init__(self, config: DispatcherConfig) -> None:
         self._config = config
-        guard = config.guard
-        self._http = EndpointClients(
-            config.http or (lambda: guarded_client(guard, max_connections=CONNECTIONS_PER_CLIENT)),
-            config.per_endpoint_limit,
+        self._http = GuardedHttp(
+            config.guard,
+            max_connections=config.concurrency,
+            per_endpoint=config.per_endpoint_limit,
         )
         self._deadline_s = config.deadline.total_seconds()
         self._sending: set[str] = set()
@@ -89,12 +95,8 @@ class Sender:
         self._slot_users: dict[str, int] = {}
 
     async def aclose(self) -> None:
-        """Close the HTTP clients (connections are kept alive between sends)."""
+        """Close the HTTP connections (they are kept alive between sends)."""
         await self._http.aclose()
-
-    async def prune(self) -> None:
-        """Close HTTP clients nobody used for a while."""
-        await self._http.prune()
 
     def _slot_enter(self, endpoint: str) -> asyncio.Semaphore:
         sem = self._slots.get(endpoint)
@@ -148,11 +150,7 @@ class Sender:
         sem = self._slot_enter(endpoint)
         try:
             async with sem:
-                shard = self._http.acquire(endpoint)
-                try:
-                    return await self._post(msg, shard.client)
-                finally:
-                    self._http.release(shard)
+                return await self._post(msg)
         except Exception as exc:  # a bug in one send must not lose the others' results
             log.exception("webhook.send_crashed", webhook_id=msg.id)
             at = self._config.clock()
@@ -160,7 +158,7 @@ class Sender:
         finally:
             self._slot_exit(endpoint)
 
-    async def _post(self, msg: Claimed, client: httpx.AsyncClient) -> Attempt:
+    async def _post(self, msg: Claimed) -> Attempt:
         config = self._config
         at = config.clock()
         started = time.perf_counter()
@@ -185,31 +183,35 @@ class Sender:
             log.warning("webhook.sign_failed", webhook_id=msg.id, error=type(exc).__name__)
             error = "could not sign the webhook or open its callback headers (no usable key)"
         else:
+            deadline = asyncio.timeout(self._deadline_s)
             try:
-                async with asyncio.timeout(self._deadline_s):
-                    async with client.stream(
-                        "POST", msg.url, content=body, headers=headers
-                    ) as resp:
-                        status = resp.status_code
-                        resp_headers = dict(resp.headers)
-                        await self._drain(resp)
+                async with deadline, self._http.post(msg.url, body, headers) as resp:
+                    status = resp.status
+                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                    await self._drain(resp)
                 if 300 <= status < 400:
                     error = f"redirect {status} refused (webhooks do not follow redirects)"
-            except TimeoutError:
-                status = None
-                error = f"deadline exceeded (no complete answer within {self._deadline_s:g} s)"
-            except httpx.HTTPError as exc:
+            except TimeoutError as exc:
+                if deadline.expired():
+                    status = None
+                    error = f"deadline exceeded (no complete answer within {self._deadline_s:g} s)"
+                elif status is None:
+                    error = _describe(exc)
+            except (aiohttp.ClientError, EgressRefused, OSError, ValueError) as exc:
+                # ValueError: a URL or header aiohttp will not send.
                 if status is None:
                     error = _describe(exc)
         latency = int((time.perf_counter() - started) * 1000)
         return Attempt(msg, at, status, error, resp_headers, latency)
 
-    async def _drain(self, resp: httpx.Response) -> None:
-        # Read at most the cap: a receiver must not make us buffer gigabytes.
+    async def _drain(self, resp: aiohttp.ClientResponse) -> None:
+        # Read at most the cap: a receiver must not make us buffer gigabytes. A body
+        # left unread closes the connection instead of returning it to the pool.
         seen = 0
-        async for chunk in resp.aiter_raw():
+        while chunk := await resp.content.readany():
             seen += len(chunk)
             if seen >= self._config.max_response_bytes:
+                resp.close()
                 break
 
 

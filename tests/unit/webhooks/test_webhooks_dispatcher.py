@@ -6,10 +6,10 @@ import asyncio
 import datetime as dt
 import json
 import socket
+import threading
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
@@ -255,6 +255,19 @@ async def test_send_time_egress_check_blocks_dns_rebinding(
     assert "egress refused" in row.last_error
 
 
+async def test_a_literal_internal_address_is_refused_at_send_time(
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
+    # No name to resolve: the HTTP client would connect without asking any resolver,
+    # so the literal address must be vetted before the request all the same.
+    msg_id = put(engine, clock, receiver.url)  # http://127.0.0.1:<port>/hook
+    await drive(make(engine, clock, guard=EgressGuard()), clock, 1)
+    assert receiver.requests == []
+    row = status_of(engine, msg_id)
+    assert row.last_error is not None
+    assert "egress refused" in row.last_error
+
+
 async def test_connection_goes_to_the_vetted_address_with_the_original_host(
     engine: Engine, clock: FakeClock, receiver: Receiver
 ) -> None:
@@ -361,14 +374,16 @@ async def test_run_delivers_until_stopped(engine: Engine, receiver: Receiver) ->
 async def test_shutdown_releases_claims_it_could_not_finish(
     engine: Engine, receiver: Receiver
 ) -> None:
-    release = asyncio.Event()
-    hang = asyncio.Event()
+    # The receiver holds its answer until the test ends, so the send is in flight at stop.
+    received = threading.Event()
+    release = threading.Event()
 
-    async def slow(request: httpx.Request) -> httpx.Response:
-        hang.set()
-        await release.wait()
-        return httpx.Response(200)
+    def hold(path: str) -> Reply:
+        received.set()
+        release.wait(timeout=30)
+        return Reply()
 
+    receiver.route = hold
     msg_id = put(engine, None, receiver.url)
     dispatcher = Dispatcher(
         engine,
@@ -377,15 +392,17 @@ async def test_shutdown_releases_claims_it_could_not_finish(
             guard=LOOPBACK,
             poll_interval=0.01,
             shutdown_grace=0.05,
-            http=lambda: httpx.AsyncClient(transport=httpx.MockTransport(slow)),
         ),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
-    await asyncio.wait_for(hang.wait(), timeout=5)
-    assert status_of(engine, msg_id).status == MessageStatus.DELIVERING
-    stop.set()
-    await asyncio.wait_for(task, timeout=5)
+    try:
+        assert await asyncio.to_thread(received.wait, 5)
+        assert status_of(engine, msg_id).status == MessageStatus.DELIVERING
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    finally:
+        release.set()
     row = status_of(engine, msg_id)
     assert (row.status, row.claimed_by) == (MessageStatus.PENDING, None)
 
