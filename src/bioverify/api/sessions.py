@@ -35,6 +35,7 @@ from bioverify.api.schemas import (
     CreateSessionResponse,
     SessionView,
 )
+from bioverify.api.text_json import TextJSONResponse
 from bioverify.domain.session import REQUIREMENT_SYNONYMS, SessionType
 from bioverify.errors import BadRequest
 from bioverify.sessions.service import NewSession
@@ -163,7 +164,8 @@ async def create_session(
     _, status, payload = await authenticated(
         request, vetted_create if vetting else create, client_of=lambda created: created[0]
     )
-    return JSONResponse(payload, status_code=status)
+    # Text and booleans only: orjson writes the bytes JSONResponse would, faster.
+    return TextJSONResponse(payload, status_code=status)
 
 
 class _CreateRoute(DirectRoute):
