@@ -34,10 +34,18 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-#: Connection execution option of :func:`read_transaction`.
-_READ_ONLY = "bioverify_read_only"
+#: Set while :func:`read_transaction` opens its transaction (in that thread).
+_read_only = threading.local()
 #: How long a transaction waits for SQLite's write lock (also the busy timeout).
 SQLITE_BUSY_S = 30.0
+
+
+def _execute(dbapi_conn: Any, sql: str) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
 
 
 class _WriterGate:
@@ -57,18 +65,18 @@ class _WriterGate:
         self._lock = threading.Lock()
         self._owner: Any = None
 
-    def begin(self, conn: Any) -> None:
-        if conn.get_execution_options().get(_READ_ONLY):
+    def begin(self, dbapi_conn: Any) -> None:
+        if getattr(_read_only, "on", False):
             # A read-only transaction takes no write lock (WAL readers never wait on
             # the writer), so it may run while this very thread holds a write
             # transaction: it neither takes the gate nor waits for it.
-            conn.exec_driver_sql("BEGIN DEFERRED")
+            _execute(dbapi_conn, "BEGIN DEFERRED")
             return
-        raw = conn.connection.dbapi_connection
+        raw = getattr(dbapi_conn, "dbapi_connection", dbapi_conn)
         if self._lock.acquire(timeout=SQLITE_BUSY_S):
             self._owner = raw
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _execute(dbapi_conn, "BEGIN IMMEDIATE")
         except BaseException:
             self.release(raw)
             raise
@@ -97,7 +105,9 @@ class _WriterGate:
 
         dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
         dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
-        event.listen(engine, "begin", self.begin)
+        # The dialect's BEGIN hook, not the engine's "begin" event: any connection
+        # event listener makes SQLAlchemy dispatch events around every statement.
+        dialect.do_begin = self.begin  # type: ignore[method-assign]
         # Backstops: a connection returned or discarded mid-transaction frees the gate.
         event.listen(engine, "checkin", lambda dbapi_conn, _rec: self.release(dbapi_conn))
         event.listen(engine, "invalidate", lambda dbapi_conn, _rec, _exc: self.release(dbapi_conn))
@@ -228,7 +238,11 @@ def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     read a row its cache lacks without waiting on its own lock until the busy timeout.
     Writing in it is a programming error (SQLite would then fail to upgrade)."""
     with transaction(factory) as db:
-        db.connection(execution_options={_READ_ONLY: True})
+        _read_only.on = True
+        try:
+            db.connection()  # begins here, in this thread
+        finally:
+            _read_only.on = False
         yield db
 
 
