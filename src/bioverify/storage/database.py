@@ -107,7 +107,7 @@ class _WriterGate:
         dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
         # The dialect's BEGIN hook, not the engine's "begin" event: any connection
         # event listener makes SQLAlchemy dispatch events around every statement.
-        dialect.do_begin = self.begin  # type: ignore[method-assign]
+        dialect.do_begin = self.begin  # type: ignore[method-assign,assignment]
         # Backstops: a connection returned or discarded mid-transaction frees the gate.
         event.listen(engine, "checkin", lambda dbapi_conn, _rec: self.release(dbapi_conn))
         event.listen(engine, "invalidate", lambda dbapi_conn, _rec, _exc: self.release(dbapi_conn))
