@@ -99,6 +99,18 @@ def test_idempotency_key_replays_the_first_answer(app_client: httpx.Client, cred
     assert "Idempotency-Key" in assert_envelope(clash, 409, [])["message"]
 
 
+def test_idempotency_key_over_255_characters_is_400_and_creates_nothing(
+    app_client: httpx.Client, creds: Creds, db_engine: Engine
+) -> None:
+    longest = {**creds.headers(), "Idempotency-Key": "k" * 255}
+    assert app_client.post(CREATE, json={"type": "ENROLL"}, headers=longest).status_code == 201
+    too_long = {**creds.headers(), "Idempotency-Key": "k" * 256}
+    response = app_client.post(CREATE, json={"type": "ENROLL"}, headers=too_long)
+    assert "Idempotency-Key" in assert_envelope(response, 400, [])["message"]
+    with session_factory(db_engine)() as db:
+        assert len(db.scalars(select(SessionRow.id)).all()) == 1
+
+
 @pytest.mark.parametrize(
     "url", ["ftp://example.test/hook", "https://user:pw@example.test/x", "not a url"]
 )

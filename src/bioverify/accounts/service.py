@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,11 @@ from bioverify.webhooks.signing import new_webhook_secret
 
 #: How long a rotated-out client secret keeps working, so deployments can roll over.
 SECRET_ROTATION_GRACE = dt.timedelta(hours=24)
+_CLIENTS: Table = Client.__table__  # type: ignore[assignment]
+#: Built once: every authenticated request runs it (a statement built per call costs
+#: its construction and cache key each time). Core, not an ORM entity query: loading
+#: the row into the session's identity map cost more than the SELECT.
+_CLIENT_BY_KEY_HASH = select(*_CLIENTS.c).where(_CLIENTS.c.api_key_hash == bindparam("key_hash"))
 
 
 def sha256(value: str) -> bytes:
@@ -250,7 +255,9 @@ def _authenticate(
     api_key = headers.get("x_api_key") or headers.get("x-api-key") or ""
     if not api_key:
         raise _Rejected("missing api key")
-    client = db.scalar(select(Client).where(Client.api_key_hash == sha256(api_key)))
+    found = db.connection().execute(_CLIENT_BY_KEY_HASH, {"key_hash": sha256(api_key)}).first()
+    # A snapshot of the row (not in the session): callers read it, never change it.
+    client = Client(**found._mapping) if found is not None else None
     if client is None or client.revoked_at is not None:
         raise _Rejected("unknown or revoked api key")
     client_id = headers.get("clientid", "")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bioverify.accounts.models import Client
@@ -15,13 +15,19 @@ from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.api import capture
 from bioverify.api.deps import (
     CredentialCheck,
+    api_key_header,
     authenticate,
     authenticated,
+    client_id_header,
+    client_secret_header,
     documented_credentials,
     json_body,
     read_json,
+    ready,
     services,
+    slc_header,
 )
+from bioverify.api.direct_route import DirectRoute
 from bioverify.api.schemas import (
     ERROR_RESPONSES,
     CaptureLoadView,
@@ -29,6 +35,7 @@ from bioverify.api.schemas import (
     CreateSessionResponse,
     SessionView,
 )
+from bioverify.api.text_json import TextJSONResponse
 from bioverify.domain.session import REQUIREMENT_SYNONYMS, SessionType
 from bioverify.errors import BadRequest
 from bioverify.sessions.service import NewSession
@@ -39,6 +46,9 @@ from bioverify.webhooks.callback_headers import seal_headers
 from bioverify.wiring import Services
 
 router = APIRouter(tags=["sessions"])
+
+#: Longest ``Idempotency-Key`` accepted (API.md section 3).
+IDEMPOTENCY_KEY_MAX = 255
 
 
 def to_new_session(
@@ -103,22 +113,13 @@ def _sealed_headers(svc: Services, client_id: str, headers: Mapping[str, str]) -
     return seal_headers(sealer, client_id, headers)
 
 
-@router.post(
-    "/v2/verification-session",
-    status_code=201,
-    response_model=CreateSessionResponse,
-    responses=ERROR_RESPONSES,
-    openapi_extra=json_body(CreateSessionRequest),
-    summary="Open a verification session",
-    dependencies=[Depends(documented_credentials)],
-)
 async def create_session(
     request: Request,
     idempotency_key: Annotated[
         str | None,
         Header(
             alias="Idempotency-Key",
-            max_length=255,
+            max_length=IDEMPOTENCY_KEY_MAX,
             description="The same key and body within 24 h returns the first answer.",
         ),
     ] = None,
@@ -163,7 +164,49 @@ async def create_session(
     _, status, payload = await authenticated(
         request, vetted_create if vetting else create, client_of=lambda created: created[0]
     )
-    return JSONResponse(payload, status_code=status)
+    # Text and booleans only: orjson writes the bytes JSONResponse would, faster.
+    return TextJSONResponse(payload, status_code=status)
+
+
+class _CreateRoute(DirectRoute):
+    """The create route without per-request dependency solving (see ``api.direct_route``):
+    its dependencies are the readiness gate, the credential headers that only document
+    /docs, and ``Idempotency-Key``, which the direct path checks as FastAPI would."""
+
+    known_calls = frozenset(
+        {
+            ready,
+            documented_credentials,
+            api_key_header,
+            client_id_header,
+            client_secret_header,
+            slc_header,
+        }
+    )
+    known_headers = frozenset({"idempotency-key"})
+
+    def accepts(self, request: Request) -> bool:
+        # An over-long key is FastAPI's to refuse (its validation error, as before).
+        key = request.headers.get("idempotency-key")
+        return key is None or len(key) <= IDEMPOTENCY_KEY_MAX
+
+    async def direct(self, request: Request) -> Response:
+        await ready(request)  # the router's gate, first, as FastAPI runs it
+        return await create_session(request, request.headers.get("idempotency-key"))
+
+
+router.add_api_route(
+    "/v2/verification-session",
+    create_session,
+    methods=["POST"],
+    status_code=201,
+    response_model=CreateSessionResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra=json_body(CreateSessionRequest),
+    summary="Open a verification session",
+    dependencies=[Depends(documented_credentials)],
+    route_class_override=_CreateRoute,
+)
 
 
 @router.get(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bioverify.errors import ServiceUnavailable
@@ -33,10 +34,18 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-#: Connection execution option of :func:`read_transaction`.
-_READ_ONLY = "bioverify_read_only"
+#: Set while :func:`read_transaction` opens its transaction (in that thread).
+_read_only = threading.local()
 #: How long a transaction waits for SQLite's write lock (also the busy timeout).
 SQLITE_BUSY_S = 30.0
+
+
+def _execute(dbapi_conn: Any, sql: str) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
 
 
 class _WriterGate:
@@ -56,18 +65,18 @@ class _WriterGate:
         self._lock = threading.Lock()
         self._owner: Any = None
 
-    def begin(self, conn: Any) -> None:
-        if conn.get_execution_options().get(_READ_ONLY):
+    def begin(self, dbapi_conn: Any) -> None:
+        if getattr(_read_only, "on", False):
             # A read-only transaction takes no write lock (WAL readers never wait on
             # the writer), so it may run while this very thread holds a write
             # transaction: it neither takes the gate nor waits for it.
-            conn.exec_driver_sql("BEGIN DEFERRED")
+            _execute(dbapi_conn, "BEGIN DEFERRED")
             return
-        raw = conn.connection.dbapi_connection
+        raw = getattr(dbapi_conn, "dbapi_connection", dbapi_conn)
         if self._lock.acquire(timeout=SQLITE_BUSY_S):
             self._owner = raw
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _execute(dbapi_conn, "BEGIN IMMEDIATE")
         except BaseException:
             self.release(raw)
             raise
@@ -96,7 +105,9 @@ class _WriterGate:
 
         dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
         dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
-        event.listen(engine, "begin", self.begin)
+        # The dialect's BEGIN hook, not the engine's "begin" event: any connection
+        # event listener makes SQLAlchemy dispatch events around every statement.
+        dialect.do_begin = self.begin  # type: ignore[method-assign,assignment]
         # Backstops: a connection returned or discarded mid-transaction frees the gate.
         event.listen(engine, "checkin", lambda dbapi_conn, _rec: self.release(dbapi_conn))
         event.listen(engine, "invalidate", lambda dbapi_conn, _rec, _exc: self.release(dbapi_conn))
@@ -109,7 +120,43 @@ class _WriterGate:
 POOL_SIZE = 20
 
 
-def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
+#: A pooled PostgreSQL connection idle longer than this is pinged before use.
+PING_IDLE_S = 1.0
+_CHECKED_IN_AT = "bioverify_checked_in_at"
+
+
+def _ping_idle_connections(engine: Engine, idle_s: float = PING_IDLE_S) -> None:
+    """Ping a pooled connection before use only when it sat idle over ``idle_s``.
+
+    ``pool_pre_ping`` pings on every checkout: one more round trip per transaction,
+    a sixth of a create's on PostgreSQL. Connections go stale while idle (a server
+    restart, an idle timeout, a firewall); one in constant use that breaks fails its
+    first statement instead, which SQLAlchemy detects as a disconnect (the whole pool
+    is replaced) and :func:`transaction` answers 503 with Retry-After, as a restart in
+    the middle of a transaction always did.
+    """
+    dialect = engine.dialect
+
+    def on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    def on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since <= idle_s:
+            return  # fresh from connect, or just used
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (a new one).
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+
+    event.listen(engine, "checkin", on_checkin)
+    event.listen(engine, "checkout", on_checkout)
+
+
+def make_engine(
+    url: str, *, pool_size: int = POOL_SIZE, ping_idle_s: float = PING_IDLE_S
+) -> Engine:
     """An engine configured for our workload on either backend."""
     # hide_parameters: a logged SQL error must not carry the bound values (secret
     # hashes, customer ids, sealed blobs) into the logs.
@@ -124,14 +171,15 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         _WriterGate().install(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=10,
         hide_parameters=True,
     )
+    _ping_idle_connections(engine, ping_idle_s)
+    return engine
 
 
 def checkpoint_wal(engine: Engine) -> None:
@@ -190,7 +238,11 @@ def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     read a row its cache lacks without waiting on its own lock until the busy timeout.
     Writing in it is a programming error (SQLite would then fail to upgrade)."""
     with transaction(factory) as db:
-        db.connection(execution_options={_READ_ONLY: True})
+        _read_only.on = True
+        try:
+            db.connection()  # begins here, in this thread
+        finally:
+            _read_only.on = False
         yield db
 
 
