@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import socket
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 
 import aiohttp
@@ -34,10 +36,14 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.helpers import is_ip_address
 from yarl import URL
 
-from bioverify.webhooks.egress import EgressGuard
+from bioverify.webhooks.egress import EgressGuard, EgressRefused
 
 #: Literal addresses remembered as allowed (forgotten all at once past this many).
 _MAX_VETTED_LITERALS = 4096
+#: Threads for name lookups (``getaddrinfo`` blocks). Their own pool: a receiver whose
+#: name server never answers ties up only these, never the threads the dispatcher's
+#: database work runs on (asyncio's default executor), so deliveries elsewhere go on.
+_RESOLVER_THREADS = 8
 
 
 class GuardedResolver(AbstractResolver):
@@ -45,13 +51,17 @@ class GuardedResolver(AbstractResolver):
 
     def __init__(self, guard: EgressGuard) -> None:
         self._guard = guard
+        self._lookups = ThreadPoolExecutor(_RESOLVER_THREADS, thread_name_prefix="webhook-dns")
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         # EgressRefused propagates unwrapped (aiohttp wraps only OSError), so the
         # attempt's error says why.
-        addresses = await asyncio.to_thread(self._guard.allowed_addresses, host, port)
+        loop = asyncio.get_running_loop()
+        addresses = await loop.run_in_executor(
+            self._lookups, self._guard.allowed_addresses, host, port
+        )
         return [
             {
                 "hostname": host,
@@ -65,7 +75,8 @@ class GuardedResolver(AbstractResolver):
         ]
 
     async def close(self) -> None:
-        """Nothing to release: the guard holds no connections."""
+        """Stop the lookup threads; a lookup still stuck is abandoned, not awaited."""
+        self._lookups.shutdown(wait=False, cancel_futures=True)
 
 
 @functools.cache
@@ -102,11 +113,14 @@ class GuardedHttp:
         self._keepalive_s = keepalive_s
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None
         self._vetted_literals: set[str] = set()
 
     def _open(self) -> aiohttp.ClientSession:
+        # The connector does not own a resolver it is given: aclose closes it.
+        self._resolver = GuardedResolver(self._guard)
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self._guard),
+            resolver=self._resolver,
             use_dns_cache=False,
             ssl=self._ssl or default_ssl_context(),
             limit=self._max_connections,
@@ -130,9 +144,19 @@ class GuardedHttp:
 
         Raises :class:`~bioverify.webhooks.egress.EgressRefused` for a host the guard
         refuses (a literal address here, a name when it is connected to)."""
-        parsed = URL(url)
+        # encoded=True: the path and query go out exactly as registered (yarl would
+        # otherwise normalise them: "/a/../b" -> "/b", "%7e" -> "~").
+        parsed = URL(url, encoded=True)
         host = parsed.raw_host or ""
         if host not in self._vetted_literals and is_ip_address(host):
+            # aiohttp connects to what it takes for an address without a resolver. Only
+            # a form the standard parser reads too is vetted (never by a name lookup,
+            # which would block the loop); anything else aiohttp calls an address is
+            # refused outright.
+            try:
+                ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                raise EgressRefused("callback.url host is not a valid IP address") from None
             # A literal's verdict depends on nothing else (no DNS), so a pass is kept.
             self._guard.allowed_addresses(host, parsed.port or 0)
             if len(self._vetted_literals) >= _MAX_VETTED_LITERALS:
@@ -147,6 +171,9 @@ class GuardedHttp:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._resolver is not None:
+            await self._resolver.close()
+            self._resolver = None
 
 
 __all__ = ["GuardedHttp", "GuardedResolver", "default_ssl_context"]

@@ -55,13 +55,20 @@ def request_headers(
     return out
 
 
+#: Ports a URL without one connects to.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def endpoint_of(url: str) -> str:
-    """What slots are capped per: one receiving server (host and port)."""
+    """What slots are capped per: one receiving server (host and port; the scheme's
+    default port when the URL gives none, so ``https://h/`` and ``https://h:443/`` are
+    one server, as they are to the HTTP client's connection limit)."""
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:
         port = None
+    port = port or _DEFAULT_PORTS.get(parts.scheme.lower())
     return f"{(parts.hostname or '').lower()}:{port or ''}"
 
 
