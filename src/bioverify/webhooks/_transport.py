@@ -74,6 +74,15 @@ def default_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(url: str) -> tuple[URL, str, bool]:
+    """A webhook URL parsed once (most messages go to a handful of endpoints): the
+    URL, its host, and whether the host is a literal IP address."""
+    parsed = URL(url)
+    host = parsed.raw_host or ""
+    return parsed, host, bool(is_ip_address(host))
+
+
 class GuardedHttp:
     """One keep-alive aiohttp session for every webhook endpoint, guarded.
 
@@ -130,9 +139,8 @@ class GuardedHttp:
 
         Raises :class:`~bioverify.webhooks.egress.EgressRefused` for a host the guard
         refuses (a literal address here, a name when it is connected to)."""
-        parsed = URL(url)
-        host = parsed.raw_host or ""
-        if host not in self._vetted_literals and is_ip_address(host):
+        parsed, host, literal = _parse(url)
+        if literal and host not in self._vetted_literals:
             # A literal's verdict depends on nothing else (no DNS), so a pass is kept.
             self._guard.allowed_addresses(host, parsed.port or 0)
             if len(self._vetted_literals) >= _MAX_VETTED_LITERALS:

@@ -17,9 +17,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Integer, Select, String, bindparam, select, update
 from sqlalchemy.orm import aliased
 
+from bioverify.storage.base import UTCDateTime
 from bioverify.webhooks.dispatch_config import DispatcherConfig
 from bioverify.webhooks.models import ACTIVE_STATUSES, MessageKind, MessageStatus, WebhookMessage
 
@@ -48,6 +49,76 @@ class Claimed:
     created_at: dt.datetime
 
 
+def _claim_select() -> Select[Any]:
+    # The candidates (locked, skipping rows another claimer holds) joined to every
+    # active message of their sessions, in one statement: each candidate's row comes
+    # back once per active message of its session (usually just itself).
+    cand = (
+        select(_M.id, _M.session_id, _M.sequence, _M.kind, _M.created_at, _M.next_attempt_at)
+        .where(_M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= bindparam("c_now"))
+        .order_by(_M.next_attempt_at)
+        .limit(bindparam("c_lim", type_=Integer()))
+        .with_for_update(skip_locked=True, of=_M)
+        .subquery("cand")
+    )
+    peer = aliased(_M, name="peer")
+    return (
+        select(
+            cand.c.id,
+            cand.c.session_id,
+            cand.c.sequence,
+            cand.c.kind,
+            cand.c.created_at,
+            peer.sequence,
+            peer.next_attempt_at,
+            peer.kind,
+            peer.attempts,
+            peer.status,
+        )
+        .join(peer, (peer.session_id == cand.c.session_id) & peer.status.in_(ACTIVE_STATUSES))
+        .order_by(cand.c.next_attempt_at, cand.c.id)
+    )
+
+
+def _claim_update() -> Any:
+    # Re-check "due" in the UPDATE: on SQLite without FOR UPDATE another claimer
+    # may have taken a candidate since the SELECT; then it is simply skipped.
+    until = bindparam("c_until", type_=UTCDateTime())
+    return (
+        update(_M)
+        .where(
+            _M.id.in_(bindparam("c_ids", expanding=True)),
+            _M.status.in_(ACTIVE_STATUSES),
+            _M.next_attempt_at <= bindparam("c_now", type_=UTCDateTime()),
+        )
+        .values(
+            status=MessageStatus.DELIVERING.value,
+            claimed_by=bindparam("c_worker", type_=String()),
+            claimed_until=until,
+            next_attempt_at=until,
+            attempts=_M.attempts + 1,
+        )
+        .returning(
+            _M.id,
+            _M.session_id,
+            _M.client_id,
+            _M.kind,
+            _M.event,
+            _M.payload,
+            _M.url,
+            _M.headers,
+            _M.attempts.label("attempt"),
+            _M.schedule_base,
+            _M.created_at,
+        )
+    )
+
+
+#: Built once: a claim runs several times a second, building it each time cost CPU.
+_CLAIM_SELECT = _claim_select()
+_CLAIM_UPDATE = _claim_update()
+
+
 class _Candidate(NamedTuple):
     """A due message considered for a claim."""
 
@@ -73,34 +144,7 @@ class Claims:
         one is next due, so it never clogs the head of the queue.
         """
         now = self._config.clock()
-        # The candidates (locked, skipping rows another claimer holds) joined to every
-        # active message of their sessions, in one statement: each candidate's row
-        # comes back once per active message of its session (usually just itself).
-        cand = (
-            select(_M.id, _M.session_id, _M.sequence, _M.kind, _M.created_at, _M.next_attempt_at)
-            .where(_M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= now)
-            .order_by(_M.next_attempt_at)
-            .limit(limit * 2)
-            .with_for_update(skip_locked=True, of=_M)
-            .subquery("cand")
-        )
-        peer = aliased(_M, name="peer")
-        joined = conn.execute(
-            select(
-                cand.c.id,
-                cand.c.session_id,
-                cand.c.sequence,
-                cand.c.kind,
-                cand.c.created_at,
-                peer.sequence,
-                peer.next_attempt_at,
-                peer.kind,
-                peer.attempts,
-                peer.status,
-            )
-            .join(peer, (peer.session_id == cand.c.session_id) & peer.status.in_(ACTIVE_STATUSES))
-            .order_by(cand.c.next_attempt_at, cand.c.id)
-        ).all()
+        joined = conn.execute(_CLAIM_SELECT, {"c_now": now, "c_lim": limit * 2}).all()
         if not joined:
             return []
         candidates: dict[str, _Candidate] = {}
@@ -136,33 +180,14 @@ class Claims:
         if not ready:
             return []
         lease_end = now + self._config.lease
-        # Re-check "due" in the UPDATE: on SQLite without FOR UPDATE another claimer
-        # may have taken a candidate since the SELECT; then it is simply skipped.
         rows = conn.execute(
-            update(_M)
-            .where(
-                _M.id.in_(ready[:limit]), _M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= now
-            )
-            .values(
-                status=MessageStatus.DELIVERING.value,
-                claimed_by=self._config.worker_id,
-                claimed_until=lease_end,
-                next_attempt_at=lease_end,
-                attempts=_M.attempts + 1,
-            )
-            .returning(
-                _M.id,
-                _M.session_id,
-                _M.client_id,
-                _M.kind,
-                _M.event,
-                _M.payload,
-                _M.url,
-                _M.headers,
-                _M.attempts.label("attempt"),
-                _M.schedule_base,
-                _M.created_at,
-            )
+            _CLAIM_UPDATE,
+            {
+                "c_ids": ready[:limit],
+                "c_now": now,
+                "c_worker": self._config.worker_id,
+                "c_until": lease_end,
+            },
         )
         return [Claimed(**row._asdict()) for row in rows]
 

@@ -118,7 +118,9 @@ def record_with(
     return fired
 
 
+@functools.lru_cache(maxsize=16)
 def _finish_stmt(worker_id: str) -> Any:
+    # Built once per worker id: a batch is recorded several times a second.
     return (
         update(_M)
         .where(_M.id == bindparam("b_id"), _M.claimed_by == worker_id)

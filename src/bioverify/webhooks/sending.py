@@ -9,6 +9,7 @@ read. A send never raises: whatever happens becomes the attempt's outcome.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -55,8 +56,12 @@ def request_headers(
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def endpoint_of(url: str) -> str:
-    """What slots are capped per: one receiving server (host and port)."""
+    """What slots are capped per: one receiving server (host and port).
+
+    Cached: each message's URL is looked at twice per attempt, and most messages
+    go to a handful of endpoints."""
     parts = urlsplit(url)
     try:
         port = parts.port
