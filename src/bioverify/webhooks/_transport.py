@@ -85,6 +85,18 @@ def default_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(url: str) -> tuple[URL, str, bool]:
+    """A webhook URL parsed once (most messages go to a handful of endpoints): the
+    URL, its host, and whether the host is a literal IP address.
+
+    ``encoded=True``: the path and query go out exactly as registered (yarl would
+    otherwise normalise them: "/a/../b" -> "/b", "%7e" -> "~")."""
+    parsed = URL(url, encoded=True)
+    host = parsed.raw_host or ""
+    return parsed, host, bool(is_ip_address(host))
+
+
 class GuardedHttp:
     """One keep-alive aiohttp session for every webhook endpoint, guarded.
 
@@ -144,11 +156,8 @@ class GuardedHttp:
 
         Raises :class:`~bioverify.webhooks.egress.EgressRefused` for a host the guard
         refuses (a literal address here, a name when it is connected to)."""
-        # encoded=True: the path and query go out exactly as registered (yarl would
-        # otherwise normalise them: "/a/../b" -> "/b", "%7e" -> "~").
-        parsed = URL(url, encoded=True)
-        host = parsed.raw_host or ""
-        if host not in self._vetted_literals and is_ip_address(host):
+        parsed, host, literal = _parse(url)
+        if literal and host not in self._vetted_literals:
             # aiohttp connects to what it takes for an address without a resolver. Only
             # a form the standard parser reads too is vetted (never by a name lookup,
             # which would block the loop); anything else aiohttp calls an address is

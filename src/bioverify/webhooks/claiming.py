@@ -1,8 +1,10 @@
 """Claiming outbox rows: leases taken, handed back, and pushed back.
 
-Claiming is one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
-RETURNING`` statement: on PostgreSQL many workers share the queue without ever
-holding the same row; on SQLite the statement is atomic under the database lock.
+Claiming is two statements: a ``SELECT ... FOR UPDATE SKIP LOCKED`` of due rows
+joined to their sessions' active messages (the order within a session), then an
+``UPDATE ... RETURNING`` of the ready ones. On PostgreSQL many workers share the
+queue without ever holding the same row; on SQLite the transaction holds the
+database lock.
 A claim is a lease (``claimed_until``): a worker that dies mid-send leaves rows
 that become due again when the lease runs out, so delivery is at-least-once and
 receivers deduplicate by ``webhook-id``.
@@ -13,10 +15,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Integer, Select, String, bindparam, select, update
+from sqlalchemy.orm import aliased
 
+from bioverify.storage.base import UTCDateTime
 from bioverify.webhooks.dispatch_config import DispatcherConfig
 from bioverify.webhooks.models import ACTIVE_STATUSES, MessageKind, MessageStatus, WebhookMessage
 
@@ -45,6 +49,85 @@ class Claimed:
     created_at: dt.datetime
 
 
+def _claim_select() -> Select[Any]:
+    # The candidates (locked, skipping rows another claimer holds) joined to every
+    # active message of their sessions, in one statement: each candidate's row comes
+    # back once per active message of its session (usually just itself).
+    cand = (
+        select(_M.id, _M.session_id, _M.sequence, _M.kind, _M.created_at, _M.next_attempt_at)
+        .where(_M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= bindparam("c_now"))
+        .order_by(_M.next_attempt_at)
+        .limit(bindparam("c_lim", type_=Integer()))
+        .with_for_update(skip_locked=True, of=_M)
+        .subquery("cand")
+    )
+    peer = aliased(_M, name="peer")
+    return (
+        select(
+            cand.c.id,
+            cand.c.session_id,
+            cand.c.sequence,
+            cand.c.kind,
+            cand.c.created_at,
+            peer.sequence,
+            peer.next_attempt_at,
+            peer.kind,
+            peer.attempts,
+            peer.status,
+        )
+        .join(peer, (peer.session_id == cand.c.session_id) & peer.status.in_(ACTIVE_STATUSES))
+        .order_by(cand.c.next_attempt_at, cand.c.id)
+    )
+
+
+def _claim_update() -> Any:
+    # Re-check "due" in the UPDATE: on SQLite without FOR UPDATE another claimer
+    # may have taken a candidate since the SELECT; then it is simply skipped.
+    until = bindparam("c_until", type_=UTCDateTime())
+    return (
+        update(_M)
+        .where(
+            _M.id.in_(bindparam("c_ids", expanding=True)),
+            _M.status.in_(ACTIVE_STATUSES),
+            _M.next_attempt_at <= bindparam("c_now", type_=UTCDateTime()),
+        )
+        .values(
+            status=MessageStatus.DELIVERING.value,
+            claimed_by=bindparam("c_worker", type_=String()),
+            claimed_until=until,
+            next_attempt_at=until,
+            attempts=_M.attempts + 1,
+        )
+        .returning(
+            _M.id,
+            _M.session_id,
+            _M.client_id,
+            _M.kind,
+            _M.event,
+            _M.payload,
+            _M.url,
+            _M.headers,
+            _M.attempts.label("attempt"),
+            _M.schedule_base,
+            _M.created_at,
+        )
+    )
+
+
+#: Built once: a claim runs several times a second, building it each time cost CPU.
+_CLAIM_SELECT = _claim_select()
+_CLAIM_UPDATE = _claim_update()
+
+
+class _Candidate(NamedTuple):
+    """A due message considered for a claim."""
+
+    session_id: str
+    sequence: int
+    kind: str
+    created_at: dt.datetime
+
+
 class Claims:
     """Takes, hands back and defers this worker's leases on outbox rows."""
 
@@ -61,69 +144,50 @@ class Claims:
         one is next due, so it never clogs the head of the queue.
         """
         now = self._config.clock()
-        candidates = conn.execute(
-            select(_M.id, _M.session_id, _M.sequence, _M.kind, _M.created_at)
-            .where(_M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= now)
-            .order_by(_M.next_attempt_at)
-            .limit(limit * 2)
-            .with_for_update(skip_locked=True, of=_M)
-        ).all()
-        if not candidates:
+        joined = conn.execute(_CLAIM_SELECT, {"c_now": now, "c_lim": limit * 2}).all()
+        if not joined:
             return []
+        candidates: dict[str, _Candidate] = {}
         heads: dict[str, tuple[int, dt.datetime]] = {}
         failed_event: set[str] = set()
-        for session_id, sequence, next_at, kind, attempts, status in conn.execute(
-            select(
-                _M.session_id, _M.sequence, _M.next_attempt_at, _M.kind, _M.attempts, _M.status
-            ).where(
-                _M.session_id.in_({c.session_id for c in candidates}),
-                _M.status.in_(ACTIVE_STATUSES),
-            )
-        ):
+        for (
+            cid,
+            session_id,
+            seq,
+            ckind,
+            created_at,
+            sequence,
+            next_at,
+            kind,
+            attempts,
+            status,
+        ) in joined:
+            candidates.setdefault(cid, _Candidate(session_id, seq, ckind, created_at))
             if session_id not in heads or sequence < heads[session_id][0]:
                 heads[session_id] = (sequence, next_at)
             if kind == MessageKind.EVENT and attempts and status == MessageStatus.PENDING:
                 failed_event.add(session_id)
         ready: list[str] = []
-        for cand in candidates:
-            head_sequence, head_next = heads[cand.session_id]
-            if cand.sequence <= head_sequence or _final_goes_ahead(cand, failed_event, now):
-                ready.append(cand.id)
+        for cid, c in candidates.items():
+            head_sequence, head_next = heads[c.session_id]
+            if c.sequence <= head_sequence or _final_goes_ahead(c, failed_event, now):
+                ready.append(cid)
                 continue
             park = max(head_next, now) + _WAIT_BEHIND
-            if cand.kind == MessageKind.FINAL:
-                park = min(park, cand.created_at + FINAL_WAITS_AT_MOST)
-            conn.execute(update(_M).where(_M.id == cand.id).values(next_attempt_at=park))
+            if c.kind == MessageKind.FINAL:
+                park = min(park, c.created_at + FINAL_WAITS_AT_MOST)
+            conn.execute(update(_M).where(_M.id == cid).values(next_attempt_at=park))
         if not ready:
             return []
         lease_end = now + self._config.lease
-        # Re-check "due" in the UPDATE: on SQLite without FOR UPDATE another claimer
-        # may have taken a candidate since the SELECT; then it is simply skipped.
         rows = conn.execute(
-            update(_M)
-            .where(
-                _M.id.in_(ready[:limit]), _M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= now
-            )
-            .values(
-                status=MessageStatus.DELIVERING.value,
-                claimed_by=self._config.worker_id,
-                claimed_until=lease_end,
-                next_attempt_at=lease_end,
-                attempts=_M.attempts + 1,
-            )
-            .returning(
-                _M.id,
-                _M.session_id,
-                _M.client_id,
-                _M.kind,
-                _M.event,
-                _M.payload,
-                _M.url,
-                _M.headers,
-                _M.attempts.label("attempt"),
-                _M.schedule_base,
-                _M.created_at,
-            )
+            _CLAIM_UPDATE,
+            {
+                "c_ids": ready[:limit],
+                "c_now": now,
+                "c_worker": self._config.worker_id,
+                "c_until": lease_end,
+            },
         )
         return [Claimed(**row._asdict()) for row in rows]
 

@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    String,
+    bindparam,
+    column,
+    text,
+    update,
+)
 
+from bioverify.storage.base import UTCDateTime
 from bioverify.webhooks.claiming import Claimed
 from bioverify.webhooks.dispatch_config import DispatcherConfig
 from bioverify.webhooks.models import MessageKind, MessageStatus, WebhookDelivery, WebhookMessage
@@ -96,14 +107,20 @@ def record_with(
         if status is MessageStatus.STOPPED:
             _stop_endpoint(conn, msg, res.at)
     if deliveries:
-        conn.execute(insert(WebhookDelivery), deliveries)
+        # One multi-row INSERT: one statement for the server to run, not one per row.
+        conn.execute(_insert_many_stmt(len(deliveries)), _flat(deliveries))
     if done:
-        conn.execute(finish, done)
+        if conn.dialect.name == "postgresql":
+            conn.execute(_finish_many_stmt(config.worker_id, len(done)), _flat(done))
+        else:  # SQLite runs executemany in-process: no round trips to save
+            conn.execute(finish, done)
     _wake_successors(conn, results)
     return fired
 
 
+@functools.lru_cache(maxsize=16)
 def _finish_stmt(worker_id: str) -> Any:
+    # Built once per worker id: a batch is recorded several times a second.
     return (
         update(_M)
         .where(_M.id == bindparam("b_id"), _M.claimed_by == worker_id)
@@ -117,6 +134,73 @@ def _finish_stmt(worker_id: str) -> Any:
             delivered_at=bindparam("b_delivered_at"),
         )
     )
+
+
+#: The placeholders of :func:`_finish_many_stmt`'s VALUES rows.
+_FINISH_COLUMNS = (
+    column("b_id", String()),
+    column("b_status", String()),
+    column("b_next", UTCDateTime()),
+    column("b_last_status", Integer()),
+    column("b_last_error", String()),
+    column("b_delivered_at", UTCDateTime()),
+)
+
+
+def _flat(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of a many-row statement: row i's ``key`` as ``r{i}_{key}``."""
+    return {f"r{i}_{key}": value for i, row in enumerate(rows) for key, value in row.items()}
+
+
+_DELIVERY_COLUMNS = tuple(c for c in WebhookDelivery.__table__.columns if c.key != "id")
+
+
+def _many_stmt(sql: str, n: int, columns: Sequence[Any], row_sql: str) -> Any:
+    # Written as text with named, typed placeholders: SQLAlchemy cannot cache a
+    # multi-row VALUES construct, and compiling one per batch costs more than it saves.
+    rows = ", ".join(row_sql.format(i=i) for i in range(n))
+    binds = [bindparam(f"r{i}_{c.key}", type_=c.type) for i in range(n) for c in columns]
+    return text(sql.format(rows=rows)).bindparams(*binds)
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_many_stmt(n: int) -> Any:
+    """One multi-row INSERT of ``n`` delivery-log rows: one statement for the
+    server to run, not one per row."""
+    names = ", ".join(c.key for c in _DELIVERY_COLUMNS)
+    row = "(" + ", ".join(f":r{{i}}_{c.key}" for c in _DELIVERY_COLUMNS) + ")"
+    return _many_stmt(
+        # Only our own table and column names and numbered placeholders go in the text.
+        f"INSERT INTO {WebhookDelivery.__tablename__} ({names}) VALUES {{rows}}",  # noqa: S608
+        n,
+        _DELIVERY_COLUMNS,
+        row,
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def _finish_many_stmt(worker_id: str, n: int) -> Any:
+    """:func:`_finish_stmt` for ``n`` rows as ONE ``UPDATE ... FROM (VALUES ...)``
+    (PostgreSQL): one statement for the server instead of one per row. Every
+    value is cast, so a column of NULLs still has its column's type."""
+    casts = (
+        "CAST(:r{i}_b_id AS VARCHAR), CAST(:r{i}_b_status AS VARCHAR), "
+        "CAST(:r{i}_b_next AS TIMESTAMP WITH TIME ZONE), CAST(:r{i}_b_last_status AS INTEGER), "
+        "CAST(:r{i}_b_last_error AS VARCHAR), "
+        "CAST(:r{i}_b_delivered_at AS TIMESTAMP WITH TIME ZONE)"
+    )
+    stmt = _many_stmt(  # only our own names and numbered placeholders in the text
+        f"UPDATE {_M.__tablename__} SET status = v.b_status, next_attempt_at = v.b_next, "  # noqa: S608
+        "claimed_by = NULL, claimed_until = NULL, last_status = v.b_last_status, "
+        "last_error = v.b_last_error, delivered_at = v.b_delivered_at "
+        "FROM (VALUES {rows}) AS v (b_id, b_status, b_next, b_last_status, b_last_error, "
+        f"b_delivered_at) WHERE {_M.__tablename__}.id = v.b_id "
+        f"AND {_M.__tablename__}.claimed_by = :worker_id",
+        n,
+        _FINISH_COLUMNS,
+        "(" + casts + ")",
+    )
+    return stmt.bindparams(bindparam("worker_id", worker_id, type_=String()))
 
 
 def _stop_endpoint(conn: Connection, msg: Claimed, at: dt.datetime) -> None:

@@ -9,6 +9,7 @@ read. A send never raises: whatever happens becomes the attempt's outcome.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -59,10 +60,14 @@ def request_headers(
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@functools.lru_cache(maxsize=4096)
 def endpoint_of(url: str) -> str:
     """What slots are capped per: one receiving server (host and port; the scheme's
     default port when the URL gives none, so ``https://h/`` and ``https://h:443/`` are
-    one server, as they are to the HTTP client's connection limit)."""
+    one server, as they are to the HTTP client's connection limit).
+
+    Cached: each message's URL is looked at twice per attempt, and most messages
+    go to a handful of endpoints."""
     parts = urlsplit(url)
     try:
         port = parts.port

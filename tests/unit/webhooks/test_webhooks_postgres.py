@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from webhook_helpers import Receiver
+from webhook_helpers import Receiver, Reply
 
 from bioverify.storage.base import Base
 from bioverify.webhooks import outbox
@@ -113,3 +113,56 @@ async def test_two_dispatchers_never_double_send(pg_engine: Engine, receiver: Re
     with Session(pg_engine) as db:
         statuses = set(db.scalars(select(WebhookMessage.status)))
     assert statuses == {MessageStatus.DELIVERED.value}
+
+
+def _enqueue(engine: Engine, urls: dict[str, str]) -> None:
+    """One message per session id, to its URL."""
+    with Session(engine) as db:
+        for session_id, url in urls.items():
+            outbox.enqueue(
+                db, session_id=session_id, client_id="c1", url=url, headers={}, payload={}
+            )
+        db.commit()
+
+
+async def test_a_batch_of_mixed_outcomes_is_recorded_row_by_row(
+    pg_engine: Engine, receiver: Receiver
+) -> None:
+    # A batch's new states are written by one UPDATE ... FROM (VALUES ...) on
+    # PostgreSQL: each row must get its own outcome, and a column that is NULL in
+    # every row (no delivery yet) must still be written.
+    receiver.route = lambda path: Reply(status=503) if path.endswith("/fail") else None
+    failing = receiver.url + "/fail"
+    dispatcher = Dispatcher(
+        pg_engine,
+        DispatcherConfig(
+            secrets_for=lambda c: [SECRET],
+            policy=RetryPolicy(),  # retries far off: a failed message is not due again here
+            guard=EgressGuard(allow_private=True),
+        ),
+    )
+    _enqueue(pg_engine, {"f0": failing, "f1": failing, "f2": failing})
+    assert await dispatcher.run_once() == 3
+    _enqueue(pg_engine, {"m0": receiver.url, "m1": failing, "m2": receiver.url})
+    assert await dispatcher.run_once() == 3
+    await dispatcher.aclose()
+
+    with Session(pg_engine) as db:
+        rows = {m.session_id: m for m in db.scalars(select(WebhookMessage))}
+        log = list(db.scalars(select(WebhookDelivery)))
+    assert len(receiver.requests) == 6
+    for sid in ("f0", "f1", "f2", "m1"):
+        msg = rows[sid]
+        assert msg.status == MessageStatus.PENDING.value
+        assert (msg.last_status, msg.delivered_at, msg.claimed_by) == (503, None, None)
+        assert msg.next_attempt_at > msg.created_at
+    for sid in ("m0", "m2"):
+        msg = rows[sid]
+        assert msg.status == MessageStatus.DELIVERED.value
+        assert (msg.last_status, msg.last_error, msg.claimed_by) == (200, None, None)
+        assert msg.delivered_at is not None
+    assert sorted((d.http_status, d.next_retry_at is None) for d in log) == [
+        (200, True),
+        (200, True),
+        *[(503, False)] * 4,
+    ]
