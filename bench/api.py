@@ -21,6 +21,7 @@ the server is unreachable). Ends with one ``GOAL`` line per goal (issue 17):
 create-session >= 1.0x the peer; p99 <= 20 ms at 70 % of the maximum rate.
 
     .venv/bin/python bench/api.py [--seconds 10] [--connections 16] [--pg URL] [--no-pg]
+        [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -408,6 +409,7 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.7, help="open-loop share of max")
     parser.add_argument("--pg", default=PG_URL, help="PostgreSQL URL (admin; a schema is made)")
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loadgen:
@@ -421,7 +423,8 @@ def main() -> None:
         f"goals: create-session >= {GOAL_RATIO}x the peer app; p99 <= {GOAL_P99_MS:.0f} ms "
         f"at {args.fraction:.0%} of max"
     )
-    bench_backend("SQLite", "", "", args)
+    if not args.no_sqlite:
+        bench_backend("SQLite", "", "", args)
     if not args.no_pg:
         made = pg_schema_url(args.pg)
         if isinstance(made, str):

@@ -84,7 +84,7 @@ def test_oversized_streamed_body_is_413(app_client: httpx.Client, creds: Creds) 
 
 
 class ExplodingEffects:
-    def session_created(self, db: object, row: object) -> None:
+    def session_created(self, db: object, row: object, *, insert: object) -> None:
         raise RuntimeError("secret internal detail /work/main/db.py line 3")
 
     def code_recorded(self, db: object, row: object, code: int) -> None:

@@ -34,6 +34,7 @@ from bioverify.audit.models import AuditEntry, AuditHead, AuditQueued
 from bioverify.audit.tilestore import read_tiles
 from bioverify.storage.base import utcnow
 from bioverify.storage.database import transaction
+from bioverify.storage.together import Row, insert_both
 
 #: The placeholder index a queued body carries; the sequencer splices the real one in.
 #: The largest JSON-safe integer: it canonicalises like any index, so the splice keeps
@@ -67,6 +68,17 @@ _QUEUE_ONE: Final = insert(_QUEUE).returning(_QUEUE.c.id)
 _QUEUE_MANY: Final = insert(_QUEUE).returning(_QUEUE.c.id, sort_by_parameter_order=True)
 #: ``Session.info`` key: the wake-up to call once the appending transaction commits.
 _WAKE_KEY: Final = "bioverify.audit.wake"
+
+
+def _queue_row(entry: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    """The ``audit_queue`` row of ``entry``."""
+    return {
+        "client_id": entry.get("clientId"),
+        "session_id": entry.get("sessionId"),
+        "event": str(entry["event"]),
+        "body": queued_body(entry),
+        "created_at": now or utcnow(),
+    }
 
 
 def _wake(session: Session) -> None:
@@ -120,13 +132,20 @@ class AuditLog:
 
     # ------------------------------------------------------------------ writing
 
-    def append(self, db: Session, entry: Mapping[str, Any]) -> int:
+    def append(self, db: Session, entry: Mapping[str, Any], *, along: Row | None = None) -> int:
         """Queue ``entry`` (from :func:`build_entry`) in the caller's transaction; its queue id.
 
         The stored body will be the entry plus ``"index"``, so each leaf commits
         to its own position: moved, inserted or deleted rows do not verify.
+        ``along`` (a table and a row's values) is inserted first, in the same
+        statement on PostgreSQL (:func:`~bioverify.storage.together.insert_both`):
+        the row an entry records and the entry, in one round trip.
         """
-        return self.append_many(db, [entry])[0]
+        if along is None:
+            return self.append_many(db, [entry])[0]
+        queue_id = int(insert_both(db, along, (_QUEUE, _queue_row(entry)), returning=_QUEUE.c.id))
+        self._wake_on_commit(db)
+        return queue_id
 
     def append_many(self, db: Session, entries: Sequence[Mapping[str, Any]]) -> list[int]:
         """Queue several entries, in order; their queue ids.
@@ -138,25 +157,19 @@ class AuditLog:
         if not entries:
             return []
         now = utcnow()
-        rows = [
-            {
-                "client_id": entry.get("clientId"),
-                "session_id": entry.get("sessionId"),
-                "event": str(entry["event"]),
-                "body": queued_body(entry),
-                "created_at": now,
-            }
-            for entry in entries
-        ]
+        rows = [_queue_row(entry, now) for entry in entries]
         if len(rows) == 1:
             ids = [int(db.execute(_QUEUE_ONE, rows[0]).scalar_one())]
         else:
             ids = [int(i) for i in db.execute(_QUEUE_MANY, rows).scalars()]
+        self._wake_on_commit(db)
+        return ids
+
+    def _wake_on_commit(self, db: Session) -> None:
         if self.on_queued is not None:
             # One listener for all sessions (registered once): adding a listener to
             # every session that appends would cost more than the append itself.
             db.info[_WAKE_KEY] = self.on_queued
-        return ids
 
     # ------------------------------------------------------------------ sequencing state
 

@@ -24,6 +24,7 @@ from bioverify.domain.session import Status
 from bioverify.metrics import SESSIONS_ENDED
 from bioverify.sessions import views
 from bioverify.sessions.models import SessionRow
+from bioverify.storage.together import Row
 from bioverify.webhooks import outbox
 
 Clock = Callable[[], dt.datetime]
@@ -92,8 +93,12 @@ class ServiceEffects:
         code: int | None = None,
         subjects: Mapping[str, str] | None = None,
         details: Mapping[str, str | int | bool | None] | None = None,
+        along: Row | None = None,
     ) -> int:
-        """Queue one audit entry in the caller's transaction; its queue id (not yet its index)."""
+        """Queue one audit entry in the caller's transaction; its queue id (not yet its index).
+
+        ``along``: a row inserted with the entry (see :meth:`AuditLog.append`).
+        """
         entry = build_entry(
             event,
             client_id=client_id,
@@ -103,11 +108,12 @@ class ServiceEffects:
             details=details,
             at=self._clock(),
         )
-        return self.audit.append(db, entry)
+        return self.audit.append(db, entry, along=along)
 
     # ------------------------------------------------------------------ SessionEffects
 
-    def session_created(self, db: Session, row: SessionRow) -> None:
+    def session_created(self, db: Session, row: SessionRow, *, insert: Row) -> None:
+        # The session row and its audit entry: one statement on PostgreSQL.
         self.record(
             db,
             AuditEvent.SESSION_CREATED,
@@ -115,6 +121,7 @@ class ServiceEffects:
             session_id=row.id,
             subjects=self._subjects(row),
             details={"type": row.type, "liveness": row.liveness},
+            along=insert,
         )
 
     def session_loaded(self, db: Session, row: SessionRow) -> None:

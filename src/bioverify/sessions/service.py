@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, insert, inspect, select
+from sqlalchemy import Table, delete, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +28,7 @@ from bioverify.sessions.identity_vault import IdentityVault
 from bioverify.sessions.models import Enrolment, IdempotencyKey, SessionRow
 from bioverify.storage.base import new_id
 from bioverify.storage.database import transaction
+from bioverify.storage.together import Row
 
 Clock = Callable[[], dt.datetime]
 
@@ -36,27 +37,25 @@ _SESSIONS: Table = SessionRow.__table__  # type: ignore[assignment]
 _SESSION_COLUMNS: tuple[tuple[str, str], ...] = tuple(
     (prop.key, prop.columns[0].key) for prop in inspect(SessionRow).column_attrs
 )
-_INSERT_SESSION = insert(_SESSIONS)
 
 
-def _insert_row(db: Session, row: SessionRow) -> None:
-    """INSERT a new session row with one Core statement, leaving ``row`` transient.
+def _row_insert(row: SessionRow) -> Row:
+    """The INSERT of a new session row as Core values, leaving ``row`` transient.
 
     What the ORM flush did for this one row (a unit of work, identity map, attribute
     history) cost more CPU than the create's SQL itself; the statement is the same
     (the attributes set on ``row``; column defaults fill the rest, as in a flush).
     """
     values = row.__dict__
-    db.execute(
-        _INSERT_SESSION,
-        {column: values[attr] for attr, column in _SESSION_COLUMNS if attr in values},
-    )
+    return _SESSIONS, {column: values[attr] for attr, column in _SESSION_COLUMNS if attr in values}
 
 
 class SessionEffects(Protocol):
     """What else happens, in the same transaction, when a session moves."""
 
-    def session_created(self, db: Session, row: SessionRow) -> None: ...
+    def session_created(self, db: Session, row: SessionRow, *, insert: Row) -> None:
+        """``row`` is new: INSERT it (``insert``: its table and values) and what goes
+        with it, in this transaction."""
 
     def session_loaded(self, db: Session, row: SessionRow) -> None: ...
 
@@ -271,8 +270,8 @@ class SessionService:
         views.store_state(row, state)
         token, token_hash = tokens.issue(row.id)
         row.token_hash = token_hash
-        _insert_row(db, row)
-        self.effects.session_created(db, row)
+        # Inserted by the effects, with its audit entry (one round trip on PostgreSQL).
+        self.effects.session_created(db, row, insert=_row_insert(row))
         response: dict[str, Any] = {
             "sessionId": row.id,
             "launchUrl": f"{self._public_url}/capture/{token}",
