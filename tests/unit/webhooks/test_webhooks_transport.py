@@ -59,6 +59,25 @@ class TlsReceiver:
     seen_sni: list[str | None]
 
 
+def _handler(targets: list[str]) -> type[BaseHTTPRequestHandler]:
+    """A receiver answering every POST 204, recording each request's raw target."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            targets.append(self.path)
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
 @pytest.fixture
 def tls_receiver(tmp_path: Path) -> Iterator[TlsReceiver]:
     """A loopback HTTPS server whose certificate names only ``receiver.test``."""
@@ -79,19 +98,7 @@ def tls_receiver(tmp_path: Path) -> Iterator[TlsReceiver]:
     server_context.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "key.pem")
     server_context.sni_callback = lambda _sock, name, _ctx: seen_sni.append(name)
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            self.send_response(204)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler([]))
     server.daemon_threads = True
     server.socket = server_context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
@@ -141,21 +148,7 @@ async def test_a_certificate_for_another_name_is_refused(tls_receiver: TlsReceiv
 def plain_receiver() -> Iterator[tuple[int, list[str]]]:
     """A loopback HTTP server recording each request's raw target."""
     targets: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            targets.append(self.path)
-            self.send_response(204)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(targets))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
     yield server.server_address[1], targets
