@@ -268,6 +268,9 @@ LEASE_S = 5
 
 @pytest.fixture
 def pg_url(tmp_path: Path) -> Iterator[str]:
+    # Request it before ``procs`` (fixtures tear down in reverse): the schema is then
+    # dropped only after every service process is stopped. Dropped under a running
+    # worker, the DROP deadlocked with its dispatcher's writes.
     url = fresh_database_url("postgres", tmp_path)  # skips when PostgreSQL is unreachable
     yield url
     drop_schema_of(url)
@@ -304,7 +307,7 @@ def _orphaned_by_killed_worker(
 
 @pytest.mark.postgres
 def test_sigkill_of_a_worker_leaves_no_webhook_undelivered(
-    tmp_path: Path, procs: Processes, pg_url: str
+    tmp_path: Path, pg_url: str, procs: Processes
 ) -> None:
     with GatedReceiver(open_gate=False) as receiver:
         engine, env, _, ended = _orphaned_by_killed_worker(
@@ -337,7 +340,7 @@ def test_sigkill_of_a_worker_leaves_no_webhook_undelivered(
 
 @pytest.mark.postgres
 def test_a_killed_workers_claims_are_reclaimable_within_a_bounded_time(
-    tmp_path: Path, procs: Processes, pg_url: str
+    tmp_path: Path, pg_url: str, procs: Processes
 ) -> None:
     with GatedReceiver(open_gate=False) as receiver:
         engine, _, _, _ = _orphaned_by_killed_worker(tmp_path, procs, pg_url, receiver, sessions=2)
