@@ -20,6 +20,7 @@ never allow more failures than one did. ``BIOVERIFY_REDIS_URL`` shares one count
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -95,6 +96,20 @@ def process_settings(cfg: Settings, processes: int) -> Settings:
     return cfg.with_overrides(**changes)
 
 
+def settle_heap() -> None:
+    """Move what start-up built (modules, the app, pools, models) out of the collector's
+    reach, once, before the first request.
+
+    A full (generation 2) collection walks every tracked object: with the server stack
+    loaded that is over 100 ms with the event loop and every request thread stopped,
+    measured as the worst latencies of create-session under load. Frozen objects are
+    never walked again (nor freed: start-up objects live as long as the process);
+    what requests allocate is still collected as before, in a much smaller heap.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def serve_app(
     cfg: Settings, sock: socket.socket, role: Role, ready: Callable[[], object] | None = None
 ) -> None:
@@ -129,6 +144,8 @@ def serve_app(
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
+            if self.started:
+                settle_heap()
             if self.started and ready is not None:
                 ready()
 
@@ -240,4 +257,5 @@ __all__ = [
     "process_settings",
     "serve_app",
     "serve_processes",
+    "settle_heap",
 ]
