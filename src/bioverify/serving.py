@@ -129,11 +129,14 @@ def serve_app(
 
     from bioverify.api.app import create_app  # noqa: PLC0415
     from bioverify.api.http_protocol import LimitedHttpToolsProtocol  # noqa: PLC0415
-    from bioverify.storage.database import make_engine  # noqa: PLC0415
+    from bioverify.storage.database import is_sqlite, make_engine  # noqa: PLC0415
+    from bioverify.storage.wal import WalCheckpointer  # noqa: PLC0415
     from bioverify.worker import Worker  # noqa: PLC0415
 
     sys.setswitchinterval(GIL_SWITCH_S)
-    engine = make_engine(cfg.resolved_database_url)
+    # SQLite: this process checkpoints the WAL in a thread, not inside a request's commit.
+    engine = make_engine(cfg.resolved_database_url, background_checkpoints=True)
+    checkpointer = WalCheckpointer(engine) if is_sqlite(engine) else None
     app = create_app(
         cfg,
         db_engine=engine,
@@ -159,8 +162,14 @@ def serve_app(
             if self.started and ready is not None:
                 ready()
 
-    Server(config).run(sockets=[sock])
-    engine.dispose()
+    if checkpointer is not None:
+        checkpointer.start()
+    try:
+        Server(config).run(sockets=[sock])
+    finally:
+        if checkpointer is not None:
+            checkpointer.stop()
+        engine.dispose()
 
 
 def _child(cfg: Settings, sock: socket.socket, role: Role, ready: EventType) -> None:
