@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, Insert, Table, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bioverify.audit.models import AuditTile
 from bioverify.audit.tiles import TileKey, TreeEdge, edge_keys
+
+_TILES: Table = AuditTile.__table__  # type: ignore[assignment]
+#: The upsert statement by dialect name.
+_UPSERTS: dict[str, Insert] = {}
 
 
 def read_tiles(conn: Connection, keys: Iterable[TileKey]) -> dict[TileKey, bytes]:
@@ -29,30 +33,32 @@ def read_tiles(conn: Connection, keys: Iterable[TileKey]) -> dict[TileKey, bytes
     return {(level, index): bytes(data) for level, index, data in rows}
 
 
+def _upsert(dialect: str) -> Insert:
+    """The tile upsert of ``dialect``, built once (every sequencer batch runs it)."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            pg = postgresql.insert(_TILES)
+            stmt = pg.on_conflict_do_update(
+                index_elements=["level", "idx"], set_={"data": pg.excluded.data}
+            )
+        elif dialect == "sqlite":
+            lite = sqlite.insert(_TILES)
+            stmt = lite.on_conflict_do_update(
+                index_elements=["level", "idx"], set_={"data": lite.excluded.data}
+            )
+        else:
+            raise RuntimeError(f"audit tiles do not support the {dialect} dialect")
+        _UPSERTS[dialect] = stmt
+    return stmt
+
+
 def write_tiles(conn: Connection, tiles: Mapping[TileKey, bytes]) -> None:
     """Insert or replace tiles (a partial tile's row is rewritten as it grows)."""
     if not tiles:
         return
     rows = [{"level": lv, "idx": ix, "data": data} for (lv, ix), data in sorted(tiles.items())]
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        pg = postgresql.insert(AuditTile)
-        conn.execute(
-            pg.on_conflict_do_update(
-                index_elements=["level", "idx"], set_={"data": pg.excluded.data}
-            ),
-            rows,
-        )
-    elif dialect == "sqlite":
-        lite = sqlite.insert(AuditTile)
-        conn.execute(
-            lite.on_conflict_do_update(
-                index_elements=["level", "idx"], set_={"data": lite.excluded.data}
-            ),
-            rows,
-        )
-    else:
-        raise RuntimeError(f"audit tiles do not support the {dialect} dialect")
+    conn.execute(_upsert(conn.dialect.name), rows)
 
 
 def load_edge(conn: Connection, size: int) -> TreeEdge:

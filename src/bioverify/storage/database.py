@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -19,7 +20,13 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+#: WAL pages at which a commit checkpoints the WAL itself, on an engine whose WAL a
+#: :class:`~bioverify.storage.wal.WalCheckpointer` keeps short (SQLite's default is
+#: 1,000): a backstop only, reached if that thread falls behind or stops.
+BACKGROUND_AUTOCHECKPOINT_PAGES = 20_000
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any, *, autocheckpoint: int | None) -> None:
     # Let SQLAlchemy own transaction boundaries (pysqlite's implicit BEGIN is deferred,
     # which lets two writers deadlock-upgrade); we issue BEGIN IMMEDIATE ourselves so
     # writers queue on the busy timeout instead of failing.
@@ -31,6 +38,8 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     # Deleted rows are overwritten, not left in free pages (erasure means erased).
     cur.execute("PRAGMA secure_delete=ON")
+    if autocheckpoint is not None:
+        cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
     cur.close()
 
 
@@ -155,9 +164,18 @@ def _ping_idle_connections(engine: Engine, idle_s: float = PING_IDLE_S) -> None:
 
 
 def make_engine(
-    url: str, *, pool_size: int = POOL_SIZE, ping_idle_s: float = PING_IDLE_S
+    url: str,
+    *,
+    pool_size: int = POOL_SIZE,
+    ping_idle_s: float = PING_IDLE_S,
+    background_checkpoints: bool = False,
 ) -> Engine:
-    """An engine configured for our workload on either backend."""
+    """An engine configured for our workload on either backend.
+
+    ``background_checkpoints`` (SQLite): the caller runs a
+    :class:`~bioverify.storage.wal.WalCheckpointer` on this engine, so commits leave
+    checkpointing to it (up to :data:`BACKGROUND_AUTOCHECKPOINT_PAGES`).
+    """
     # hide_parameters: a logged SQL error must not carry the bound values (secret
     # hashes, customer ids, sealed blobs) into the logs.
     if url.startswith("sqlite"):
@@ -168,7 +186,8 @@ def make_engine(
             max_overflow=pool_size,
             hide_parameters=True,
         )
-        event.listen(engine, "connect", _sqlite_on_connect)
+        autocheckpoint = BACKGROUND_AUTOCHECKPOINT_PAGES if background_checkpoints else None
+        event.listen(engine, "connect", partial(_sqlite_on_connect, autocheckpoint=autocheckpoint))
         _WriterGate().install(engine)
         return engine
     engine = create_engine(
@@ -247,6 +266,7 @@ def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 __all__ = [
+    "BACKGROUND_AUTOCHECKPOINT_PAGES",
     "checkpoint_wal",
     "is_sqlite",
     "make_engine",
