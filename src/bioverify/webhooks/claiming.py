@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 
 from bioverify.storage.base import UTCDateTime
 from bioverify.webhooks.dispatch_config import DispatcherConfig
-from bioverify.webhooks.models import ACTIVE_STATUSES, MessageKind, MessageStatus, WebhookMessage
+from bioverify.webhooks.models import MessageKind, MessageStatus, WebhookMessage, is_active
 
 _WAIT_BEHIND = dt.timedelta(milliseconds=1)
 #: The longest a final webhook waits behind its session's undelivered event webhooks
@@ -55,7 +55,7 @@ def _claim_select() -> Select[Any]:
     # back once per active message of its session (usually just itself).
     cand = (
         select(_M.id, _M.session_id, _M.sequence, _M.kind, _M.created_at, _M.next_attempt_at)
-        .where(_M.status.in_(ACTIVE_STATUSES), _M.next_attempt_at <= bindparam("c_now"))
+        .where(is_active(_M.status), _M.next_attempt_at <= bindparam("c_now"))
         .order_by(_M.next_attempt_at)
         .limit(bindparam("c_lim", type_=Integer()))
         .with_for_update(skip_locked=True, of=_M)
@@ -75,7 +75,7 @@ def _claim_select() -> Select[Any]:
             peer.attempts,
             peer.status,
         )
-        .join(peer, (peer.session_id == cand.c.session_id) & peer.status.in_(ACTIVE_STATUSES))
+        .join(peer, (peer.session_id == cand.c.session_id) & is_active(peer.status))
         .order_by(cand.c.next_attempt_at, cand.c.id)
     )
 
@@ -88,7 +88,7 @@ def _claim_update() -> Any:
         update(_M)
         .where(
             _M.id.in_(bindparam("c_ids", expanding=True)),
-            _M.status.in_(ACTIVE_STATUSES),
+            is_active(_M.status),
             _M.next_attempt_at <= bindparam("c_now", type_=UTCDateTime()),
         )
         .values(
