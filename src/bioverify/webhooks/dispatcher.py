@@ -10,6 +10,7 @@ new states). This module is the loop that drives them, set up by one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections.abc import Sequence
@@ -127,11 +128,22 @@ class Dispatcher:
         concurrency = self.config.concurrency
         poll_interval = self.config.poll_interval
         inflight: dict[asyncio.Task[Attempt], Claimed] = {}
-        # Claim and record in batches: one transaction per handful of messages, not
-        # per message (each commit is an fsync).
-        batch = max(1, concurrency // 8)
+        # Claim and record in batches: one transaction per batch of messages, not per
+        # message (each is a thread hand-off, several statements and a commit). A
+        # transaction's cost hardly depends on its size, so under load the batch is
+        # half the slots; a lone result still waits at most ``poll_interval``.
+        batch = max(1, concurrency // 2)
         finished: list[Attempt] = []
         oldest = 0.0  # when the oldest unrecorded result came in
+        # Sends report their end here: one callback per task, instead of
+        # ``asyncio.wait`` hooking and unhooking every in-flight task on each pass.
+        ended: list[asyncio.Task[Attempt]] = []
+        progress = asyncio.Event()
+
+        def on_end(task: asyncio.Task[Attempt]) -> None:
+            ended.append(task)
+            progress.set()
+
         try:
             while not stop.is_set():
                 free = concurrency - len(inflight)
@@ -156,20 +168,27 @@ class Dispatcher:
                         finished = []
                 await self._fire(fired)
                 for msg in await self._startable(claimed):
-                    inflight[asyncio.create_task(self._sender.send(msg))] = msg
-                if not inflight and not finished:
+                    task = asyncio.create_task(self._sender.send(msg))
+                    task.add_done_callback(on_end)
+                    inflight[task] = msg
+                if not inflight and not finished and not ended:
                     await self._idle(stop, self._wake)
                     continue
-                if inflight:
-                    done, _ = await asyncio.wait(
-                        inflight, timeout=poll_interval, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if done and not finished:
-                        oldest = time.monotonic()
-                    for task in done:
-                        del inflight[task]
-                        finished.append(task.result())
+                if not ended and inflight:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(poll_interval):
+                            await progress.wait()
+                progress.clear()
+                if ended and not finished:
+                    oldest = time.monotonic()
+                for task in ended:
+                    del inflight[task]
+                    finished.append(task.result())
+                ended.clear()
         finally:
+            for task in ended:  # ended, but not yet taken into ``finished``
+                del inflight[task]
+                finished.append(task.result())
             await self._finish(finished)
             await self._shutdown(inflight)
 
