@@ -189,7 +189,8 @@ class Claims:
                 "c_until": lease_end,
             },
         )
-        return [Claimed(**row._asdict()) for row in rows]
+        # The RETURNING columns are Claimed's fields, in order.
+        return [Claimed(*row) for row in rows]
 
     def claim(self, limit: int) -> list[Claimed]:
         """:meth:`claim_with` in its own transaction, payloads completed for sending."""

@@ -56,6 +56,9 @@ def request_headers(
     return out
 
 
+#: The stored callback headers of a session that set none.
+_NO_HEADERS = "{}"
+
 #: Ports a URL without one connects to.
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -187,7 +190,8 @@ class Sender:
                 secrets=config.secrets_for(msg.client_id),
                 ed25519_keys=config.signing_keys(),
             )
-            callback_headers = json.loads(msg.headers)
+            # Most sessions set no callback headers: skip parsing the stored "{}".
+            callback_headers = {} if msg.headers == _NO_HEADERS else json.loads(msg.headers)
             if config.open_headers is not None:
                 callback_headers = config.open_headers(msg.client_id, callback_headers)
             headers = request_headers(msg.id, timestamp, signature, msg.attempt, callback_headers)
@@ -199,7 +203,10 @@ class Sender:
             try:
                 async with deadline, self._http.post(msg.url, body, headers) as resp:
                     status = resp.status
-                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                    if not 200 <= status < 300:
+                        # Only a failure's headers matter (Retry-After); a success's
+                        # are not copied.
+                        resp_headers = {k.lower(): v for k, v in resp.headers.items()}
                     await self._drain(resp)
                 if 300 <= status < 400:
                     error = f"redirect {status} refused (webhooks do not follow redirects)"
