@@ -125,10 +125,10 @@ __all__ = [
     "ACTIVE_STATUSES",
     "FAILED_STATUSES",
     "TABLES",
-    "is_active",
     "MessageKind",
     "MessageStatus",
     "WebhookDelivery",
     "WebhookMessage",
+    "is_active",
     "new_message_id",
 ]
