@@ -221,6 +221,11 @@ class Claims:
             next_attempt_at=self._config.clock() + self._config.endpoint_defer,
         )
 
+    def unclaim(self, claimed: Sequence[Claimed]) -> None:
+        """Hand back claims that were never sent: due again at once, the attempt
+        not counted."""
+        self._hand_back(claimed, attempts=_M.attempts - 1, next_attempt_at=self._config.clock())
+
     def _hand_back(self, claimed: Sequence[Claimed], **values: Any) -> None:
         """Make this worker's ``claimed`` rows pending again, with ``values`` set."""
         if not claimed:

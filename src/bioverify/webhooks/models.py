@@ -17,7 +17,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, QueryableAttribute, mapped_column
 
 from bioverify.storage.base import Base
 
@@ -46,7 +46,7 @@ ACTIVE_STATUSES = (MessageStatus.PENDING.value, MessageStatus.DELIVERING.value)
 FAILED_STATUSES = (MessageStatus.DEAD.value, MessageStatus.STOPPED.value)
 
 
-def is_active(status: ColumnElement[str]) -> ColumnElement[bool]:
+def is_active(status: ColumnElement[str] | QueryableAttribute[str]) -> ColumnElement[bool]:
     """``status IN ('pending', 'delivering')`` with the values written into the SQL.
 
     The due index is partial on exactly this predicate, and a planner uses a partial
