@@ -14,6 +14,7 @@ import collections
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import inspect
 import time
 from collections.abc import Sequence
@@ -48,9 +49,10 @@ class _Pipe:
     )
     finished: list[Attempt] = dataclasses.field(default_factory=list)
     oldest: float = 0.0  # when the oldest unrecorded result came in
-    #: Sends that ended since the loop last looked (one done callback per send,
-    #: instead of ``asyncio.wait`` hooking and unhooking every in-flight task each pass).
-    ended: list[asyncio.Task[Attempt]] = dataclasses.field(default_factory=list)
+    #: Claims handed back unsent (their attempt could no longer end within the lease).
+    late: list[Claimed] = dataclasses.field(default_factory=list)
+    #: At stop: sends that end are left to the shutdown.
+    closing: bool = False
     store: asyncio.Future[tuple[list[Fired], list[Claimed]]] | None = None
     #: What the running transaction records, and how many claims it asked for.
     storing: list[Attempt] = dataclasses.field(default_factory=list)
@@ -63,25 +65,12 @@ class _Pipe:
     def stir(self, _: object = None) -> None:
         self.stirred.set()
 
-    def on_end(self, task: asyncio.Task[Attempt]) -> None:
-        self.ended.append(task)
-        self.stirred.set()
-
-    def take_ended(self) -> None:
-        """Move the results of ended sends to ``finished``."""
-        if self.ended and not self.finished:
-            self.oldest = time.monotonic()
-        for task in self.ended:
-            del self.inflight[task]
-            self.finished.append(task.result())
-        self.ended.clear()
-
     def idle(self) -> bool:
-        return not (self.inflight or self.queued or self.finished or self.store or self.ended)
+        return not (self.inflight or self.queued or self.finished or self.store or self.late)
 
     async def wait(self, at_most_s: float) -> None:
         """Until something is stirred, at most ``at_most_s`` seconds."""
-        if not (self.ended or (self.store is not None and self.store.done())):
+        if not (self.store is not None and self.store.done()):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(at_most_s):
                     await self.stirred.wait()
@@ -205,10 +194,12 @@ class Dispatcher:
         pipe = _Pipe(self._wake)
         try:
             while not stop.is_set():
-                pipe.take_ended()
                 if pipe.store is not None and pipe.store.done():
                     await self._stored(pipe)
-                await self._start_queued(pipe)
+                self._start_queued(pipe)
+                if pipe.late:
+                    late, pipe.late = pipe.late, []
+                    await self._unclaim(late)
                 if pipe.store is None:
                     self._store_if_due(pipe)
                 if pipe.idle():
@@ -217,6 +208,36 @@ class Dispatcher:
                 await pipe.wait(self.config.poll_interval)
         finally:
             await self._drain_pipe(pipe)
+
+    def _on_end(self, pipe: _Pipe, task: asyncio.Task[Attempt]) -> None:
+        """A send ended: its result waits to be recorded and a waiting claim takes its
+        slot at once. The loop is stirred only when a transaction is due, not per send."""
+        if pipe.closing:
+            return  # the shutdown takes every send still in ``inflight``
+        del pipe.inflight[task]
+        if task.cancelled():  # never by this loop; its lease runs out
+            return
+        if not pipe.finished:
+            pipe.oldest = time.monotonic()
+        pipe.finished.append(task.result())
+        self._start_queued(pipe)
+        room = self.config.concurrency + self._batch - len(pipe.inflight) - len(pipe.queued)
+        if pipe.store is None and (
+            len(pipe.finished) >= self._batch or room >= self._batch or not pipe.inflight
+        ):
+            pipe.stir()
+
+    def _start_queued(self, pipe: _Pipe) -> None:
+        """Start waiting claims while slots are free; set aside any whose attempt
+        could no longer end before its lease does."""
+        while pipe.queued and len(pipe.inflight) < self.config.concurrency:
+            msg, lease_floor = pipe.queued.popleft()
+            if self.config.clock() + self.config.deadline >= lease_floor:
+                pipe.late.append(msg)
+                continue
+            task = asyncio.create_task(self._sender.send(msg))
+            task.add_done_callback(functools.partial(self._on_end, pipe))
+            pipe.inflight[task] = msg
 
     def _store_if_due(self, pipe: _Pipe) -> None:
         """Start the next record-and-claim transaction if one is worth it now."""
@@ -266,21 +287,6 @@ class Dispatcher:
         await self._fire(fired)
         pipe.queued.extend((m, pipe.lease_floor) for m in await self._startable(claimed))
 
-    async def _start_queued(self, pipe: _Pipe) -> None:
-        """Start waiting claims while slots are free; hand back any whose attempt
-        could no longer end before its lease does."""
-        late: list[Claimed] = []
-        while pipe.queued and len(pipe.inflight) < self.config.concurrency:
-            msg, lease_floor = pipe.queued.popleft()
-            if self.config.clock() + self.config.deadline >= lease_floor:
-                late.append(msg)
-                continue
-            task = asyncio.create_task(self._sender.send(msg))
-            task.add_done_callback(pipe.on_end)
-            pipe.inflight[task] = msg
-        if late:
-            await self._unclaim(late)
-
     async def _unclaim(self, claimed: Sequence[Claimed]) -> None:
         """Hand back claims never sent: due again at once, the attempt not counted."""
         self._sender.forget(claimed)
@@ -292,12 +298,12 @@ class Dispatcher:
     async def _drain_pipe(self, pipe: _Pipe) -> None:
         """At stop: the running transaction's outcome, the unsent claims handed
         back, in-flight sends finished or released, every result recorded."""
+        pipe.closing = True
         if pipe.store is not None:
             with contextlib.suppress(Exception):  # logged by _stored
                 await asyncio.wait([pipe.store])
                 await self._stored(pipe)
-        pipe.take_ended()
-        queued = [msg for msg, _ in pipe.queued]
+        queued = [msg for msg, _ in pipe.queued] + pipe.late
         pipe.queued.clear()
         if queued:
             await self._unclaim(queued)
