@@ -56,6 +56,9 @@ def request_headers(
     return out
 
 
+#: The stored callback headers of a session that set none.
+_NO_HEADERS = "{}"
+
 #: Ports a URL without one connects to.
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -103,6 +106,11 @@ class Sender:
         )
         self._deadline_s = config.deadline.total_seconds()
         self._sending: set[str] = set()
+        # Accepted by startable() but not yet sent (id -> endpoint), and how many per
+        # endpoint: they count against the endpoint's cap from the moment they are
+        # accepted, so claims waiting for a slot cannot overfill one endpoint.
+        self._held: dict[str, str] = {}
+        self._held_per: dict[str, int] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._slot_users: dict[str, int] = {}
 
@@ -134,23 +142,38 @@ class Sender:
         ``per_endpoint_limit`` slots and never the others'."""
         start: list[Claimed] = []
         deferred: list[Claimed] = []
-        planned: dict[str, int] = {}
         for msg in claimed:
-            if msg.id in self._sending:
+            if msg.id in self._sending or msg.id in self._held:
                 continue
             endpoint = endpoint_of(msg.url)
-            busy = self._slot_users.get(endpoint, 0) + planned.get(endpoint, 0)
+            busy = self._slot_users.get(endpoint, 0) + self._held_per.get(endpoint, 0)
             if busy >= self._config.per_endpoint_limit:
                 deferred.append(msg)
                 continue
-            planned[endpoint] = planned.get(endpoint, 0) + 1
+            self._held[msg.id] = endpoint
+            self._held_per[endpoint] = self._held_per.get(endpoint, 0) + 1
             start.append(msg)
         if deferred:
             await defer(deferred)
         return start
 
+    def forget(self, claimed: Sequence[Claimed]) -> None:
+        """Claims accepted by :meth:`startable` that will not be sent after all."""
+        for msg in claimed:
+            self._unhold(msg.id)
+
+    def _unhold(self, msg_id: str) -> None:
+        endpoint = self._held.pop(msg_id, None)
+        if endpoint is not None:
+            self._held_per[endpoint] -= 1
+            if not self._held_per[endpoint]:
+                del self._held_per[endpoint]
+
     async def send(self, msg: Claimed) -> Attempt:
         """One attempt of ``msg``: its outcome, whatever happened."""
+        # From held to sending with no await in between: the endpoint's count
+        # moves from held to slot users (in _send) before anything else runs.
+        self._unhold(msg.id)
         self._sending.add(msg.id)
         try:
             return await self._send(msg)
@@ -187,7 +210,8 @@ class Sender:
                 secrets=config.secrets_for(msg.client_id),
                 ed25519_keys=config.signing_keys(),
             )
-            callback_headers = json.loads(msg.headers)
+            # Most sessions set no callback headers: skip parsing the stored "{}".
+            callback_headers = {} if msg.headers == _NO_HEADERS else json.loads(msg.headers)
             if config.open_headers is not None:
                 callback_headers = config.open_headers(msg.client_id, callback_headers)
             headers = request_headers(msg.id, timestamp, signature, msg.attempt, callback_headers)
@@ -199,7 +223,10 @@ class Sender:
             try:
                 async with deadline, self._http.post(msg.url, body, headers) as resp:
                     status = resp.status
-                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                    if not 200 <= status < 300:
+                        # Only a failure's headers matter (Retry-After); a success's
+                        # are not copied.
+                        resp_headers = {k.lower(): v for k, v in resp.headers.items()}
                     await self._drain(resp)
                 if 300 <= status < 400:
                     error = f"redirect {status} refused (webhooks do not follow redirects)"

@@ -166,3 +166,35 @@ async def test_a_batch_of_mixed_outcomes_is_recorded_row_by_row(
         (200, True),
         *[(503, False)] * 4,
     ]
+
+
+async def test_a_sessions_event_goes_before_its_final_one(
+    pg_engine: Engine, receiver: Receiver
+) -> None:
+    # PostgreSQL claims look up a candidate's session in a second statement: the
+    # session's order must hold there as it does in SQLite's joined one.
+    with Session(pg_engine) as db:
+        event = outbox.enqueue(
+            db,
+            session_id="s1",
+            client_id="c1",
+            url=receiver.url.replace("/hook", "/event"),
+            headers={},
+            payload={"n": 1},
+            kind="event",
+            event="session.loaded",
+        )
+        final = outbox.enqueue(
+            db, session_id="s1", client_id="c1", url=receiver.url, headers={}, payload={"n": 2}
+        )
+        other = outbox.enqueue(
+            db, session_id="s2", client_id="c1", url=receiver.url, headers={}, payload={"n": 3}
+        )
+        db.commit()
+    dispatcher = _dispatcher(pg_engine)
+    assert await dispatcher.run_once() == 2  # the event and s2's final; s1's final waits
+    assert await dispatcher.run_once() == 1
+    await dispatcher.aclose()
+    ids = [r.headers["webhook-id"] for r in receiver.requests]
+    assert sorted(ids[:2]) == sorted([event, other])
+    assert ids[2] == final
