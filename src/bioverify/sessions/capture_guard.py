@@ -230,9 +230,11 @@ class CaptureGuard:
             raise Deferred(exc) from None
         self._prune_nonces(db, now)
         # On the session's connection, as Core (the ORM's bulk insert path is slower).
-        spent = db.connection().execute(
-            self._spend_nonce, {"session_id": row.id, "nonce": nonce, "seen_at": now}
-        ).first()
+        spent = (
+            db.connection()
+            .execute(self._spend_nonce, {"session_id": row.id, "nonce": nonce, "seen_at": now})
+            .first()
+        )
         if spent is None:
             self.security_event(db, "nonce_replayed", row, route=route, address=address)
             raise Deferred(self.fail(db, row, errors.TOKEN_ALREADY_USED))
