@@ -89,6 +89,22 @@ _ENTRY_COLUMNS: Final = (
     "created_at",
 )
 _COPY_ENTRIES: Final = "COPY {table} (" + ", ".join(_ENTRY_COLUMNS) + ") FROM STDIN"
+# A batch's other statements, built once: building and keying them was about a sixth
+# of a batch's CPU, and a batch runs every 50 ms under load.
+_LOCK_HEAD: Final = (
+    select(AuditHead.tree_size, AuditHead.checkpoint_size)
+    .where(AuditHead.id == HEAD_ID)
+    .with_for_update()
+)
+_INSERT_ENTRIES: Final = insert(AuditEntry)
+_UPDATE_HEAD: Final = update(AuditHead).where(AuditHead.id == HEAD_ID)
+_INSERT_HEAD: Final = insert(AuditHead)
+_LAST_KEPT: Final = (
+    select(AuditCheckpoint.tree_size, AuditCheckpoint.created_at)
+    .order_by(AuditCheckpoint.tree_size.desc())
+    .limit(1)
+)
+_INSERT_CHECKPOINT: Final = insert(AuditCheckpoint)
 _LEAF: Final = b"\x00"
 _sha256 = hashlib.sha256
 
@@ -110,9 +126,7 @@ def _insert_entries(conn: Connection, entries: Sequence[tuple[object, ...]]) -> 
         finally:
             cursor.close()
         return
-    conn.execute(
-        insert(AuditEntry), [dict(zip(_ENTRY_COLUMNS, row, strict=True)) for row in entries]
-    )
+    conn.execute(_INSERT_ENTRIES, [dict(zip(_ENTRY_COLUMNS, row, strict=True)) for row in entries])
 
 
 class Sequencer:
@@ -203,11 +217,7 @@ class Sequencer:
         return total
 
     def _batch(self, conn: Connection) -> int:
-        head = conn.execute(
-            select(AuditHead.tree_size, AuditHead.checkpoint_size)
-            .where(AuditHead.id == HEAD_ID)
-            .with_for_update()
-        ).first()
+        head = conn.execute(_LOCK_HEAD).first()
         size = int(head.tree_size) if head else 0
         # Take the oldest rows off the queue in one statement; the head row lock above
         # keeps any other sequencer out until this transaction ends.
@@ -246,16 +256,12 @@ class Sequencer:
             "signed_at": now,
         }
         if head_exists:
-            conn.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(**values))
+            conn.execute(_UPDATE_HEAD, values)
         else:
-            conn.execute(insert(AuditHead).values(id=HEAD_ID, **values))
+            conn.execute(_INSERT_HEAD, {"id": HEAD_ID, **values})
         kept = self._kept
         if kept is None:
-            row = conn.execute(
-                select(AuditCheckpoint.tree_size, AuditCheckpoint.created_at)
-                .order_by(AuditCheckpoint.tree_size.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(_LAST_KEPT).first()
             kept = (int(row.tree_size), row.created_at) if row is not None else None
         if kept is None or (
             kept[0] < size
@@ -265,9 +271,8 @@ class Sequencer:
             )
         ):
             conn.execute(
-                insert(AuditCheckpoint).values(
-                    tree_size=size, root_hash=root, note=note, created_at=now
-                )
+                _INSERT_CHECKPOINT,
+                {"tree_size": size, "root_hash": root, "note": note, "created_at": now},
             )
             kept = (size, now)
         self._kept = kept
