@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bioverify.accounts.models import Client
@@ -72,9 +72,13 @@ def normalise_all(origins: Iterable[str]) -> list[str]:
     return out
 
 
+#: Read on every capture page load: built once, not per call.
+_ANCESTORS = select(Client.frame_ancestors).where(Client.id == bindparam("client_id"))
+
+
 def ancestors_of(db: Session, client_id: str) -> list[str]:
     """The client's registered frame ancestors (empty: no framing)."""
-    found = db.scalar(select(Client.frame_ancestors).where(Client.id == client_id))
+    found = db.scalar(_ANCESTORS, {"client_id": client_id})
     return list(found or [])
 
 

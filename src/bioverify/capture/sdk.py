@@ -23,6 +23,7 @@ import cv2
 import httpx
 import numpy as np
 import numpy.typing as npt
+import pybase64
 
 from bioverify import errors
 from bioverify.capture.envelope import fresh_nonce, seal
@@ -280,7 +281,7 @@ class CaptureSession:
         self, frames: Iterable[Frame], *, frame_times: Sequence[float] | None = None
     ) -> CaptureOutcome:
         """Encrypt and post frames; the outcome says SUCCESS, FAILED or try again."""
-        encoded = [base64.b64encode(encode_frame(f)).decode("ascii") for f in frames]
+        encoded = [pybase64.b64encode(encode_frame(f)).decode("ascii") for f in frames]
         plaintext = {**self._base_plaintext(), "frames": encoded}
         if frame_times is not None:
             plaintext["frameTimes"] = list(frame_times)

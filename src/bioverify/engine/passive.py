@@ -40,6 +40,16 @@ def _ramp(value: float, start: float, full: float) -> float:
     return float(min(1.0, max(0.0, (value - start) / (full - start))))
 
 
+# The window and the ring of frequencies moire_ratio looks at are constants: built
+# once instead of on every frame (they were a fifth of its time).
+_WINDOW: Final = np.outer(np.hanning(128), np.hanning(128)).astype(np.float32)
+_YY, _XX = np.mgrid[-64:64, -64:64]
+_RADIUS = np.hypot(_YY, _XX)
+_RING: Final = (_RADIUS >= 12) & (_RADIUS <= 60)
+_WINDOW.flags.writeable = False
+_RING.flags.writeable = False
+
+
 def moire_ratio(face_grey: Image) -> float:
     """Height of the sharpest isolated peak in the face's log spectrum.
 
@@ -51,12 +61,9 @@ def moire_ratio(face_grey: Image) -> float:
         return 0.0
     crop = cv2.resize(face_grey, (128, 128), interpolation=cv2.INTER_AREA).astype(np.float32)
     crop -= float(crop.mean())
-    window = np.outer(np.hanning(128), np.hanning(128)).astype(np.float32)
-    spectrum = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(crop * window)))).astype(np.float32)
+    spectrum = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(crop * _WINDOW)))).astype(np.float32)
     residual = spectrum - cv2.medianBlur(spectrum, 5)
-    yy, xx = np.mgrid[-64:64, -64:64]
-    radius = np.hypot(yy, xx)
-    return float(residual[(radius >= 12) & (radius <= 60)].max())
+    return float(residual[_RING].max())
 
 
 def glare_fraction(face_bgr_grey: Image) -> float:

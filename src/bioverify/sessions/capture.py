@@ -226,21 +226,14 @@ class CaptureService:
     async def _capture(
         self, token: str, envelope: Mapping[str, object], facts: DeviceFacts, held: list[str]
     ) -> dict[str, Any]:
+        # One thread hop for the accept transaction and what follows it before the
+        # analysis (each hop costs the loop a handover).
         request: CaptureRequest = await run_in_threadpool(
-            self._accept, token, envelope, facts, held
+            self._accept_and_prepare, token, envelope, facts, held
         )
         engine = self.engine
+        assert engine is not None  # checked by _accept_and_prepare
         try:
-            if engine is None or not engine.ready():
-                await run_in_threadpool(self._engine_down, token, facts)
-                raise errors.ServiceUnavailable(
-                    "The face models are not loaded; try again shortly",
-                    codes=[errors.MODEL_LOAD_FAILED],
-                    retry_after=30,
-                )
-            if self.biometrics is not None:
-                # One thread hop for both: they are short, and each hop costs the loop.
-                await run_in_threadpool(self._prepare_matching, self.biometrics, request)
             async with self._share.slot(request.client_id):
                 analysis = await engine.analyze(
                     request.frames,
@@ -257,6 +250,28 @@ class CaptureService:
             partial(self._conclude, token, facts, analysis, puid_if_new=request.puid_if_new)
         )
         return result
+
+    def _accept_and_prepare(
+        self, token: str, envelope: Mapping[str, object], facts: DeviceFacts, held: list[str]
+    ) -> CaptureRequest:
+        """Accept the capture (its own transaction), then, outside it, check the engine
+        and prepare the matching; any failure after the accept releases the hold."""
+        request = self._accept(token, envelope, facts, held)
+        engine = self.engine
+        try:
+            if engine is None or not engine.ready():
+                self._engine_down(token, facts)
+                raise errors.ServiceUnavailable(
+                    "The face models are not loaded; try again shortly",
+                    codes=[errors.MODEL_LOAD_FAILED],
+                    retry_after=30,
+                )
+            if self.biometrics is not None:
+                self._prepare_matching(self.biometrics, request)
+        except BaseException:
+            self._release_hold(request.session_id)
+            raise
+        return request
 
     def _prepare_matching(self, biometrics: Biometrics, request: CaptureRequest) -> None:
         """Load the data keys the decision will need (outside the locked transaction)

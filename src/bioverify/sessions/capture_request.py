@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hmac
 from dataclasses import dataclass
 
 from bioverify import errors
+from bioverify.crypto._b64 import decode_validated
 from bioverify.domain import session as sm
 from bioverify.engine.decode import check_request_pixels
 from bioverify.engine.interfaces import Challenge, ChallengeStep, InvalidImage, LivenessMode
@@ -71,8 +70,8 @@ def capture_request(row: SessionRow, parsed: CapturePlaintext, now: dt.datetime)
     frames = []
     for index, frame in enumerate(parsed.frames):
         try:
-            frames.append(base64.b64decode(frame, validate=True))
-        except (binascii.Error, ValueError):
+            frames.append(decode_validated(frame))
+        except ValueError:
             raise Deferred(errors.BadRequest(f"frames[{index}] is not standard base64")) from None
     try:
         check_request_pixels(frames)
