@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from bioverify import strict_json
@@ -18,7 +18,7 @@ from bioverify.accounts.throttle import refuse_if_throttled
 from bioverify.api.errors import describe_validation
 from bioverify.api.proxies import client_address
 from bioverify.errors import BadRequest, Unauthorized
-from bioverify.storage.database import transaction
+from bioverify.storage.database import core_transaction
 from bioverify.wiring import AuthFailureHook, Services
 
 M = TypeVar("M", bound=BaseModel)
@@ -87,15 +87,15 @@ CLIENT_FAILURES = frozenset(
 
 
 #: Checks the request's credentials in the given transaction: the client, or Unauthorized.
-CredentialCheck = Callable[[Session], Client]
+CredentialCheck = Callable[[Connection], Client]
 
 
 async def authenticate(request: Request) -> Client:
     """The authenticated integrator client, or 401/429 (API.md section 3)."""
-    factory = services(request).factory
+    engine = services(request).db_engine
 
     def own_transaction(check: CredentialCheck) -> Client:
-        with transaction(factory) as db:
+        with core_transaction(engine) as db:
             return check(db)
 
     return await authenticated(request, own_transaction, client_of=lambda client: client)
@@ -130,7 +130,7 @@ async def authenticated(
         body=body,
     )
 
-    def check(db: Session) -> Client:
+    def check(db: Connection) -> Client:
         return accounts.authenticate(
             db, facts, now=svc.clock(), slc_window_s=svc.settings.slc_window_s
         )

@@ -40,7 +40,7 @@ from bioverify.domain.session import REQUIREMENT_SYNONYMS, SessionType
 from bioverify.errors import BadRequest
 from bioverify.sessions.service import NewSession
 from bioverify.sessions.tokens import looks_like_uuid
-from bioverify.storage.database import transaction
+from bioverify.storage.database import core_transaction
 from bioverify.webhooks.callback_headers import PURPOSE as HEADERS_PURPOSE
 from bioverify.webhooks.callback_headers import seal_headers
 from bioverify.wiring import Services
@@ -145,7 +145,7 @@ async def create_session(
     def vetted_create(check: CredentialCheck) -> tuple[Client, int, dict[str, Any]]:
         # Vetting a callback resolves its host: never inside a transaction (on SQLite
         # that would hold the write lock for a DNS lookup). Check, vet, then create.
-        with transaction(svc.factory) as db:
+        with core_transaction(svc.db_engine) as db:
             client = check(db)
         new = spec()
         if new.callback_headers:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +33,7 @@ from bioverify.audit.events import AuditEntryError, canonical_bytes
 from bioverify.audit.models import AuditEntry, AuditHead, AuditQueued
 from bioverify.audit.tilestore import read_tiles
 from bioverify.storage.base import utcnow
-from bioverify.storage.database import transaction
+from bioverify.storage.database import after_commit, transaction
 from bioverify.storage.together import Row, insert_both
 
 #: The placeholder index a queued body carries; the sequencer splices the real one in.
@@ -132,14 +132,17 @@ class AuditLog:
 
     # ------------------------------------------------------------------ writing
 
-    def append(self, db: Session, entry: Mapping[str, Any], *, along: Row | None = None) -> int:
+    def append(
+        self, db: Session | Connection, entry: Mapping[str, Any], *, along: Row | None = None
+    ) -> int:
         """Queue ``entry`` (from :func:`build_entry`) in the caller's transaction; its queue id.
 
         The stored body will be the entry plus ``"index"``, so each leaf commits
         to its own position: moved, inserted or deleted rows do not verify.
         ``along`` (a table and a row's values) is inserted first, in the same
         statement on PostgreSQL (:func:`~bioverify.storage.together.insert_both`):
-        the row an entry records and the entry, in one round trip.
+        the row an entry records and the entry, in one round trip. ``db`` may be the
+        Connection of a :func:`~bioverify.storage.database.core_transaction`.
         """
         if along is None:
             return self.append_many(db, [entry])[0]
@@ -147,7 +150,9 @@ class AuditLog:
         self._wake_on_commit(db)
         return queue_id
 
-    def append_many(self, db: Session, entries: Sequence[Mapping[str, Any]]) -> list[int]:
+    def append_many(
+        self, db: Session | Connection, entries: Sequence[Mapping[str, Any]]
+    ) -> list[int]:
         """Queue several entries, in order; their queue ids.
 
         One Core INSERT ... RETURNING id of the rows, the very statement a plain
@@ -165,8 +170,10 @@ class AuditLog:
         self._wake_on_commit(db)
         return ids
 
-    def _wake_on_commit(self, db: Session) -> None:
-        if self.on_queued is not None:
+    def _wake_on_commit(self, db: Session | Connection) -> None:
+        if self.on_queued is not None and isinstance(db, Connection):
+            after_commit(db, self.on_queued)
+        elif self.on_queued is not None:
             # One listener for all sessions (registered once): adding a listener to
             # every session that appends would cost more than the append itself.
             db.info[_WAKE_KEY] = self.on_queued

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 
+from sqlalchemy import Connection
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -85,7 +86,7 @@ class ServiceEffects:
 
     def record(
         self,
-        db: Session,
+        db: Session | Connection,
         event: AuditEvent,
         *,
         client_id: str | None,
@@ -112,7 +113,7 @@ class ServiceEffects:
 
     # ------------------------------------------------------------------ SessionEffects
 
-    def session_created(self, db: Session, row: SessionRow, *, insert: Row) -> None:
+    def session_created(self, db: Connection, row: SessionRow, *, insert: Row) -> None:
         # The session row and its audit entry: one statement on PostgreSQL.
         self.record(
             db,

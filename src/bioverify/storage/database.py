@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -227,15 +227,11 @@ def _is_schema_error(exc: OperationalError) -> bool:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error.
-
-    A lost or unreachable database surfaces as :class:`ServiceUnavailable` (503),
-    never as a driver traceback.
-    """
+def _store_errors() -> Iterator[None]:
+    """A lost or unreachable database as :class:`ServiceUnavailable` (503), never as a
+    driver traceback."""
     try:
-        with factory.begin() as db:
-            yield db
+        yield
     except OperationalError as exc:
         if _is_schema_error(exc):
             raise  # a programming or migration error, not an outage: a 500, audited
@@ -248,6 +244,50 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
                 "The database connection was lost, try again shortly", retry_after=5
             ) from exc
         raise
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error.
+
+    A lost or unreachable database surfaces as :class:`ServiceUnavailable` (503),
+    never as a driver traceback.
+    """
+    with _store_errors(), factory.begin() as db:
+        yield db
+
+
+#: ``Connection.info`` key of the calls to make once a :func:`core_transaction` commits.
+_AFTER_COMMIT: Final = "bioverify.after_commit"
+
+
+def after_commit(conn: Connection, hook: Callable[[], None]) -> None:
+    """Call ``hook`` once the :func:`core_transaction` running on ``conn`` has committed
+    (never if it rolls back); registering the same hook twice calls it once."""
+    hooks: dict[Callable[[], None], None] = conn.info.setdefault(_AFTER_COMMIT, {})
+    hooks[hook] = None
+
+
+@contextmanager
+def core_transaction(engine: Engine) -> Iterator[Connection]:
+    """:func:`transaction` on a Core :class:`Connection`, for hot paths of a few
+    prebuilt statements: the same BEGIN (``BEGIN IMMEDIATE`` and the writer gate on
+    SQLite), COMMIT and error mapping, without an ORM Session (its begin, commit and
+    close, and its per-statement ORM execution, cost more CPU than a create's SQL,
+    on SQLite with the write lock held)."""
+    with _store_errors(), engine.connect() as conn:
+        # ``info`` lives as long as the pooled connection: start and end clean.
+        conn.info.pop(_AFTER_COMMIT, None)
+        try:
+            with conn.begin():
+                yield conn
+        except BaseException:
+            with suppress(Exception):  # an invalidated connection may have no info
+                conn.info.pop(_AFTER_COMMIT, None)
+            raise
+        hooks = conn.info.pop(_AFTER_COMMIT, None) or {}
+    for hook in hooks:
+        hook()
 
 
 @contextmanager
@@ -267,7 +307,9 @@ def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 __all__ = [
     "BACKGROUND_AUTOCHECKPOINT_PAGES",
+    "after_commit",
     "checkpoint_wal",
+    "core_transaction",
     "is_sqlite",
     "make_engine",
     "read_transaction",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sqlalchemy import Column, CursorResult, Insert, Table, bindparam, insert
+from sqlalchemy import Column, Connection, CursorResult, Insert, Table, bindparam, insert
 from sqlalchemy.orm import Session
 
 #: Prefixes of the bound parameters of the two inserts (their columns may share names).
@@ -69,11 +69,14 @@ def _combined(key: _Key, first: Table, then: Table, returning: Column[Any]) -> I
     return stmt
 
 
-def insert_both(db: Session, leading: Row, following: Row, *, returning: Column[Any]) -> Any:
+def insert_both(
+    db: Session | Connection, leading: Row, following: Row, *, returning: Column[Any]
+) -> Any:
     """INSERT the row ``leading`` (a table and its values), then ``following``, in
     ``db``'s transaction; the ``returning`` column of the second row."""
     (first, first_values), (then, then_values) = leading, following
-    if db.get_bind().dialect.name != "postgresql":
+    dialect = db.dialect if isinstance(db, Connection) else db.get_bind().dialect
+    if dialect.name != "postgresql":
         plain = _PLAIN.get(first.name)
         if plain is None:
             plain = _PLAIN[first.name] = insert(first)
