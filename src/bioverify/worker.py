@@ -13,7 +13,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -32,12 +32,12 @@ from bioverify.audit.wiring import run_sequencer
 from bioverify.metrics import WEBHOOKS_DEAD, WEBHOOKS_DELIVERED
 from bioverify.sessions.capture_views import portrait_aad
 from bioverify.sessions.models import SessionRow
-from bioverify.storage.database import is_sqlite, transaction
+from bioverify.storage.database import is_sqlite, read_transaction, transaction
 from bioverify.webhooks import outbox
 from bioverify.webhooks.callback_headers import PURPOSE as HEADERS_PURPOSE
 from bioverify.webhooks.callback_headers import open_headers
 from bioverify.webhooks.dispatcher import Dispatcher, DispatcherConfig
-from bioverify.webhooks.models import WebhookMessage
+from bioverify.webhooks.models import MessageStatus, WebhookMessage
 from bioverify.webhooks.outbox import MessageView
 from bioverify.webhooks.retry import RetryPolicy
 from bioverify.wiring import Services
@@ -137,33 +137,64 @@ class PayloadCompleter:
         }
 
 
-def drop_portrait(services: Services, message: MessageView) -> None:
-    """A delivered final webhook no longer needs the session's kept portrait."""
-    if message.kind != "final":
+def drop_portraits(services: Services, messages: Sequence[MessageView]) -> None:
+    """Delivered or dead-lettered final webhooks no longer need their sessions' kept
+    portraits: one UPDATE for the lot (run after the delivery is recorded)."""
+    sessions = {m.session_id for m in messages if m.kind == "final"}
+    if not sessions:
         return
     with transaction(services.factory) as db:
         db.execute(
             update(SessionRow)
-            .where(SessionRow.id == message.session_id, SessionRow.portrait.is_not(None))
+            .where(SessionRow.id.in_(sessions), SessionRow.portrait.is_not(None))
             .values(portrait=None)
         )
 
 
-def webhook_secrets(services: Services) -> Callable[[str], Sequence[str]]:
-    """The ``whsec_`` secrets a client's webhooks are signed with (current first)."""
+class WebhookSecrets:
+    """The ``whsec_`` secrets clients' webhooks are signed with (current first).
 
-    keyring = services.need_keyring()
+    Read for each claimed batch by the dispatcher's claiming thread (never on the
+    event loop): one SELECT for the batch's clients, in a read transaction (on SQLite
+    it does not wait for the writer gate). Nothing is cached between batches, so a
+    change to a client's ``webhook_secrets`` signs every message claimed after it
+    commits.
+    """
 
-    def lookup(client_id: str) -> Sequence[str]:
-        operator = services.operator_webhook_secret
-        if client_id == "operator" and operator:
-            return [operator]
-        with transaction(services.factory) as db:
-            found = db.scalar(select(Client.webhook_secrets).where(Client.id == client_id))
-        sealer = KeyRingSealer(keyring)
-        return [sealer.open(client_id, sealed) for sealed in found or []]
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._sealer = KeyRingSealer(services.need_keyring())
 
-    return lookup
+    def __call__(self, client_id: str) -> Sequence[str]:
+        found = self.many([client_id])[client_id]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def many(self, client_ids: Collection[str]) -> dict[str, Sequence[str] | Exception]:
+        """Each client's secrets, or the error that makes them unusable (a secret
+        that does not open: that client's sends fail, the others' go on)."""
+        out: dict[str, Sequence[str] | Exception] = {}
+        wanted = set(client_ids)
+        operator = self._services.operator_webhook_secret
+        if operator and "operator" in wanted:
+            wanted.discard("operator")
+            out["operator"] = [operator]
+        if not wanted:
+            return out
+        with read_transaction(self._services.factory) as db:
+            rows = db.execute(
+                select(Client.id, Client.webhook_secrets).where(Client.id.in_(sorted(wanted)))
+            )
+            stored = {row.id: row.webhook_secrets for row in rows}
+        for client_id in wanted:
+            try:
+                out[client_id] = [
+                    self._sealer.open(client_id, sealed) for sealed in stored.get(client_id) or []
+                ]
+            except Exception as exc:  # noqa: BLE001 - that client's attempts fail, reported
+                out[client_id] = exc
+        return out
 
 
 def build_dispatcher(services: Services) -> Dispatcher:
@@ -173,10 +204,10 @@ def build_dispatcher(services: Services) -> Dispatcher:
     effects = services.need_effects()
     guard = services.egress
     policy = RetryPolicy.for_tests() if settings.webhook_test_schedule else RetryPolicy()
+    secrets = WebhookSecrets(services)
 
-    def dead(message: MessageView) -> None:
+    def audit_dead(message: MessageView) -> None:
         WEBHOOKS_DEAD.inc()
-        drop_portrait(services, message)  # kept only for delivery; there will be none
         with transaction(services.factory) as db:
             effects.record(
                 db,
@@ -195,20 +226,32 @@ def build_dispatcher(services: Services) -> Dispatcher:
                     details={"webhookId": message.id},
                 )
 
-    def delivered(message: MessageView) -> None:
-        WEBHOOKS_DELIVERED.inc()
-        drop_portrait(services, message)
+    def recorded(messages: Sequence[MessageView]) -> None:
+        # In the dispatcher's recording thread, after the deliveries committed: the
+        # event loop never waits on these transactions (nor on SQLite's writer gate).
+        delivered = [m for m in messages if m.status == MessageStatus.DELIVERED.value]
+        dead = [m for m in messages if m.status == MessageStatus.DEAD.value]
+        WEBHOOKS_DELIVERED.inc(len(delivered))
+        try:
+            # Kept only for delivery; for a dead one there will be none.
+            drop_portraits(services, delivered + dead)
+        finally:
+            for message in dead:  # each audited on its own, as before
+                try:
+                    audit_dead(message)
+                except Exception:
+                    log.exception("webhook.callback_failed", webhook_id=message.id)
 
     return Dispatcher(
         services.db_engine,
         DispatcherConfig(
-            secrets_for=webhook_secrets(services),
+            secrets_for=secrets,
+            secrets_for_many=secrets.many,
             signing_keys=lambda: [keyring.signing_key().private_key],
             policy=policy,
             guard=guard,
             clock=services.clock,
-            on_dead=dead,
-            on_delivered=delivered,
+            on_recorded=recorded,
             lease=dt.timedelta(seconds=settings.webhook_lease_s),
             prepare=PayloadCompleter(services, audit),
             open_headers=partial(open_headers, KeyRingSealer(keyring, purpose=HEADERS_PURPOSE)),
@@ -267,4 +310,11 @@ class Worker:
         await asyncio.gather(*(job(stop) for job in self.jobs))
 
 
-__all__ = ["PayloadCompleter", "Worker", "build_dispatcher", "drop_portrait", "every"]
+__all__ = [
+    "PayloadCompleter",
+    "WebhookSecrets",
+    "Worker",
+    "build_dispatcher",
+    "drop_portraits",
+    "every",
+]

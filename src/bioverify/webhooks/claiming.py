@@ -37,6 +37,9 @@ _WAIT_BEHIND = dt.timedelta(milliseconds=1)
 FINAL_WAITS_AT_MOST = dt.timedelta(seconds=20)
 _M = WebhookMessage
 
+#: A claim's secrets before :meth:`Claims.complete` read them: signing fails closed.
+_UNREAD = LookupError("the webhook secrets were not read for this claim")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Claimed:
@@ -53,6 +56,9 @@ class Claimed:
     attempt: int
     schedule_base: int
     created_at: dt.datetime
+    #: Its client's webhook secrets as read when it was claimed, or why they could not
+    #: be (set by :meth:`Claims.complete`, off the event loop).
+    secrets: Sequence[str] | Exception = dataclasses.field(default=_UNREAD, compare=False)
 
 
 def _claim_select() -> Select[Any]:
@@ -228,14 +234,41 @@ class Claims:
         return self.complete(claimed)
 
     def complete(self, claimed: list[Claimed]) -> list[Claimed]:
-        """Claims (committed) with their payloads completed for sending."""
-        prepare = self._config.prepare
-        if prepare is None or not claimed:
+        """Claims (committed) with their payloads completed and their clients' webhook
+        secrets read, for sending. Runs in a thread: both may read the store."""
+        if not claimed:
             return claimed
+        prepare = self._config.prepare
         # Complete payloads that are finished only at send time (the audit receipt);
         # the hook stores what it changes so every later attempt sends the same body.
-        changed = prepare([(m.id, m.payload) for m in claimed])
-        return [dataclasses.replace(m, payload=changed.get(m.id, m.payload)) for m in claimed]
+        changed = prepare([(m.id, m.payload) for m in claimed]) if prepare else {}
+        # After the payloads: the secrets are as fresh as possible when the sends start.
+        secrets = self._secrets({m.client_id for m in claimed})
+        return [
+            dataclasses.replace(
+                m, payload=changed.get(m.id, m.payload), secrets=secrets[m.client_id]
+            )
+            for m in claimed
+        ]
+
+    def _secrets(self, client_ids: set[str]) -> dict[str, Sequence[str] | Exception]:
+        """Each client's secrets, or why they cannot be used: never raises, so a
+        failure is that client's messages' failed attempts, not lost claims."""
+        many = self._config.secrets_for_many
+        if many is not None:
+            try:
+                found = many(client_ids)
+            except Exception as exc:  # noqa: BLE001 - becomes each attempt's outcome
+                return dict.fromkeys(client_ids, exc)
+            missing = LookupError("no webhook secrets were read for this client")
+            return {c: found.get(c, missing) for c in client_ids}
+        out: dict[str, Sequence[str] | Exception] = {}
+        for client_id in client_ids:
+            try:
+                out[client_id] = self._config.secrets_for(client_id)
+            except Exception as exc:  # noqa: BLE001 - becomes each attempt's outcome
+                out[client_id] = exc
+        return out
 
     def release(self, claimed: Sequence[Claimed]) -> None:
         """Hand unfinished claims back (shutdown): due again at once for any worker."""

@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -21,6 +21,13 @@ from bioverify.webhooks.retry import RetryPolicy
 
 #: Called with a message that was delivered (``on_delivered``) or dead-lettered (``on_dead``).
 Callback = Callable[[MessageView], Awaitable[None] | None]
+
+#: Called off the event loop, in the recording thread, with the messages a committed
+#: transaction delivered or ended (dead-lettered, stopped): work on them all at once.
+Recorded = Callable[[Sequence[MessageView]], None]
+
+#: Client ids -> each one's webhook secrets, or the exception that makes them unusable.
+SecretsForMany = Callable[[Collection[str]], Mapping[str, Sequence[str] | Exception]]
 
 #: ``(client id, stored callback headers) -> headers to send`` (they are sealed at rest).
 OpenHeaders = Callable[[str, dict[str, str]], dict[str, str]]
@@ -46,8 +53,17 @@ class DispatcherConfig:
     """Everything a :class:`~bioverify.webhooks.dispatcher.Dispatcher` needs besides
     its database engine. Only ``secrets_for`` has no default."""
 
-    #: Client id -> its webhook secrets (HMAC signatures, one per secret).
+    #: Client id -> its webhook secrets (HMAC signatures, one per secret). Called off
+    #: the event loop, in the claiming thread, once per client of each claimed batch
+    #: (unless ``secrets_for_many`` is given). A message is signed with the secrets
+    #: read just after its claim committed, so a rotation applies to every claim taken
+    #: after it; the claims already taken (sends in flight, at most a batch waiting for
+    #: a slot) still carry the old set. An exception is that message's failed attempt
+    #: ("could not sign"), never the loop's.
     secrets_for: Callable[[str], Sequence[str]]
+    #: The same for a claimed batch's clients in one go (one query), used instead of
+    #: ``secrets_for`` when given.
+    secrets_for_many: SecretsForMany | None = None
     #: Ed25519 keys that also sign each webhook (none: HMAC only).
     signing_keys: Callable[[], Sequence[Ed25519PrivateKey]] = _no_signing_keys
     policy: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
@@ -60,6 +76,9 @@ class DispatcherConfig:
     clock: Callable[[], dt.datetime] = utcnow
     on_dead: Callback | None = None
     on_delivered: Callback | None = None
+    #: Batch work on what a transaction delivered or ended, off the event loop (see
+    #: :data:`Recorded`); runs before ``on_delivered`` and ``on_dead``.
+    on_recorded: Recorded | None = None
     #: How long a claim is this worker's before another worker may take the message.
     lease: dt.timedelta = dt.timedelta(minutes=2)
     poll_interval: float = 0.25
@@ -90,4 +109,11 @@ class DispatcherConfig:
         return self.attempt_deadline or min(dt.timedelta(seconds=30), self.lease / 2)
 
 
-__all__ = ["Callback", "DispatcherConfig", "OpenHeaders", "Prepare"]
+__all__ = [
+    "Callback",
+    "DispatcherConfig",
+    "OpenHeaders",
+    "Prepare",
+    "Recorded",
+    "SecretsForMany",
+]

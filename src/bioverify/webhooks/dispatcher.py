@@ -136,6 +136,7 @@ class Dispatcher:
         with self._engine.begin() as conn:
             fired = record_with(conn, self.config, results) if results else []
             claimed = self._claims.claim_with(conn, limit) if limit else []
+        self._recorded(fired)
         try:
             return fired, self._claims.complete(claimed)
         except Exception:
@@ -143,6 +144,21 @@ class Dispatcher:
             # leased to this worker and are due again when the lease ends.
             log.exception("webhook.prepare_failed", count=len(claimed))
             return fired, []
+
+    def _record(self, results: Sequence[Attempt]) -> list[Fired]:
+        fired = record(self._engine, self.config, results)
+        self._recorded(fired)
+        return fired
+
+    def _recorded(self, fired: Sequence[Fired]) -> None:
+        """The batch hook, in the recording thread, after the commit."""
+        hook = self.config.on_recorded
+        if hook is None or not fired:
+            return
+        try:
+            hook([view for view, _ in fired])
+        except Exception:  # like a callback: it must not stop deliveries
+            log.exception("webhook.callback_failed", count=len(fired))
 
     async def _startable(self, claimed: Sequence[Claimed]) -> list[Claimed]:
         async def defer(extra: Sequence[Claimed]) -> None:
@@ -168,7 +184,7 @@ class Dispatcher:
 
     async def _finish(self, results: Sequence[Attempt]) -> None:
         if results:
-            fired = await asyncio.to_thread(record, self._engine, self.config, results)
+            fired = await asyncio.to_thread(self._record, results)
             await self._fire(fired)
 
     # ------------------------------------------------------------------ loops

@@ -98,7 +98,7 @@ def record_with(
         }
         if status in (MessageStatus.DELIVERED, MessageStatus.PENDING):
             done.append(values)
-            if status is MessageStatus.DELIVERED and config.on_delivered:
+            if status is MessageStatus.DELIVERED and (config.on_delivered or config.on_recorded):
                 fired.append((view(res, status, next_at), None))
             continue
         # Rare outcomes: one statement each, and only fire callbacks for rows

@@ -203,12 +203,12 @@ class Sender:
         try:
             body = msg.payload.encode()
             timestamp = int(at.timestamp())
+            secrets = msg.secrets  # read with the claim, off the event loop
+            if isinstance(secrets, Exception):
+                # Shared by the batch's messages of this client: raised afresh each time.
+                raise secrets.with_traceback(None)
             signature = sign(
-                msg.id,
-                timestamp,
-                body,
-                secrets=config.secrets_for(msg.client_id),
-                ed25519_keys=config.signing_keys(),
+                msg.id, timestamp, body, secrets=secrets, ed25519_keys=config.signing_keys()
             )
             # Most sessions set no callback headers: skip parsing the stored "{}".
             callback_headers = {} if msg.headers == _NO_HEADERS else json.loads(msg.headers)
