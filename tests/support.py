@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import http.server
@@ -283,3 +284,12 @@ class Receiver:
                     raise AssertionError(f"expected {count} webhooks, got {len(self.received)}")
                 self._cond.wait(left)
             return list(self.received)
+
+
+def on_loop() -> bool:
+    """Whether the calling thread is running an event loop (store work must not)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

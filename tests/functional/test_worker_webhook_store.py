@@ -5,7 +5,6 @@ does not open fails only its client's attempts."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import threading
 import time
@@ -28,7 +27,7 @@ from bioverify.sessions.capture_views import portrait_aad
 from bioverify.storage.database import session_factory, transaction
 from bioverify.webhooks.signing import new_webhook_secret
 from bioverify.worker import Worker
-from support import Creds, Receiver, make_client, serve
+from support import Creds, Receiver, make_client, on_loop, serve
 
 CREATE = "/v2/verification-session"
 
@@ -41,14 +40,6 @@ def live(settings: Settings, make_app: Callable[..., FastAPI]) -> Iterator[tuple
     )
     with serve(app) as client:
         yield app, client
-
-
-def on_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 20) -> bool:

@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
-from webhook_helpers import FakeClock, Receiver, Reply
+from webhook_helpers import FakeClock, Receiver, Reply, put, status_of
 
 from bioverify.webhooks import outbox
 from bioverify.webhooks.dispatcher import FINAL_WAITS_AT_MOST, Dispatcher, DispatcherConfig
 from bioverify.webhooks.egress import EgressGuard
-from bioverify.webhooks.models import MessageStatus, WebhookMessage
+from bioverify.webhooks.models import MessageStatus
 from bioverify.webhooks.outbox import MessageView
 from bioverify.webhooks.retry import RetryPolicy
 from bioverify.webhooks.signing import new_webhook_secret, verify
@@ -37,37 +37,6 @@ def make(engine: Engine, clock: FakeClock, **kw: Any) -> Dispatcher:
     return Dispatcher(
         engine, DispatcherConfig(secrets_for=lambda client_id: [SECRET], clock=clock, **kw)
     )
-
-
-def put(
-    engine: Engine,
-    clock: FakeClock | None,
-    url: str,
-    *,
-    session_id: str = "s1",
-    headers: dict[str, str] | None = None,
-    **kw: Any,
-) -> str:
-    with Session(engine) as db:
-        msg_id = outbox.enqueue(
-            db,
-            session_id=session_id,
-            client_id="c1",
-            url=url,
-            headers=headers or {},
-            payload={"sessionId": session_id},
-            now=clock() if clock else None,
-            **kw,
-        )
-        db.commit()
-    return msg_id
-
-
-def status_of(engine: Engine, msg_id: str) -> WebhookMessage:
-    with Session(engine) as db:
-        row = db.get(WebhookMessage, msg_id)
-        assert row is not None
-        return row
 
 
 async def drive(dispatcher: Dispatcher, clock: FakeClock, rounds: int) -> list[int]:

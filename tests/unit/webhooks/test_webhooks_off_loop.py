@@ -11,52 +11,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
-from webhook_helpers import FakeClock, Receiver
+from webhook_helpers import FakeClock, Receiver, put, status_of
 
-from bioverify.webhooks import outbox
 from bioverify.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from bioverify.webhooks.egress import EgressGuard
-from bioverify.webhooks.models import MessageStatus, WebhookMessage
+from bioverify.webhooks.models import MessageStatus
 from bioverify.webhooks.outbox import MessageView
 from bioverify.webhooks.retry import RetryPolicy
 from bioverify.webhooks.signing import new_webhook_secret
+from support import on_loop
 
 pytestmark = pytest.mark.anyio
 
 LOOPBACK = EgressGuard(allow_private=True)
-
-
-def on_loop() -> bool:
-    """Whether the calling thread is running an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def put(engine: Engine, clock: FakeClock | None, url: str, client_id: str, session_id: str) -> str:
-    with Session(engine) as db:
-        msg_id = outbox.enqueue(
-            db,
-            session_id=session_id,
-            client_id=client_id,
-            url=url,
-            headers={},
-            payload={"sessionId": session_id},
-            now=clock() if clock else None,
-        )
-        db.commit()
-    return msg_id
-
-
-def row(engine: Engine, msg_id: str) -> WebhookMessage:
-    with Session(engine) as db:
-        found = db.get(WebhookMessage, msg_id)
-        assert found is not None
-        return found
 
 
 def make(engine: Engine, clock: FakeClock, **kw: Any) -> Dispatcher:
@@ -78,7 +46,7 @@ async def test_secrets_are_read_once_per_batch_for_its_clients_off_the_loop(
         return {c: [keys[c]] for c in client_ids}
 
     sent = {
-        put(engine, clock, receiver.url, client, f"s{i}"): client
+        put(engine, clock, receiver.url, client_id=client, session_id=f"s{i}"): client
         for i, client in enumerate(["c1", "c1", "c2", "c1", "c2"])
     }
     dispatcher = make(engine, clock, secrets_for_many=many)
@@ -101,7 +69,7 @@ async def test_secrets_for_alone_is_called_off_the_loop_once_per_client(
         return [secret]
 
     for i in range(3):
-        put(engine, clock, receiver.url, "c1", f"s{i}")
+        put(engine, clock, receiver.url, client_id="c1", session_id=f"s{i}")
     dispatcher = make(engine, clock, secrets_for=secrets_for)
     assert await dispatcher.run_once() == 3
     await dispatcher.aclose()
@@ -115,10 +83,10 @@ async def test_a_rotation_signs_every_message_claimed_after_it(
     old, new = new_webhook_secret(), new_webhook_secret()
     current = {"c1": [old]}
     dispatcher = make(engine, clock, secrets_for=lambda c: list(current[c]))
-    put(engine, clock, receiver.url, "c1", "s1")
+    put(engine, clock, receiver.url, client_id="c1", session_id="s1")
     assert await dispatcher.run_once() == 1
     current["c1"] = [new]  # rotated (the old one withdrawn) between two claims
-    put(engine, clock, receiver.url, "c1", "s2")
+    put(engine, clock, receiver.url, client_id="c1", session_id="s2")
     assert await dispatcher.run_once() == 1
     await dispatcher.aclose()
     first, second = receiver.requests
@@ -136,15 +104,15 @@ async def test_one_clients_unusable_secrets_fail_only_its_attempts(
     def many(client_ids: Collection[str]) -> Mapping[str, Sequence[str] | Exception]:
         return {c: [secret] if c == "c1" else ValueError("does not open") for c in client_ids}
 
-    good = put(engine, clock, receiver.url, "c1", "s1")
-    bad = [put(engine, clock, receiver.url, "c2", f"s{i}") for i in (2, 3)]
+    good = put(engine, clock, receiver.url, client_id="c1", session_id="s1")
+    bad = [put(engine, clock, receiver.url, client_id="c2", session_id=f"s{i}") for i in (2, 3)]
     dispatcher = make(engine, clock, secrets_for_many=many)
     assert await dispatcher.run_once() == 3
     await dispatcher.aclose()
     assert [r.headers["webhook-id"] for r in receiver.requests] == [good]
-    assert row(engine, good).status == MessageStatus.DELIVERED
+    assert status_of(engine, good).status == MessageStatus.DELIVERED
     for msg_id in bad:
-        failed = row(engine, msg_id)
+        failed = status_of(engine, msg_id)
         assert failed.status == MessageStatus.PENDING
         assert failed.last_error is not None
         assert failed.last_error.startswith("could not sign the webhook")
@@ -156,12 +124,12 @@ async def test_a_failing_batch_lookup_is_each_messages_failed_attempt(
     def many(client_ids: Collection[str]) -> Mapping[str, Sequence[str]]:
         raise ConnectionError("the store is down")
 
-    msg_id = put(engine, clock, receiver.url, "c1", "s1")
+    msg_id = put(engine, clock, receiver.url, client_id="c1", session_id="s1")
     dispatcher = make(engine, clock, secrets_for_many=many)
     assert await dispatcher.run_once() == 1
     await dispatcher.aclose()
     assert receiver.requests == []
-    failed = row(engine, msg_id)
+    failed = status_of(engine, msg_id)
     assert (failed.status, failed.attempts) == (MessageStatus.PENDING, 1)
     assert failed.last_error is not None
     assert failed.last_error.startswith("could not sign the webhook")
@@ -171,14 +139,14 @@ async def test_on_recorded_runs_off_the_loop_after_the_deliveries_committed(
     engine: Engine, receiver: Receiver
 ) -> None:
     secret = new_webhook_secret()
-    ids = {put(engine, None, receiver.url, "c1", f"s{i}") for i in range(12)}
+    ids = {put(engine, None, receiver.url, client_id="c1", session_id=f"s{i}") for i in range(12)}
     seen: list[tuple[str, str, bool, str]] = []
     lock = threading.Lock()
     all_seen = threading.Event()
 
     def recorded(views: Sequence[MessageView]) -> None:
         for view in views:
-            stored = row(engine, view.id).status  # another connection: committed?
+            stored = status_of(engine, view.id).status  # another connection: committed?
             with lock:
                 seen.append((view.id, view.status, on_loop(), stored))
         if len(seen) >= len(ids):

@@ -1,4 +1,4 @@
-"""Test helpers for webhooks: a real loopback receiver and an injectable clock."""
+"""Test helpers for webhooks: a real loopback receiver, an injectable clock, outbox rows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from bioverify.webhooks import outbox
+from bioverify.webhooks.models import WebhookMessage
 
 
 @dataclass
@@ -112,3 +119,36 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += dt.timedelta(seconds=seconds)
+
+
+# An outbox message due now (or at the fake clock's time), committed.
+def put(
+    engine: Engine,
+    clock: FakeClock | None,
+    url: str,
+    *,
+    session_id: str = "s1",
+    client_id: str = "c1",
+    headers: dict[str, str] | None = None,
+    **kw: Any,
+) -> str:
+    with Session(engine) as db:
+        msg_id = outbox.enqueue(
+            db,
+            session_id=session_id,
+            client_id=client_id,
+            url=url,
+            headers=headers or {},
+            payload={"sessionId": session_id},
+            now=clock() if clock else None,
+            **kw,
+        )
+        db.commit()
+    return msg_id
+
+
+def status_of(engine: Engine, msg_id: str) -> WebhookMessage:
+    with Session(engine) as db:
+        row = db.get(WebhookMessage, msg_id)
+        assert row is not None
+        return row
