@@ -49,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,10 +184,10 @@ class Store:
     client_ids: list[str]
 
 
-@contextlib.contextmanager
-def open_store(
+@contextlib.asynccontextmanager
+async def open_store(
     name: str, data_dir: Path, database_url: str | None, clients: int
-) -> Iterator[Store]:
+) -> AsyncIterator[Store]:
     """A migrated store with ``clients`` clients, and the services the worker runs on."""
     cfg = Settings(
         data_dir=data_dir,
@@ -196,6 +196,7 @@ def open_store(
         **({"database_url": database_url} if database_url else {}),
     )
     engine = migrated_engine(cfg)
+    services: Services | None = None
     try:
         services = build_services(cfg, db_engine=engine)
         services.require_ready()
@@ -207,6 +208,8 @@ def open_store(
             ]
         yield Store(name, services, engine, ids)
     finally:
+        if services is not None and services.engine is not None:
+            await services.engine.close()  # the face engine's pool, as serve shuts it down
         engine.dispose()
 
 
@@ -408,7 +411,7 @@ async def run_store(
     name: str, data_dir: Path, database_url: str | None, urls: list[str], args: argparse.Namespace
 ) -> bool:
     try:
-        with open_store(name, data_dir, database_url, args.clients) as store:
+        async with open_store(name, data_dir, database_url, args.clients) as store:
             await bench_store(store, urls, args)
     except Exception as exc:  # noqa: BLE001 - reported on its GOAL line; the other store runs
         print(f"{name}: failed: {type(exc).__name__}: {exc}")
