@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -243,17 +244,19 @@ def make_dispatcher(
     )
 
 
-def bulk_enqueue(engine: Engine, url: str, count: int) -> None:
+def outbox_rows(
+    count: int, client_ids: list[str], urls: list[str], body: str
+) -> list[dict[str, Any]]:
+    """``count`` final webhooks due now, spread over ``client_ids`` and ``urls``."""
     now = utcnow()
-    body = outbox.encode_payload(PAYLOAD)
-    rows = [
+    return [
         {
             "id": new_message_id(),
-            "session_id": f"s{i}",
-            "client_id": "c1",
+            "session_id": f"{i:036d}",
+            "client_id": client_ids[i % len(client_ids)],
             "kind": "final",
             "payload": body,
-            "url": url,
+            "url": urls[i % len(urls)],
             "headers": "{}",
             "created_at": now,
             "next_attempt_at": now,
@@ -264,6 +267,10 @@ def bulk_enqueue(engine: Engine, url: str, count: int) -> None:
         }
         for i in range(count)
     ]
+
+
+def bulk_enqueue(engine: Engine, url: str, count: int) -> None:
+    rows = outbox_rows(count, ["c1"], [url], outbox.encode_payload(PAYLOAD))
     with engine.begin() as conn:
         conn.execute(insert(WebhookMessage), rows)
 

@@ -58,17 +58,19 @@ from urllib.parse import urlsplit
 import psycopg
 from sqlalchemy import Engine, delete, insert
 
+# bench/ is this script's own folder on sys.path: the outbox rows of the dispatcher bench.
+from webhooks import outbox_rows
+
 from bioverify.accounts import service as accounts
 from bioverify.accounts.secretbox import KeyRingSealer
 from bioverify.cli._context import migrated_engine
 from bioverify.config import Settings
 from bioverify.metrics import WEBHOOKS_DELIVERED
-from bioverify.storage.base import utcnow
 from bioverify.storage.database import transaction
 from bioverify.webhooks import outbox
 from bioverify.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from bioverify.webhooks.egress import EgressGuard
-from bioverify.webhooks.models import WebhookDelivery, WebhookMessage, new_message_id
+from bioverify.webhooks.models import WebhookDelivery, WebhookMessage
 from bioverify.webhooks.outbox import MessageView
 from bioverify.webhooks.signing import new_webhook_secret
 from bioverify.wiring import Services, build_services
@@ -251,26 +253,8 @@ def pg_schema(url: str) -> Iterator[str | None]:
 
 
 def rows_for(count: int, client_ids: list[str], urls: list[str]) -> list[dict[str, Any]]:
-    now = utcnow()
     body = outbox.encode_payload({"sessionId": "x", "status": "FAILED", "errorCodes": [-7]})
-    return [
-        {
-            "id": new_message_id(),
-            "session_id": f"{i:036d}",
-            "client_id": client_ids[i % len(client_ids)],
-            "kind": "final",
-            "payload": body,
-            "url": urls[i % len(urls)],
-            "headers": "{}",
-            "created_at": now,
-            "next_attempt_at": now,
-            "attempts": 0,
-            "schedule_base": 0,
-            "status": "pending",
-            "sequence": 1,
-        }
-        for i in range(count)
-    ]
+    return outbox_rows(count, client_ids, urls, body)
 
 
 def refill(engine: Engine, rows: list[dict[str, Any]]) -> None:
